@@ -1,0 +1,3 @@
+"""Root conftest: pytester drives nbharness inside throwaway pytest sessions."""
+
+pytest_plugins = ["pytester"]

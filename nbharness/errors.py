@@ -1,0 +1,148 @@
+"""One error family: every notebook problem nbharness reports is an ``NbHarnessError``.
+
+Errors are plain data (they pickle, for pytest-xdist); ``summary`` is the one line a
+user sees first. Rendering the long form is ``report.py``'s job.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+
+
+def display_path(path: Path) -> str:
+    """``path`` as users typed it: relative to the working directory when inside it."""
+    try:
+        return str(path.resolve().relative_to(Path.cwd()))
+    except ValueError:
+        return str(path)
+
+
+class NbHarnessError(Exception):
+    """Base of every error nbharness reports about a notebook, a kernel or a setting."""
+
+    @property
+    def summary(self) -> str:
+        return str(self)
+
+
+class NotebookWarning(UserWarning):
+    """A notebook ran, but something in it deserves a look (e.g. a cell that should raise)."""
+
+
+class InvalidNotebook(NbHarnessError):
+    """The file cannot be read as a notebook."""
+
+    def __init__(self, path: Path, reason: str) -> None:
+        super().__init__(f"{display_path(path)}: not a valid notebook: {reason}")
+        self.path = path
+        self.reason = reason
+
+    def __reduce__(self) -> tuple[type, tuple[Path, str]]:
+        return (type(self), (self.path, self.reason))
+
+
+class KernelNotFound(NbHarnessError):
+    """The kernel a notebook asks for is not installed where it would run."""
+
+    def __init__(self, name: str, available: list[str]) -> None:
+        known = ", ".join(sorted(available)) or "none"
+        super().__init__(
+            f"kernel {name!r} from the notebook's kernelspec is not installed "
+            f"(installed: {known}); run with --nb-kernel NAME to override it"
+        )
+        self.name = name
+        self.available = available
+
+    def __reduce__(self) -> tuple[type, tuple[str, list[str]]]:
+        return (type(self), (self.name, self.available))
+
+
+class KernelStartFailed(NbHarnessError):
+    """The kernel process could not be started or never answered."""
+
+
+@dataclass(eq=False)
+class CellProblem(NbHarnessError):
+    """Something went wrong in one cell; the fields say where, for the report.
+
+    ``index`` is 0-based (as nbformat counts); users see ``number`` (1-based).
+    """
+
+    index: int
+    source: str
+    execution_count: int | None = None
+
+    def __post_init__(self) -> None:
+        super().__init__(self.summary)
+
+    def __reduce__(self) -> tuple[type, tuple[object, ...]]:
+        return (type(self), tuple(getattr(self, f.name) for f in fields(self)))
+
+    @property
+    def number(self) -> int:
+        return self.index + 1
+
+    @property
+    def where(self) -> str:
+        if self.execution_count is None:
+            return f"cell {self.number}"
+        return f"cell {self.number} (In [{self.execution_count}])"
+
+    @property
+    def summary(self) -> str:  # pragma: no cover - every subclass overrides it
+        raise NotImplementedError
+
+
+@dataclass(eq=False)
+class CellError(CellProblem):
+    """A cell raised an exception in the kernel."""
+
+    ename: str = ""
+    evalue: str = ""
+    traceback: list[str] = field(default_factory=list)
+
+    @property
+    def summary(self) -> str:
+        if self.ename == "SystemExit":
+            return f"{self.where} called sys.exit({self.evalue})"
+        if self.ename == "StdinNotImplementedError":
+            return f"{self.where} asked for input (input() or getpass), which a test run cannot answer"
+        message = f"{self.ename}: {self.evalue}" if self.evalue else self.ename
+        return f"{self.where} raised {message}"
+
+
+@dataclass(eq=False)
+class CellTimeout(CellProblem):
+    """A cell ran past the per-cell time limit; the kernel was killed."""
+
+    timeout: float = 0.0
+
+    @property
+    def summary(self) -> str:
+        return (
+            f"{self.where} did not finish within the cell timeout of {self.timeout:g} s "
+            "(--nb-timeout); the kernel was stopped"
+        )
+
+
+@dataclass(eq=False)
+class KernelDied(CellProblem):
+    """The kernel process exited while a cell was running."""
+
+    stderr: str = ""
+
+    @property
+    def summary(self) -> str:
+        return f"kernel died while running {self.where}"
+
+
+@dataclass(eq=False)
+class MissingException(CellProblem):
+    """A cell tagged to raise ran without raising."""
+
+    tag: str = "raises-exception"
+
+    @property
+    def summary(self) -> str:
+        return f"{self.where} is tagged {self.tag!r} but raised nothing"

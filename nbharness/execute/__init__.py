@@ -1,0 +1,83 @@
+"""The executor interface: a *run* in, an executed notebook and its outcome out.
+
+Every backend (the local kernel today) implements ``Executor``; the pytest items and,
+later, papermill's engine only ever talk to this interface. Executors know nothing of
+pytest. They are context managers because some backends hold a session (a hub login,
+a kernel pool) across runs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from importlib.metadata import entry_points
+from pathlib import Path
+from types import TracebackType
+from typing import Protocol
+
+from nbformat import NotebookNode
+
+from ..errors import NbHarnessError
+
+ENTRY_POINT_GROUP = "nbharness.executors"
+
+
+@dataclass(frozen=True)
+class Run:
+    """One execution of one notebook."""
+
+    path: Path
+    notebook: NotebookNode
+    cwd: Path
+    cell_timeout: float
+    #: The kernel to use whatever the notebook says; ``None`` means the notebook's own.
+    kernel: str | None = None
+
+
+@dataclass
+class RunResult:
+    """What came of a run. ``error`` is ``None`` when the notebook passed."""
+
+    notebook: NotebookNode
+    error: NbHarnessError | None = None
+    #: The notebook ended itself early with ``sys.exit(0)`` (a pass, as in papermill).
+    exited_early: bool = False
+    #: 0-based indexes of cells tagged ``raises-exception`` that raised nothing.
+    unraised: list[int] = field(default_factory=list)
+
+
+class Executor(Protocol):
+    def __enter__(self) -> Executor: ...
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None: ...
+
+    def execute(self, run: Run) -> RunResult:
+        """Run the notebook top to bottom on a fresh kernel; never share kernels."""
+        ...
+
+
+def _local() -> Callable[[], Executor]:
+    from .local import LocalExecutor
+
+    return LocalExecutor
+
+
+#: Built-in executors, imported only when asked for.
+BUILTIN: dict[str, Callable[[], Callable[[], Executor]]] = {"local": _local}
+
+
+def get_executor(name: str) -> Executor:
+    """A new executor by name: built-ins first, then the ``nbharness.executors`` entry points."""
+    if name in BUILTIN:
+        return BUILTIN[name]()()
+    plugins = {ep.name: ep for ep in entry_points(group=ENTRY_POINT_GROUP)}
+    if name in plugins:
+        factory: Callable[[], Executor] = plugins[name].load()
+        return factory()
+    known = ", ".join(sorted({*BUILTIN, *plugins}))
+    raise NbHarnessError(f"unknown executor {name!r} (known: {known})")

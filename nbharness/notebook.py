@@ -1,0 +1,97 @@
+"""Reading notebooks and the metadata nbharness understands in them."""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+import warnings
+from pathlib import Path
+from typing import Any
+
+import nbformat
+from nbformat import NotebookNode
+
+from .errors import InvalidNotebook
+
+#: Cells with this tag are not run (nbclient's convention).
+SKIP_TAG = "skip-execution"
+#: Cells with this tag are expected to raise; the notebook continues after them.
+RAISES_TAG = "raises-exception"
+
+
+def read_notebook(path: Path) -> NotebookNode:
+    """Read, upgrade and validate a notebook, or raise ``InvalidNotebook`` in one line.
+
+    Files that nbformat can upgrade (v2, v3) or repair (missing cell ids) are accepted:
+    that is what Jupyter itself does when it opens them.
+    """
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InvalidNotebook(path, f"cannot read it: {exc}") from None
+    try:
+        raw = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise InvalidNotebook(path, f"bad JSON: {exc}") from None
+    if not isinstance(raw, dict) or "nbformat" not in raw:
+        raise InvalidNotebook(path, "the JSON is not a notebook (no 'nbformat' key)")
+    version = raw["nbformat"]
+    if not isinstance(version, int) or not 1 <= version <= nbformat.current_nbformat:
+        raise InvalidNotebook(path, f"unsupported nbformat version {version!r}")
+    with warnings.catch_warnings():
+        # nbformat warns about what it repairs (e.g. missing cell ids); we accept those files.
+        warnings.simplefilter("ignore")
+        try:
+            nb = nbformat.reader.reads(text)
+            if nb.nbformat < 4:
+                nb = nbformat.convert(nb, 4)
+            nbformat.validate(nb)  # also gives missing cell ids an id, in place
+        except nbformat.ValidationError as exc:
+            raise InvalidNotebook(path, f"schema error: {_first_line(exc.message)}") from None
+        except Exception as exc:  # nbformat raises bare KeyError/TypeError/... on odd input
+            raise InvalidNotebook(path, f"{type(exc).__name__}: {_first_line(str(exc))}") from None
+    return nb
+
+
+def write_notebook(nb: NotebookNode, path: Path) -> None:
+    """Write atomically, so a reader never sees half a notebook."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            nbformat.write(nb, fh)
+        os.replace(tmp, path)
+    except BaseException:
+        os.unlink(tmp)
+        raise
+
+
+def nbharness_metadata(nb: NotebookNode) -> dict[str, Any]:
+    """The notebook's ``{"nbharness": {...}}`` metadata, or an empty dict."""
+    value = nb.metadata.get("nbharness", {})
+    return value if isinstance(value, dict) else {}
+
+
+def skip_reason(nb: NotebookNode) -> str | None:
+    """Why the whole notebook is skipped, from ``{"nbharness": {"skip": "reason"}}``."""
+    reason = nbharness_metadata(nb).get("skip")
+    if reason is None or reason is False:
+        return None
+    return reason if isinstance(reason, str) and reason else "skipped by notebook metadata"
+
+
+def cell_tags(cell: NotebookNode) -> set[str]:
+    tags = cell.get("metadata", {}).get("tags", [])
+    return {t for t in tags if isinstance(t, str)}
+
+
+def kernel_name(nb: NotebookNode) -> str | None:
+    """The kernelspec name the notebook asks for, if any."""
+    spec = nb.metadata.get("kernelspec") or {}
+    name = spec.get("name") if isinstance(spec, dict) else None
+    return name if isinstance(name, str) and name else None
+
+
+def _first_line(text: str) -> str:
+    return text.strip().splitlines()[0] if text.strip() else "unknown error"

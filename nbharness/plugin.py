@@ -1,0 +1,75 @@
+"""pytest hooks, and nothing else: options, settings, collection, header."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from .items import SETTINGS_KEY, NotebookFile, close_executor
+from .settings import DEFAULT_CELL_TIMEOUT, Settings
+
+#: Folders Jupyter writes its own copies into; never notebooks of the project.
+IGNORED_PARTS = {".ipynb_checkpoints"}
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("nbharness", "notebooks as tests (nbharness)")
+    group.addoption("--nb", action="store_true", help="collect *.ipynb files and run each as a test")
+    _add(
+        parser,
+        "nb_timeout",
+        metavar="SECONDS",
+        help=f"per-cell time limit in seconds (default {DEFAULT_CELL_TIMEOUT:g})",
+    )
+    _add(
+        parser,
+        "nb_kernel",
+        metavar="NAME",
+        help="run every notebook on this kernel, whatever its kernelspec says",
+    )
+    _add(
+        parser,
+        "nb_output_dir",
+        metavar="DIR",
+        help="write each executed notebook here, mirroring the test root's tree",
+    )
+    group.addoption(
+        "--nb-strict-raises",
+        action="store_true",
+        dest="nb_strict_raises",
+        help="fail, instead of warning, when a cell tagged raises-exception raises nothing",
+    )
+
+
+def _add(parser: pytest.Parser, name: str, metavar: str, help: str) -> None:
+    """A ``--nb-*`` flag and the ini key of the same name."""
+    parser.getgroup("nbharness").addoption(
+        "--" + name.replace("_", "-"), dest=name, metavar=metavar, default=None, help=help
+    )
+    parser.addini(name, help=help, default="")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.stash[SETTINGS_KEY] = Settings.from_pytest(config)
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    close_executor(session.config)
+
+
+def pytest_report_header(config: pytest.Config) -> str | None:
+    if not config.getoption("nb"):
+        return None
+    return config.stash[SETTINGS_KEY].header()
+
+
+def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> NotebookFile | None:
+    if not parent.config.getoption("nb") or file_path.suffix != ".ipynb":
+        return None
+    if IGNORED_PARTS.intersection(file_path.parts):
+        return None
+    output_dir = parent.config.stash[SETTINGS_KEY].output_dir
+    if output_dir is not None and file_path.is_relative_to(output_dir):
+        return None  # executed copies from an earlier run are not tests
+    return NotebookFile.from_parent(parent, path=file_path)

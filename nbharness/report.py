@@ -1,0 +1,93 @@
+"""Turn an ``NbHarnessError`` into the text a user acts on.
+
+The first line is always the one-line summary (pytest puts it in the short test
+summary and in JUnit's ``message``); the rest depends on ``--tb``.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Protocol
+
+from .errors import CellError, CellProblem, KernelDied, NbHarnessError
+
+_ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
+#: A traceback entry for a frame of the kernel's own machinery, not the user's code.
+_KERNEL_FRAME = re.compile(r"^File [^\n]*[/\\](ipykernel|IPython|ipython_genutils|traitlets)[/\\]")
+_CELL_LINE = "Cell In[{count}], line "
+
+
+class _Writer(Protocol):
+    def line(self, s: str = "", **markup: bool) -> None: ...
+
+
+def strip_ansi(text: str) -> str:
+    return _ANSI.sub("", text)
+
+
+def render(error: NbHarnessError, style: str = "long", fulltrace: bool = False) -> str:
+    """The whole report for ``error`` in pytest's ``--tb`` ``style``."""
+    lines = [error.summary]
+    if isinstance(error, CellProblem):
+        lines += ["", f"Source of {error.where}:"]
+        lines += numbered_source(error.source, failing_line(error))
+        if isinstance(error, CellError) and error.traceback and style not in ("short", "line"):
+            lines += ["", "Traceback:" if fulltrace else "Traceback (kernel frames trimmed):"]
+            lines += clean_traceback(error.traceback, keep_kernel_frames=fulltrace)
+        if isinstance(error, KernelDied) and error.stderr:
+            lines += ["", "Kernel stderr (last lines):", *error.stderr.splitlines()[-20:]]
+    return "\n".join(lines)
+
+
+def failing_line(error: CellProblem) -> int | None:
+    """The 1-based line of the cell the traceback points at, if it names one."""
+    if not isinstance(error, CellError) or error.execution_count is None:
+        return None
+    text = strip_ansi("\n".join(error.traceback))
+    marker = _CELL_LINE.format(count=error.execution_count)
+    hits = re.findall(re.escape(marker) + r"(\d+)", text)
+    return int(hits[-1]) if hits else None
+
+
+def numbered_source(source: str, arrow_at: int | None) -> list[str]:
+    rows = source.splitlines() or [""]
+    width = len(str(len(rows)))
+    return [
+        f"{'-->' if n == arrow_at else '   '} {n:>{width}} | {text}".rstrip()
+        for n, text in enumerate(rows, start=1)
+    ]
+
+
+def clean_traceback(entries: list[str], keep_kernel_frames: bool = False) -> list[str]:
+    """IPython's traceback without colour codes and, unless asked, without kernel frames."""
+    kept = [strip_ansi(entry).rstrip("\n") for entry in entries]
+    if not keep_kernel_frames:
+        kept = [entry for entry in kept if not _KERNEL_FRAME.match(entry)]
+    return [line for entry in kept for line in entry.splitlines()]
+
+
+@dataclass(frozen=True)
+class CrashLine:
+    """The one line pytest shows for ``--tb=line`` and in JUnit's ``message``."""
+
+    path: str
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.path}: {self.message}"
+
+
+@dataclass(frozen=True)
+class FailureRepr:
+    """What ``repr_failure`` returns: our text, plus the crash line pytest looks for."""
+
+    text: str
+    reprcrash: CrashLine
+
+    def toterminal(self, tw: _Writer) -> None:
+        for line in self.text.splitlines():
+            tw.line(line)
+
+    def __str__(self) -> str:
+        return self.text

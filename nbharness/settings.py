@@ -1,0 +1,69 @@
+"""One frozen settings object, built once per pytest session.
+
+Precedence: command-line flag > ini key under ``[tool.pytest.ini_options]`` > default.
+Every validation error names where the bad value came from.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+#: Per-cell limit when none is set: long enough for real analysis cells, short enough
+#: that a hung cell does not eat a CI job (nbmake uses the same figure).
+DEFAULT_CELL_TIMEOUT = 300.0
+
+
+@dataclass(frozen=True)
+class Settings:
+    cell_timeout: float = DEFAULT_CELL_TIMEOUT
+    kernel: str | None = None
+    output_dir: Path | None = None
+    strict_raises: bool = False
+    executor: str = "local"
+
+    @classmethod
+    def from_pytest(cls, config: pytest.Config) -> Settings:
+        timeout, where = _lookup(config, "nb_timeout")
+        kernel, _ = _lookup(config, "nb_kernel")
+        output_dir, _ = _lookup(config, "nb_output_dir")
+        return cls(
+            cell_timeout=_positive_seconds(timeout, where) if timeout else DEFAULT_CELL_TIMEOUT,
+            kernel=kernel or None,
+            output_dir=config.rootpath / output_dir if output_dir else None,
+            strict_raises=bool(config.getoption("nb_strict_raises")),
+        )
+
+    def header(self) -> str:
+        """What ``pytest_report_header`` shows: the settings that change a run."""
+        parts = [
+            f"kernel={self.kernel or 'from each notebook'}",
+            f"cell timeout={self.cell_timeout:g}s",
+            f"executor={self.executor}",
+        ]
+        if self.output_dir is not None:
+            parts.append(f"output dir={self.output_dir}")
+        return "nbharness: " + ", ".join(parts)
+
+
+def _lookup(config: pytest.Config, name: str) -> tuple[str | None, str]:
+    """The value of an option and where it came from, flag first, then ini."""
+    value = config.getoption(name)
+    if value is not None:
+        return str(value), "--" + name.replace("_", "-")
+    value = config.getini(name)
+    if value:
+        return str(value), f"ini option {name}"
+    return None, "default"
+
+
+def _positive_seconds(value: str, where: str) -> float:
+    try:
+        seconds = float(value)
+    except ValueError:
+        seconds = -1.0
+    if not seconds > 0:
+        raise pytest.UsageError(f"{where}: expected a positive number of seconds, got {value!r}")
+    return seconds
