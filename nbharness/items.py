@@ -28,7 +28,7 @@ class NotebookFile(pytest.File):
         except InvalidNotebook as exc:
             # A collection error would stop the whole session; a failing item lets
             # every other notebook run and still names this file in one line.
-            yield InvalidNotebookItem.from_parent(self, name=self.path.name, error=exc)
+            yield InvalidNotebookItem.from_parent(self, name=self.path.stem, error=exc)
             return
         settings = self.config.stash[SETTINGS_KEY]
         run = Run(
@@ -38,7 +38,7 @@ class NotebookFile(pytest.File):
             cell_timeout=settings.cell_timeout,
             kernel=settings.kernel,
         )
-        item = NotebookItem.from_parent(self, name=self.path.name, run=run)
+        item = NotebookItem.from_parent(self, name=self.path.stem, run=run)
         reason = skip_reason(nb)
         if reason is not None:
             item.add_marker(pytest.mark.skip(reason=reason))
@@ -59,7 +59,10 @@ class _NotebookItemBase(pytest.Item):
         return FailureRepr(text, CrashLine(self.nodeid.split("::")[0], error.summary))
 
     def reportinfo(self) -> tuple[Path, int, str]:
-        return self.path, 0, self.name
+        # pytest shows the "domain" as the failure's headline, and in ``-v`` lines prints
+        # its dots as "::" (for Class.method); a dotted name would show a wrong test id.
+        domain = self.name if "." not in self.name.split("[")[0] else ""
+        return self.path, 0, domain
 
 
 class InvalidNotebookItem(_NotebookItemBase):

@@ -28,6 +28,7 @@ from ..errors import (
 )
 from ..notebook import RAISES_TAG, SKIP_TAG, cell_tags, kernel_name
 from . import Run, RunResult
+from .launch import KernelManager
 
 #: The kernel for notebooks that name none: the one ipykernel installs.
 DEFAULT_KERNEL = "python3"
@@ -63,7 +64,7 @@ class LocalExecutor:
         watch = _CellWatch(nb)
         client = NotebookClient(
             nb,
-            timeout=run.cell_timeout,
+            timeout_func=lambda cell: run.cell_timeout,  # the ``timeout`` trait takes ints only
             kernel_name=name,
             resources={"metadata": {"path": str(run.cwd)}},
             skip_cells_with_tag=SKIP_TAG,
@@ -72,17 +73,20 @@ class LocalExecutor:
             shutdown_kernel="immediate",
             on_cell_start=watch.started,
             on_cell_executed=watch.executed,
+            kernel_manager_class=KernelManager,
             log=_QUIET_LOG,
         )
         with tempfile.TemporaryFile("w+", encoding="utf-8", errors="replace") as log:
-            error = _run(client, watch, log)
+            error = _run(client, watch, log, run.cell_timeout)
         if isinstance(error, CellError) and error.ename == "SystemExit":
             if error.evalue in CLEAN_EXIT_VALUES:
                 return RunResult(nb, exited_early=True, unraised=watch.unraised)
         return RunResult(nb, error, unraised=watch.unraised)
 
 
-def _run(client: NotebookClient, watch: _CellWatch, log: Any) -> NbHarnessError | None:
+def _run(
+    client: NotebookClient, watch: _CellWatch, log: Any, timeout: float
+) -> NbHarnessError | None:
     """Execute, and say how it ended. ``log`` collects the kernel process's own output."""
     try:
         with warnings.catch_warnings():
@@ -94,10 +98,11 @@ def _run(client: NotebookClient, watch: _CellWatch, log: Any) -> NbHarnessError 
     except CellExecutionError:
         return watch.error()
     except CellTimeoutError:
-        return CellTimeout(**watch.where(), timeout=float(client.timeout or 0))
+        return CellTimeout(**watch.where(), timeout=timeout)
     except DeadKernelError:
         if watch.index is None:
-            return KernelStartFailed(f"kernel {client.kernel_name!r} died during start-up: {_tail(log)}")
+            said = _tail(log) or "it printed nothing"
+            return KernelStartFailed(f"kernel {client.kernel_name!r} died during start-up: {said}")
         return KernelDied(**watch.where(), stderr=_tail(log, lines=20))
     except Exception as exc:  # a kernel that cannot start fails in many library-specific ways
         if watch.index is not None:
@@ -158,4 +163,4 @@ def _tail(log: Any, lines: int = 1) -> str:
         for line in log.read().splitlines()
         if line.strip() and not any(noise in line for noise in KERNEL_NOISE)
     ]
-    return "\n".join(text[-lines:]) if text else "no output from the kernel process"
+    return "\n".join(text[-lines:])

@@ -1,0 +1,34 @@
+"""How a local kernel comes to life and, above all, how everything it started ends."""
+
+from __future__ import annotations
+
+import os
+import signal
+from typing import Any
+
+from jupyter_client.manager import AsyncKernelManager
+
+
+class KernelManager(AsyncKernelManager):
+    """jupyter_client's manager, plus one rule: nothing the kernel started outlives the run.
+
+    jupyter_client kills the kernel's process group only while the kernel is alive, so
+    the children of a kernel that died (``os._exit``, a segfault) would be orphaned.
+    We remember the group when the kernel starts and kill it whenever resources are
+    cleaned up, dead kernel or not.
+    """
+
+    _process_group: int | None = None
+
+    async def start_kernel(self, **kwargs: Any) -> None:  # type: ignore[override]
+        await super().start_kernel(**kwargs)
+        self._process_group = getattr(self.provisioner, "pgid", None)
+
+    async def cleanup_resources(self, restart: bool = False) -> None:  # type: ignore[override]
+        group, self._process_group = self._process_group, None
+        if group is not None and hasattr(os, "killpg"):
+            try:
+                os.killpg(group, signal.SIGKILL)
+            except (ProcessLookupError, PermissionError):
+                pass  # the group is already empty
+        await super().cleanup_resources(restart=restart)

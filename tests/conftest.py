@@ -1,0 +1,99 @@
+"""Fixtures shared by the test modules: notebooks built in code, and guards."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import nbformat
+import psutil
+import pytest
+from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
+
+Cell = str | dict[str, Any]
+MakeNotebook = Callable[..., Path]
+
+
+def build_notebook(cells: list[Cell], **metadata: Any) -> nbformat.NotebookNode:
+    """A v4 notebook with pinned cell ids; a dict cell may carry ``tags`` or ``markdown``."""
+    built = []
+    for number, cell in enumerate(cells, start=1):
+        if isinstance(cell, str):
+            cell = {"source": cell}
+        if "markdown" in cell:
+            node = new_markdown_cell(cell["markdown"], id=f"cell-{number}")
+        else:
+            node = new_code_cell(cell["source"], id=f"cell-{number}")
+            node.metadata.update(cell.get("metadata", {}))
+            if cell.get("tags"):
+                node.metadata["tags"] = list(cell["tags"])
+        built.append(node)
+    nb = new_notebook(cells=built)
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nb.metadata.update(metadata)
+    return nb
+
+
+@pytest.fixture
+def make_notebook(pytester: pytest.Pytester) -> MakeNotebook:
+    """Write a notebook under the pytester directory and return its path."""
+
+    def make(name: str, cells: list[Cell], **metadata: Any) -> Path:
+        path = pytester.path / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        nbformat.write(build_notebook(cells, **metadata), path)
+        return path
+
+    return make
+
+
+@pytest.fixture
+def write_raw(pytester: pytest.Pytester) -> Callable[[str, Any], Path]:
+    """Write a file as given (a JSON value or raw text), for malformed notebooks."""
+
+    def write(name: str, content: Any) -> Path:
+        path = pytester.path / name
+        text = content if isinstance(content, str) else json.dumps(content)
+        path.write_text(text, encoding="utf-8")
+        return path
+
+    return write
+
+
+def record_pids_cell(pid_file: str = "pids.txt") -> str:
+    """A cell that starts a long-lived child and records its own and the child's pid."""
+    return (
+        "import os, subprocess\n"
+        "child = subprocess.Popen(['sleep', '300'])\n"
+        f"open({pid_file!r}, 'w').write(f'{{os.getpid()}} {{child.pid}}')"
+    )
+
+
+def assert_all_dead(pids: list[int], grace: float = 3.0) -> None:
+    """Every pid has exited (zombies count as exited), allowing ``grace`` seconds."""
+    deadline = time.monotonic() + grace
+    alive = pids
+    while alive and time.monotonic() < deadline:
+        alive = [pid for pid in alive if _running(pid)]
+        time.sleep(0.05)
+    assert not alive, f"processes left running: {alive}"
+
+
+def _running(pid: int) -> bool:
+    try:
+        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return False
+
+
+@pytest.fixture(autouse=True)
+def no_orphan_processes() -> Iterator[None]:
+    """Fail a test that leaves a process it started (a kernel, say) running."""
+    me = psutil.Process()
+    before = {p.pid for p in me.children(recursive=True)}
+    yield
+    new = [p.pid for p in me.children(recursive=True) if p.pid not in before]
+    assert_all_dead(new)

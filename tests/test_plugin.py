@@ -1,0 +1,329 @@
+"""`pytest --nb` end to end: real pytest sessions (pytester) on real kernels."""
+
+from __future__ import annotations
+
+import re
+
+import nbformat
+import pytest
+
+from .conftest import assert_all_dead, record_pids_cell
+
+pytestmark = pytest.mark.filterwarnings("default::nbharness.errors.NotebookWarning")
+
+
+def expect(output: pytest.LineMatcher, patterns: list[str]) -> None:
+    """``fnmatch_lines`` with ``[`` taken literally: our reports say "In [2]" a lot."""
+    output.fnmatch_lines([pattern.replace("[", "[[]") for pattern in patterns])
+
+
+def test_notebooks_are_not_collected_without_the_flag(pytester, make_notebook):
+    make_notebook("a.ipynb", ["1/0"])
+    result = pytester.runpytest()
+    result.assert_outcomes()
+    assert result.ret == pytest.ExitCode.NO_TESTS_COLLECTED
+
+
+def test_a_clean_notebook_passes_and_runs_in_its_own_folder(pytester, make_notebook):
+    folder = pytester.path / "analysis" / "with space"
+    make_notebook(
+        "analysis/with space/ünïcode.ipynb",
+        [
+            {"markdown": "# A title"},
+            "import os\ncwd = os.getcwd()",
+            f"assert cwd == {str(folder)!r}, cwd\nprint('π ≈ 3.14')",
+        ],
+    )
+    result = pytester.runpytest("--nb", "-v")
+    result.assert_outcomes(passed=1)
+    expect(result.stdout, ["*analysis/with space/ünïcode.ipynb::ünïcode PASSED*"])
+
+
+def test_checkpoint_copies_are_never_collected(pytester, make_notebook):
+    make_notebook("nb.ipynb", ["x = 1"])
+    make_notebook(".ipynb_checkpoints/nb-checkpoint.ipynb", ["1/0"])
+    pytester.makeini("[pytest]\nnorecursedirs = build\n")
+    result = pytester.runpytest("--nb", "-v")
+    result.assert_outcomes(passed=1)
+
+
+def test_a_failing_cell_is_reported_with_its_number_source_and_clean_traceback(
+    pytester, make_notebook
+):
+    make_notebook(
+        "broken.ipynb",
+        [
+            {"markdown": "Setup"},
+            "def ratio(a, b):\n    return a / b",
+            "x = 1\ny = ratio(x, 0)\nprint('unreached')",
+            "print('never run')",
+        ],
+    )
+    result = pytester.runpytest("--nb")
+    result.assert_outcomes(failed=1)
+    expect(result.stdout, 
+        [
+            "*cell 3 (In [2]) raised ZeroDivisionError: division by zero",
+            "Source of cell 3 (In [2]):",
+            "    1 | x = 1",
+            "--> 2 | y = ratio(x, 0)",
+            "    3 | print('unreached')",
+            "Traceback (kernel frames trimmed):",
+            "*Cell In[2], line 2*",
+            "*Cell In[1], line 2, in ratio(a, b)*",
+            "ZeroDivisionError: division by zero",
+            "*short test summary info*",
+            "FAILED broken.ipynb::broken - cell 3 (In [2]) raised ZeroDivisionError*",
+        ]
+    )
+    assert "\x1b[" not in result.stdout.str()
+    assert "nbharness/" not in result.stdout.str()
+
+
+def test_kernel_frames_are_trimmed_unless_fulltrace(pytester, make_notebook):
+    make_notebook("asks.ipynb", ["name = input('name?')"])
+    trimmed = pytester.runpytest("--nb")
+    expect(trimmed.stdout, 
+        ["*cell 1 (In [1]) asked for input (input() or getpass), which a test run cannot answer*"]
+    )
+    assert "kernelbase.py" not in trimmed.stdout.str()
+    full = pytester.runpytest("--nb", "--fulltrace")
+    expect(full.stdout, ["Traceback:", "*ipykernel*kernelbase.py*"])
+
+
+@pytest.mark.parametrize(
+    ("tb", "present", "absent"),
+    [
+        ("short", ["--> 1 | 1/0"], ["Traceback"]),
+        ("line", ["*broken.ipynb: cell 1 (In [1]) raised ZeroDivisionError: division by zero"], []),
+        ("no", [], ["raised ZeroDivisionError: division by zero\n"]),
+    ],
+)
+def test_tb_styles_shape_the_report(pytester, make_notebook, tb, present, absent):
+    make_notebook("broken.ipynb", ["1/0"])
+    result = pytester.runpytest("--nb", f"--tb={tb}", "-rN")
+    result.assert_outcomes(failed=1)
+    expect(result.stdout, present)
+    for text in absent:
+        assert text not in result.stdout.str()
+
+
+def test_a_syntax_error_points_at_its_line(pytester, make_notebook):
+    make_notebook("syntax.ipynb", ["x = 1\ny = (\n"])
+    result = pytester.runpytest("--nb")
+    expect(result.stdout, ["*cell 1 (In [1]) raised SyntaxError*", "--> 2 | y = ("])
+
+
+def test_failing_cell_output_is_shown_as_captured_sections(pytester, make_notebook):
+    make_notebook("noisy.ipynb", ["import sys\nprint('to stdout')\nprint('to stderr', file=sys.stderr)\n1/0"])
+    result = pytester.runpytest("--nb")
+    expect(result.stdout, ["*Captured stdout call*", "to stdout", "*Captured stderr call*", "to stderr"])
+
+
+@pytest.mark.parametrize("exit_call", ["sys.exit(0)", "sys.exit()", "raise SystemExit"])
+def test_a_clean_system_exit_ends_the_notebook_as_a_pass(pytester, make_notebook, exit_call):
+    make_notebook("early.ipynb", [f"import sys\n{exit_call}", "raise RuntimeError('must not run')"])
+    result = pytester.runpytest("--nb")
+    result.assert_outcomes(passed=1)
+
+
+def test_a_system_exit_with_an_error_code_fails(pytester, make_notebook):
+    make_notebook("exit3.ipynb", ["import sys\nsys.exit(3)"])
+    result = pytester.runpytest("--nb")
+    result.assert_outcomes(failed=1)
+    expect(result.stdout, ["*cell 1 (In [1]) called sys.exit(3)*"])
+
+
+def test_tags_skip_cells_and_allow_expected_errors(pytester, make_notebook):
+    make_notebook(
+        "tags.ipynb",
+        [
+            {"source": "raise RuntimeError('never run')", "tags": ["skip-execution"]},
+            {"source": "1/0", "tags": ["raises-exception"]},
+            "print('the notebook goes on')",
+        ],
+    )
+    result = pytester.runpytest("--nb")
+    result.assert_outcomes(passed=1)
+
+
+def test_a_cell_tagged_to_raise_that_does_not_warns_or_fails_when_strict(pytester, make_notebook):
+    make_notebook("calm.ipynb", ["x = 1", {"source": "y = 2", "tags": ["raises-exception"]}])
+    lenient = pytester.runpytest("--nb")
+    lenient.assert_outcomes(passed=1, warnings=1)
+    expect(lenient.stdout, 
+        ["*NotebookWarning: calm.ipynb: cell 2 (In [2]) is tagged 'raises-exception' but raised nothing"]
+    )
+    strict = pytester.runpytest("--nb", "--nb-strict-raises")
+    strict.assert_outcomes(failed=1)
+    expect(strict.stdout, ["*cell 2 (In [2]) is tagged 'raises-exception' but raised nothing"])
+
+
+def test_notebook_metadata_can_skip_a_notebook_with_a_reason(pytester, make_notebook):
+    make_notebook("gpu.ipynb", ["1/0"], nbharness={"skip": "needs a GPU"})
+    result = pytester.runpytest("--nb", "-rs")
+    result.assert_outcomes(skipped=1)
+    expect(result.stdout, ["SKIPPED [1] gpu.ipynb: needs a GPU"])
+
+
+def test_a_missing_kernel_fails_in_one_line_and_can_be_overridden(pytester, make_notebook):
+    julia = {"name": "julia-1.9", "display_name": "Julia 1.9", "language": "julia"}
+    make_notebook("other.ipynb", ["x = 1"], kernelspec=julia)
+    missing = pytester.runpytest("--nb")
+    missing.assert_outcomes(failed=1)
+    expect(missing.stdout, 
+        [
+            "kernel 'julia-1.9' from the notebook's kernelspec is not installed "
+            "(installed: *python3*); run with --nb-kernel NAME to override it"
+        ]
+    )
+    overridden = pytester.runpytest("--nb", "--nb-kernel", "python3")
+    overridden.assert_outcomes(passed=1)
+
+
+@pytest.mark.parametrize(
+    ("content", "reason"),
+    [
+        ('{"cells": [', "bad JSON: Expecting value*"),
+        ([1, 2], "the JSON is not a notebook (no 'nbformat' key)"),
+        ({"nbformat": 9, "nbformat_minor": 0, "cells": [], "metadata": {}}, "unsupported nbformat version 9"),
+        (
+            {"nbformat": 4, "nbformat_minor": 5, "cells": [{"cell_type": "code"}], "metadata": {}},
+            "schema error: *",
+        ),
+    ],
+    ids=["bad-json", "not-a-notebook", "future-version", "schema-invalid"],
+)
+def test_an_invalid_file_fails_in_one_line_and_the_others_still_run(
+    pytester, make_notebook, write_raw, content, reason
+):
+    write_raw("bad.ipynb", content)
+    make_notebook("good.ipynb", ["x = 1"])
+    result = pytester.runpytest("--nb")
+    result.assert_outcomes(passed=1, failed=1)
+    expect(result.stdout, [f"bad.ipynb: not a valid notebook: {reason}"])
+    assert "Traceback" not in result.stdout.str()
+
+
+def test_notebooks_nbformat_can_upgrade_or_repair_still_run(pytester, write_raw):
+    v3 = {
+        "nbformat": 3,
+        "nbformat_minor": 0,
+        "metadata": {"name": "old"},
+        "worksheets": [
+            {
+                "cells": [
+                    {"cell_type": "code", "input": "x = 41 + 1", "language": "python", "outputs": []},
+                    {"cell_type": "raw", "source": "raw text"},
+                    {"cell_type": "code", "input": "assert x == 42", "language": "python", "outputs": []},
+                ]
+            }
+        ],
+    }
+    write_raw("v3.ipynb", v3)
+    no_ids = {
+        "nbformat": 4,
+        "nbformat_minor": 5,
+        "metadata": {},
+        "cells": [{"cell_type": "code", "source": "y = 1", "metadata": {}, "outputs": [], "execution_count": None}],
+    }
+    write_raw("no-ids.ipynb", no_ids)
+    result = pytester.runpytest("--nb", "-W", "error")
+    result.assert_outcomes(passed=2)
+
+
+def test_a_hung_cell_fails_at_the_timeout_and_its_kernel_is_killed(pytester, make_notebook):
+    make_notebook("hang.ipynb", [record_pids_cell(), "import time\ntime.sleep(300)"])
+    result = pytester.runpytest("--nb", "--nb-timeout", "2")
+    result.assert_outcomes(failed=1)
+    expect(result.stdout, 
+        [
+            "*cell 2 (In [2]) did not finish within the cell timeout of 2 s (--nb-timeout); "
+            "the kernel was stopped",
+            "    1 | import time",
+        ]
+    )
+    assert_all_dead([int(pid) for pid in (pytester.path / "pids.txt").read_text().split()])
+
+
+def test_a_dying_kernel_is_reported_without_waiting_for_the_timeout(pytester, make_notebook):
+    dying = "import os\nos.write(2, b'fatal: out of luck\\n')\nos._exit(1)"
+    make_notebook("dies.ipynb", [record_pids_cell(), dying, "x = 1"])
+    result = pytester.runpytest("--nb", "--nb-timeout", "60", "--durations=1")
+    result.assert_outcomes(failed=1)
+    expect(
+        result.stdout,
+        ["*kernel died while running cell 2*", "Kernel stderr (last lines):", "fatal: out of luck"],
+    )
+    duration = re.search(r"([\d.]+)s call", result.stdout.str())
+    assert duration is not None
+    assert float(duration.group(1)) < 20
+    assert "Captured log" not in result.stdout.str()
+    assert_all_dead([int(pid) for pid in (pytester.path / "pids.txt").read_text().split()])
+
+
+def test_output_dir_keeps_executed_notebooks_mirrored_and_is_not_collected(pytester, make_notebook):
+    make_notebook("sub/ok.ipynb", ["print('hello')"])
+    make_notebook("sub/broken.ipynb", ["1/0"])
+    first = pytester.runpytest("--nb", "--nb-output-dir", "artifacts")
+    first.assert_outcomes(passed=1, failed=1)
+    ok = nbformat.read(pytester.path / "artifacts/sub/ok.ipynb", as_version=4)
+    assert ok.cells[0].outputs[0]["text"] == "hello\n"
+    broken = nbformat.read(pytester.path / "artifacts/sub/broken.ipynb", as_version=4)
+    assert broken.cells[0].outputs[0]["ename"] == "ZeroDivisionError"
+    second = pytester.runpytest("--nb", "--nb-output-dir", "artifacts")
+    second.assert_outcomes(passed=1, failed=1)
+
+
+def test_ini_options_configure_the_run(pytester, make_notebook):
+    make_notebook("slow.ipynb", ["import time\ntime.sleep(30)"], kernelspec={"name": "nope", "display_name": "Nope"})
+    pytester.makeini("[pytest]\nnb_timeout = 1.5\nnb_kernel = python3\nnb_output_dir = out\n")
+    result = pytester.runpytest("--nb")
+    expect(result.stdout, 
+        [
+            "nbharness: kernel=python3, cell timeout=1.5s, executor=local, output dir=*out",
+            "*did not finish within the cell timeout of 1.5 s*",
+        ]
+    )
+    assert (pytester.path / "out" / "slow.ipynb").exists()
+
+
+@pytest.mark.parametrize(
+    ("args", "ini", "message"),
+    [
+        (["--nb-timeout", "soon"], "", "--nb-timeout: expected a positive number of seconds, got 'soon'"),
+        ([], "nb_timeout = -3", "ini option nb_timeout: expected a positive number of seconds, got '-3'"),
+    ],
+)
+def test_a_bad_timeout_is_a_usage_error_naming_its_source(pytester, args, ini, message):
+    pytester.makeini(f"[pytest]\n{ini}\n")
+    result = pytester.runpytest("--nb", *args)
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    expect(result.stderr, [f"*{message}*"])
+
+
+def test_selection_and_reruns_work_as_for_ordinary_tests(pytester, make_notebook):
+    make_notebook("alpha.ipynb", ["x = 1"])
+    make_notebook("beta.ipynb", ["1/0"])
+    pytester.runpytest("--nb", "-k", "alpha").assert_outcomes(passed=1)
+    pytester.runpytest("--nb").assert_outcomes(passed=1, failed=1)
+    rerun = pytester.runpytest("--nb", "--lf")
+    rerun.assert_outcomes(failed=1)
+    first_failure = pytester.runpytest("--nb", "-x")
+    first_failure.assert_outcomes(passed=1, failed=1)
+
+
+def test_junit_xml_carries_the_one_line_summary(pytester, make_notebook):
+    make_notebook("broken.ipynb", ["1/0"])
+    pytester.runpytest("--nb", "--junitxml=report.xml")
+    xml = (pytester.path / "report.xml").read_text()
+    assert 'message="cell 1 (In [1]) raised ZeroDivisionError: division by zero"' in xml
+
+
+def test_xdist_spreads_notebooks_over_workers(pytester, make_notebook):
+    for n in range(3):
+        make_notebook(f"nb{n}.ipynb", [f"x = {n}"])
+    make_notebook("broken.ipynb", ["1/0"])
+    result = pytester.runpytest_subprocess("--nb", "-n", "2")
+    result.assert_outcomes(passed=3, failed=1)
+    expect(result.stdout, ["*cell 1 (In [1]) raised ZeroDivisionError*"])
