@@ -107,7 +107,9 @@ class CellError(CellProblem):
         if self.ename == "SystemExit":
             return f"{self.where} called sys.exit({self.evalue})"
         if self.ename == "StdinNotImplementedError":
-            return f"{self.where} asked for input (input() or getpass), which a test run cannot answer"
+            return (
+                f"{self.where} asked for input (input() or getpass), which a test run cannot answer"
+            )
         message = f"{self.ename}: {self.evalue}" if self.evalue else self.ename
         return f"{self.where} raised {message}"
 

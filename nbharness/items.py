@@ -46,11 +46,12 @@ class NotebookFile(pytest.File):
 
 
 class _NotebookItemBase(pytest.Item):
-    def repr_failure(
+    # pytest accepts any object with ``toterminal``; its ``TerminalRepr`` base is private.
+    def repr_failure(  # type: ignore[override]
         self,
         excinfo: pytest.ExceptionInfo[BaseException],
         style: str | None = None,
-    ) -> str | FailureRepr:
+    ) -> object:
         error = excinfo.value
         if not isinstance(error, NbHarnessError):
             return super().repr_failure(excinfo, style)  # type: ignore[arg-type]

@@ -43,7 +43,7 @@ def read_notebook(path: Path) -> NotebookNode:
         # nbformat warns about what it repairs (e.g. missing cell ids); we accept those files.
         warnings.simplefilter("ignore")
         try:
-            nb = nbformat.reader.reads(text)
+            nb: NotebookNode = nbformat.reader.reads(text)
             if nb.nbformat < 4:
                 nb = nbformat.convert(nb, 4)
             nbformat.validate(nb)  # also gives missing cell ids an id, in place

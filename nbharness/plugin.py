@@ -15,7 +15,9 @@ IGNORED_PARTS = {".ipynb_checkpoints"}
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("nbharness", "notebooks as tests (nbharness)")
-    group.addoption("--nb", action="store_true", help="collect *.ipynb files and run each as a test")
+    group.addoption(
+        "--nb", action="store_true", help="collect *.ipynb files and run each as a test"
+    )
     _add(
         parser,
         "nb_timeout",

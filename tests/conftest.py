@@ -32,7 +32,11 @@ def build_notebook(cells: list[Cell], **metadata: Any) -> nbformat.NotebookNode:
                 node.metadata["tags"] = list(cell["tags"])
         built.append(node)
     nb = new_notebook(cells=built)
-    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nb.metadata["kernelspec"] = {
+        "name": "python3",
+        "display_name": "Python 3",
+        "language": "python",
+    }
     nb.metadata.update(metadata)
     return nb
 

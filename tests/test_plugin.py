@@ -61,7 +61,8 @@ def test_a_failing_cell_is_reported_with_its_number_source_and_clean_traceback(
     )
     result = pytester.runpytest("--nb")
     result.assert_outcomes(failed=1)
-    expect(result.stdout, 
+    expect(
+        result.stdout,
         [
             "*cell 3 (In [2]) raised ZeroDivisionError: division by zero",
             "Source of cell 3 (In [2]):",
@@ -74,7 +75,7 @@ def test_a_failing_cell_is_reported_with_its_number_source_and_clean_traceback(
             "ZeroDivisionError: division by zero",
             "*short test summary info*",
             "FAILED broken.ipynb::broken - cell 3 (In [2]) raised ZeroDivisionError*",
-        ]
+        ],
     )
     assert "\x1b[" not in result.stdout.str()
     assert "nbharness/" not in result.stdout.str()
@@ -83,8 +84,9 @@ def test_a_failing_cell_is_reported_with_its_number_source_and_clean_traceback(
 def test_kernel_frames_are_trimmed_unless_fulltrace(pytester, make_notebook):
     make_notebook("asks.ipynb", ["name = input('name?')"])
     trimmed = pytester.runpytest("--nb")
-    expect(trimmed.stdout, 
-        ["*cell 1 (In [1]) asked for input (input() or getpass), which a test run cannot answer*"]
+    expect(
+        trimmed.stdout,
+        ["*cell 1 (In [1]) asked for input (input() or getpass), which a test run cannot answer*"],
     )
     assert "kernelbase.py" not in trimmed.stdout.str()
     full = pytester.runpytest("--nb", "--fulltrace")
@@ -115,9 +117,14 @@ def test_a_syntax_error_points_at_its_line(pytester, make_notebook):
 
 
 def test_failing_cell_output_is_shown_as_captured_sections(pytester, make_notebook):
-    make_notebook("noisy.ipynb", ["import sys\nprint('to stdout')\nprint('to stderr', file=sys.stderr)\n1/0"])
+    make_notebook(
+        "noisy.ipynb", ["import sys\nprint('to stdout')\nprint('to stderr', file=sys.stderr)\n1/0"]
+    )
     result = pytester.runpytest("--nb")
-    expect(result.stdout, ["*Captured stdout call*", "to stdout", "*Captured stderr call*", "to stderr"])
+    expect(
+        result.stdout,
+        ["*Captured stdout call*", "to stdout", "*Captured stderr call*", "to stderr"],
+    )
 
 
 @pytest.mark.parametrize("exit_call", ["sys.exit(0)", "sys.exit()", "raise SystemExit"])
@@ -151,8 +158,12 @@ def test_a_cell_tagged_to_raise_that_does_not_warns_or_fails_when_strict(pyteste
     make_notebook("calm.ipynb", ["x = 1", {"source": "y = 2", "tags": ["raises-exception"]}])
     lenient = pytester.runpytest("--nb")
     lenient.assert_outcomes(passed=1, warnings=1)
-    expect(lenient.stdout, 
-        ["*NotebookWarning: calm.ipynb: cell 2 (In [2]) is tagged 'raises-exception' but raised nothing"]
+    expect(
+        lenient.stdout,
+        [
+            "*NotebookWarning: calm.ipynb: cell 2 (In [2]) is tagged 'raises-exception' "
+            "but raised nothing"
+        ],
     )
     strict = pytester.runpytest("--nb", "--nb-strict-raises")
     strict.assert_outcomes(failed=1)
@@ -171,11 +182,12 @@ def test_a_missing_kernel_fails_in_one_line_and_can_be_overridden(pytester, make
     make_notebook("other.ipynb", ["x = 1"], kernelspec=julia)
     missing = pytester.runpytest("--nb")
     missing.assert_outcomes(failed=1)
-    expect(missing.stdout, 
+    expect(
+        missing.stdout,
         [
             "kernel 'julia-1.9' from the notebook's kernelspec is not installed "
             "(installed: *python3*); run with --nb-kernel NAME to override it"
-        ]
+        ],
     )
     overridden = pytester.runpytest("--nb", "--nb-kernel", "python3")
     overridden.assert_outcomes(passed=1)
@@ -186,7 +198,10 @@ def test_a_missing_kernel_fails_in_one_line_and_can_be_overridden(pytester, make
     [
         ('{"cells": [', "bad JSON: Expecting value*"),
         ([1, 2], "the JSON is not a notebook (no 'nbformat' key)"),
-        ({"nbformat": 9, "nbformat_minor": 0, "cells": [], "metadata": {}}, "unsupported nbformat version 9"),
+        (
+            {"nbformat": 9, "nbformat_minor": 0, "cells": [], "metadata": {}},
+            "unsupported nbformat version 9",
+        ),
         (
             {"nbformat": 4, "nbformat_minor": 5, "cells": [{"cell_type": "code"}], "metadata": {}},
             "schema error: *",
@@ -213,9 +228,19 @@ def test_notebooks_nbformat_can_upgrade_or_repair_still_run(pytester, write_raw)
         "worksheets": [
             {
                 "cells": [
-                    {"cell_type": "code", "input": "x = 41 + 1", "language": "python", "outputs": []},
+                    {
+                        "cell_type": "code",
+                        "input": "x = 41 + 1",
+                        "language": "python",
+                        "outputs": [],
+                    },
                     {"cell_type": "raw", "source": "raw text"},
-                    {"cell_type": "code", "input": "assert x == 42", "language": "python", "outputs": []},
+                    {
+                        "cell_type": "code",
+                        "input": "assert x == 42",
+                        "language": "python",
+                        "outputs": [],
+                    },
                 ]
             }
         ],
@@ -225,7 +250,15 @@ def test_notebooks_nbformat_can_upgrade_or_repair_still_run(pytester, write_raw)
         "nbformat": 4,
         "nbformat_minor": 5,
         "metadata": {},
-        "cells": [{"cell_type": "code", "source": "y = 1", "metadata": {}, "outputs": [], "execution_count": None}],
+        "cells": [
+            {
+                "cell_type": "code",
+                "source": "y = 1",
+                "metadata": {},
+                "outputs": [],
+                "execution_count": None,
+            }
+        ],
     }
     write_raw("no-ids.ipynb", no_ids)
     result = pytester.runpytest("--nb", "-W", "error")
@@ -236,12 +269,13 @@ def test_a_hung_cell_fails_at_the_timeout_and_its_kernel_is_killed(pytester, mak
     make_notebook("hang.ipynb", [record_pids_cell(), "import time\ntime.sleep(300)"])
     result = pytester.runpytest("--nb", "--nb-timeout", "2")
     result.assert_outcomes(failed=1)
-    expect(result.stdout, 
+    expect(
+        result.stdout,
         [
             "*cell 2 (In [2]) did not finish within the cell timeout of 2 s (--nb-timeout); "
             "the kernel was stopped",
             "    1 | import time",
-        ]
+        ],
     )
     assert_all_dead([int(pid) for pid in (pytester.path / "pids.txt").read_text().split()])
 
@@ -276,14 +310,19 @@ def test_output_dir_keeps_executed_notebooks_mirrored_and_is_not_collected(pytes
 
 
 def test_ini_options_configure_the_run(pytester, make_notebook):
-    make_notebook("slow.ipynb", ["import time\ntime.sleep(30)"], kernelspec={"name": "nope", "display_name": "Nope"})
+    make_notebook(
+        "slow.ipynb",
+        ["import time\ntime.sleep(30)"],
+        kernelspec={"name": "nope", "display_name": "Nope"},
+    )
     pytester.makeini("[pytest]\nnb_timeout = 1.5\nnb_kernel = python3\nnb_output_dir = out\n")
     result = pytester.runpytest("--nb")
-    expect(result.stdout, 
+    expect(
+        result.stdout,
         [
             "nbharness: kernel=python3, cell timeout=1.5s, executor=local, output dir=*out",
             "*did not finish within the cell timeout of 1.5 s*",
-        ]
+        ],
     )
     assert (pytester.path / "out" / "slow.ipynb").exists()
 
@@ -291,8 +330,16 @@ def test_ini_options_configure_the_run(pytester, make_notebook):
 @pytest.mark.parametrize(
     ("args", "ini", "message"),
     [
-        (["--nb-timeout", "soon"], "", "--nb-timeout: expected a positive number of seconds, got 'soon'"),
-        ([], "nb_timeout = -3", "ini option nb_timeout: expected a positive number of seconds, got '-3'"),
+        (
+            ["--nb-timeout", "soon"],
+            "",
+            "--nb-timeout: expected a positive number of seconds, got 'soon'",
+        ),
+        (
+            [],
+            "nb_timeout = -3",
+            "ini option nb_timeout: expected a positive number of seconds, got '-3'",
+        ),
     ],
 )
 def test_a_bad_timeout_is_a_usage_error_naming_its_source(pytester, args, ini, message):

@@ -78,10 +78,17 @@ class LocalExecutor:
         )
         with tempfile.TemporaryFile("w+", encoding="utf-8", errors="replace") as log:
             error = _run(client, watch, log, run.cell_timeout)
-        if isinstance(error, CellError) and error.ename == "SystemExit":
-            if error.evalue in CLEAN_EXIT_VALUES:
-                return RunResult(nb, exited_early=True, unraised=watch.unraised)
+        if _is_clean_exit(error):
+            return RunResult(nb, exited_early=True, unraised=watch.unraised)
         return RunResult(nb, error, unraised=watch.unraised)
+
+
+def _is_clean_exit(error: NbHarnessError | None) -> bool:
+    return (
+        isinstance(error, CellError)
+        and error.ename == "SystemExit"
+        and error.evalue in CLEAN_EXIT_VALUES
+    )
 
 
 def _run(
@@ -131,7 +138,11 @@ class _CellWatch:
     def where(self) -> dict[str, Any]:
         assert self.index is not None
         cell = self.nb.cells[self.index]
-        return {"index": self.index, "source": cell.source, "execution_count": cell.get("execution_count")}
+        return {
+            "index": self.index,
+            "source": cell.source,
+            "execution_count": cell.get("execution_count"),
+        }
 
     def error(self) -> CellError:
         cell = self.nb.cells[self.where()["index"]]
