@@ -13,6 +13,11 @@ import psutil
 import pytest
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
+# pytester's in-process runs unload every module first imported during a run. Import the
+# executor stack (nbclient, jupyter_client, asyncio) once here, or a later run would mix
+# two copies of asyncio and nbclient would miss its own CancelledError.
+import nbharness.execute.local  # noqa: F401
+
 Cell = str | dict[str, Any]
 MakeNotebook = Callable[..., Path]
 

@@ -6,7 +6,6 @@ one finished) and translate how it stopped into an ``NbHarnessError``.
 
 from __future__ import annotations
 
-import asyncio
 import copy
 import logging
 import tempfile
@@ -107,10 +106,7 @@ def _run(
         return watch.error()
     except CellTimeoutError:
         return CellTimeout(**watch.where(), timeout=timeout)
-    except (DeadKernelError, asyncio.CancelledError):
-        # nbclient notices a dead kernel by cancelling its own reply poller; under load
-        # that cancellation can leak out of ``execute`` instead of a DeadKernelError.
-        # The event loop is nbclient's own, so nothing else cancels it.
+    except DeadKernelError:
         if watch.index is None:
             said = _tail(log) or "it printed nothing"
             return KernelStartFailed(f"kernel {client.kernel_name!r} died during start-up: {said}")
