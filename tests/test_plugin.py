@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import re
+import signal
+import subprocess
+import sys
+import time
 
 import nbformat
 import pytest
@@ -374,3 +378,25 @@ def test_xdist_spreads_notebooks_over_workers(pytester, make_notebook):
     result = pytester.runpytest_subprocess("--nb", "-n", "2")
     result.assert_outcomes(passed=3, failed=1)
     expect(result.stdout, ["*cell 1 (In [1]) raised ZeroDivisionError*"])
+
+
+def test_ctrl_c_stops_the_session_and_the_kernel(pytester, make_notebook):
+    make_notebook("a_hangs.ipynb", [record_pids_cell(), "import time\ntime.sleep(300)"])
+    make_notebook("b_never.ipynb", ["open('ran.txt', 'w').write('yes')"])
+    pids_file = pytester.path / "pids.txt"
+    session = subprocess.Popen(
+        [sys.executable, "-m", "pytest", "--nb", "-p", "no:cacheprovider"],
+        cwd=pytester.path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
+    deadline = time.monotonic() + 30
+    while not pids_file.exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    time.sleep(0.3)
+    session.send_signal(signal.SIGINT)
+    output, _ = session.communicate(timeout=30)
+    assert session.returncode == pytest.ExitCode.INTERRUPTED
+    assert b"KeyboardInterrupt" in output
+    assert not (pytester.path / "ran.txt").exists()
+    assert_all_dead([int(pid) for pid in pids_file.read_text().split()])

@@ -6,8 +6,11 @@ one finished) and translate how it stopped into an ``NbHarnessError``.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import copy
 import logging
+import signal
 import tempfile
 import warnings
 from types import TracebackType
@@ -71,6 +74,7 @@ class LocalExecutor:
             # The notebook is done with: nothing in the kernel is worth a graceful exit,
             # and SIGKILL to the kernel's process group also ends what it started.
             shutdown_kernel="immediate",
+            on_notebook_start=watch.kernel_ready,
             on_cell_start=watch.started,
             on_cell_executed=watch.executed,
             kernel_manager_class=KernelManager,
@@ -102,21 +106,31 @@ def _run(
             warnings.simplefilter("ignore", DeprecationWarning)
             warnings.simplefilter("ignore", PendingDeprecationWarning)
             client.execute(stdout=log, stderr=log)
-    except CellExecutionError:
+    except BaseException as exc:
+        if watch.interrupted:
+            raise KeyboardInterrupt from None
+        return _explain(exc, client, watch, log, timeout)
+    return None
+
+
+def _explain(
+    exc: BaseException, client: NotebookClient, watch: _CellWatch, log: Any, timeout: float
+) -> NbHarnessError:
+    """The error to report for how nbclient stopped; anything unforeseen is re-raised."""
+    if isinstance(exc, CellExecutionError):
         return watch.error()
-    except CellTimeoutError:
+    if isinstance(exc, CellTimeoutError):
         return CellTimeout(**watch.where(), timeout=timeout)
-    except DeadKernelError:
-        if watch.index is None:
-            said = _tail(log) or "it printed nothing"
-            return KernelStartFailed(f"kernel {client.kernel_name!r} died during start-up: {said}")
+    if isinstance(exc, DeadKernelError) and watch.index is not None:
         return KernelDied(**watch.where(), stderr=_tail(log, lines=20))
-    except Exception as exc:  # a kernel that cannot start fails in many library-specific ways
-        if watch.index is not None:
-            raise
+    if isinstance(exc, DeadKernelError):
+        said = _tail(log) or "it printed nothing"
+        return KernelStartFailed(f"kernel {client.kernel_name!r} died during start-up: {said}")
+    if isinstance(exc, Exception) and watch.index is None:
+        # A kernel that cannot start fails in many library-specific ways.
         reason = f"{type(exc).__name__}: {exc}".strip().splitlines()[0]
         return KernelStartFailed(f"kernel {client.kernel_name!r} could not start: {reason}")
-    return None
+    raise exc
 
 
 class _CellWatch:
@@ -126,6 +140,26 @@ class _CellWatch:
         self.nb = nb
         self.index: int | None = None
         self.unraised: list[int] = []
+        self.interrupted = False
+
+    def kernel_ready(self, notebook: NotebookNode) -> None:
+        """Make Ctrl-C stop the run, and pytest with it, not just the kernel.
+
+        nbclient answers SIGINT by killing the kernel and carrying on, so the notebook
+        would fail oddly and pytest would start the next one. Once the kernel is up we
+        take SIGINT back: cancel the run (nbclient's cleanup still kills the kernel),
+        and ``_run`` turns that into KeyboardInterrupt.
+        """
+        loop = asyncio.get_running_loop()
+        task = asyncio.current_task()
+
+        def interrupt() -> None:
+            self.interrupted = True
+            if task is not None:
+                task.cancel()
+
+        with contextlib.suppress(RuntimeError, ValueError):  # not in the main thread
+            loop.add_signal_handler(signal.SIGINT, interrupt)
 
     def started(self, cell: NotebookNode, cell_index: int) -> None:
         self.index = cell_index
