@@ -133,10 +133,13 @@ class KernelDied(CellProblem):
     """The kernel process exited while a cell was running."""
 
     stderr: str = ""
+    #: "exit code 1", "killed by SIGKILL", or "" when unknown.
+    how: str = ""
 
     @property
     def summary(self) -> str:
-        return f"kernel died while running {self.where}"
+        how = f" ({self.how})" if self.how else ""
+        return f"kernel died{how} while running {self.where}"
 
 
 @dataclass(eq=False)

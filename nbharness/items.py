@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
@@ -9,14 +10,33 @@ from pathlib import Path
 import pytest
 from nbformat import NotebookNode
 
-from .errors import CellError, InvalidNotebook, MissingException, NbHarnessError, NotebookWarning
+from .errors import (
+    CellError,
+    CellProblem,
+    InvalidNotebook,
+    MissingException,
+    NbHarnessError,
+    NotebookWarning,
+)
 from .execute import Executor, Run, RunResult, get_executor
-from .notebook import read_notebook, skip_reason, write_notebook
+from .notebook import nbharness_metadata, read_notebook, skip_reason, write_notebook
+from .params import (
+    PARAMETERS_TAG,
+    ParameterError,
+    ParameterSet,
+    inject,
+    metadata_sets,
+    project_sets,
+    sets_from,
+    unknown_names,
+)
 from .report import CrashLine, FailureRepr, render
 from .settings import Settings
 
 SETTINGS_KEY = pytest.StashKey[Settings]()
 EXECUTOR_KEY = pytest.StashKey[Executor]()
+#: Metadata key marking an executed copy (``--nb-output-dir``), which is never collected.
+EXECUTED_FROM = "executed_from"
 
 
 class NotebookFile(pytest.File):
@@ -24,25 +44,37 @@ class NotebookFile(pytest.File):
 
     def collect(self) -> Iterator[pytest.Item]:
         try:
-            nb = read_notebook(self.path)
-        except InvalidNotebook as exc:
+            nb, warning = read_notebook(self.path)
+            if nbharness_metadata(nb).get(EXECUTED_FROM):
+                return  # an executed copy written by --nb-output-dir, not a notebook to test
+            sets: list[ParameterSet | None] = [*self._parameter_sets(nb)] or [None]
+        except (InvalidNotebook, ParameterError) as exc:
             # A collection error would stop the whole session; a failing item lets
             # every other notebook run and still names this file in one line.
-            yield InvalidNotebookItem.from_parent(self, name=self.path.stem, error=exc)
+            yield BrokenNotebookItem.from_parent(self, name=self.path.stem, error=exc)
             return
-        settings = self.config.stash[SETTINGS_KEY]
-        run = Run(
-            path=self.path,
-            notebook=nb,
-            cwd=self.path.parent,
-            cell_timeout=settings.cell_timeout,
-            kernel=settings.kernel,
-        )
-        item = NotebookItem.from_parent(self, name=self.path.stem, run=run)
         reason = skip_reason(nb)
-        if reason is not None:
-            item.add_marker(pytest.mark.skip(reason=reason))
-        yield item
+        for parameters in sets:
+            name = self.path.stem if parameters is None else f"{self.path.stem}[{parameters.id}]"
+            item = NotebookItem.from_parent(
+                self, name=name, notebook=nb, parameters=parameters, warning=warning
+            )
+            if reason is not None:
+                item.add_marker(pytest.mark.skip(reason=reason))
+            yield item
+
+    def _parameter_sets(self, nb: NotebookNode) -> list[ParameterSet]:
+        """The first source that has sets wins: the hook, the metadata, pyproject.toml."""
+        from_hook = self.config.hook.pytest_nb_parameters(path=self.path, config=self.config)
+        if from_hook is not None:
+            return sets_from(from_hook, f"{self.path.name}: pytest_nb_parameters")
+        settings = self.config.stash[SETTINGS_KEY]
+        relative = self.nodeid.split("::")[0]
+        return (
+            metadata_sets(nb, self.path)
+            or project_sets(settings.parameters, relative, settings.project_file)
+            or []
+        )
 
 
 class _NotebookItemBase(pytest.Item):
@@ -60,16 +92,17 @@ class _NotebookItemBase(pytest.Item):
         return FailureRepr(text, CrashLine(self.nodeid.split("::")[0], error.summary))
 
     def reportinfo(self) -> tuple[Path, int, str]:
-        # pytest shows the "domain" as the failure's headline, and in ``-v`` lines prints
-        # its dots as "::" (for Class.method); a dotted name would show a wrong test id.
-        domain = self.name if "." not in self.name.split("[")[0] else ""
-        return self.path, 0, domain
+        # The "domain" is the failure's headline: the notebook's path (and parameter set)
+        # tells two notebook2.ipynb apart. pytest would print its dots as "::" in ``-v``
+        # lines if the test id ended with it; ours ends with the item name, so never does.
+        path, name = self.nodeid.split("::", 1)
+        return self.path, 0, path + name[len(self.path.stem) :]
 
 
-class InvalidNotebookItem(_NotebookItemBase):
-    """Stands in for a file that could not be read, and fails with the reason."""
+class BrokenNotebookItem(_NotebookItemBase):
+    """Stands in for a notebook that cannot be planned, and fails with the reason."""
 
-    def __init__(self, *, error: InvalidNotebook, **kwargs: object) -> None:
+    def __init__(self, *, error: NbHarnessError, **kwargs: object) -> None:
         super().__init__(**kwargs)  # type: ignore[arg-type]
         self.error = error
 
@@ -78,22 +111,66 @@ class InvalidNotebookItem(_NotebookItemBase):
 
 
 class NotebookItem(_NotebookItemBase):
-    """One run of one notebook on a fresh kernel."""
+    """One run of one notebook (with one parameter set, if it has any) on a fresh kernel."""
 
-    def __init__(self, *, run: Run, **kwargs: object) -> None:
+    def __init__(
+        self,
+        *,
+        notebook: NotebookNode,
+        parameters: ParameterSet | None = None,
+        warning: str | None = None,
+        **kwargs: object,
+    ) -> None:
         super().__init__(**kwargs)  # type: ignore[arg-type]
-        self.run = run
+        self.notebook = notebook
+        self.parameters = parameters
+        self.warning = warning
 
     def runtest(self) -> None:
         settings = self.config.stash[SETTINGS_KEY]
-        result = executor_for(self.config).execute(self.run)
+        if self.warning:
+            self._warn(self.warning)
+        nb, injected_at = self._parameterized(settings)
+        run = Run(
+            path=self.path,
+            notebook=nb,
+            cwd=self.path.parent,
+            cell_timeout=settings.cell_timeout,
+            kernel=settings.kernel,
+        )
+        result = executor_for(self.config).execute(run)
         if settings.output_dir is not None:
-            write_notebook(result.notebook, output_path(self, settings.output_dir))
+            executed = result.notebook
+            executed.metadata.setdefault("nbharness", {})[EXECUTED_FROM] = self.nodeid
+            write_notebook(executed, output_path(self, settings.output_dir))
         error = result.error or self._unraised(result, settings.strict_raises)
-        if error is not None:
-            if isinstance(error, CellError):
-                self._attach_cell_streams(result.notebook, error.index)
-            raise error
+        if error is None:
+            return
+        if isinstance(error, CellError):
+            self._attach_cell_streams(result.notebook, error.index)
+        if isinstance(error, CellProblem) and injected_at is not None and error.index > injected_at:
+            # Count cells as the user's notebook has them, without papermill's cell.
+            error = dataclasses.replace(error, index=error.index - 1)
+        raise error
+
+    def _parameterized(self, settings: Settings) -> tuple[NotebookNode, int | None]:
+        """The notebook to run: with papermill's injected cell when there is a set."""
+        if self.parameters is None:
+            return self.notebook, None
+        values = self.parameters.values
+        unknown = unknown_names(self.notebook, values, settings.kernel)
+        if unknown:
+            message = (
+                f"parameter {', '.join(map(repr, unknown))} of set {self.parameters.id!r} "
+                f"is not defined in the notebook's {PARAMETERS_TAG!r} cell"
+            )
+            if settings.strict_params:
+                raise ParameterError(message)
+            self._warn(message)
+        return inject(self.notebook, values, settings.kernel)
+
+    def _warn(self, message: str) -> None:
+        warnings.warn(NotebookWarning(f"{self.path.name}: {message}"), stacklevel=2)
 
     def _unraised(self, result: RunResult, strict: bool) -> NbHarnessError | None:
         for index in result.unraised:
@@ -101,7 +178,7 @@ class NotebookItem(_NotebookItemBase):
             problem = MissingException(index, cell.source, cell.get("execution_count"))
             if strict:
                 return problem
-            warnings.warn(NotebookWarning(f"{self.path.name}: {problem.summary}"), stacklevel=1)
+            self._warn(problem.summary)
         return None
 
     def _attach_cell_streams(self, nb: NotebookNode, index: int) -> None:
@@ -137,4 +214,6 @@ def output_path(item: pytest.Item, output_dir: Path) -> Path:
         relative = item.path.relative_to(item.config.rootpath)
     except ValueError:
         relative = Path(item.path.name)
+    if isinstance(item, NotebookItem) and item.parameters is not None:
+        relative = relative.with_name(f"{relative.stem}[{item.parameters.id}]{relative.suffix}")
     return output_dir / relative

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import tempfile
@@ -20,11 +21,12 @@ SKIP_TAG = "skip-execution"
 RAISES_TAG = "raises-exception"
 
 
-def read_notebook(path: Path) -> NotebookNode:
+def read_notebook(path: Path) -> tuple[NotebookNode, str | None]:
     """Read, upgrade and validate a notebook, or raise ``InvalidNotebook`` in one line.
 
     Files that nbformat can upgrade (v2, v3) or repair (missing cell ids) are accepted:
-    that is what Jupyter itself does when it opens them.
+    that is what Jupyter itself does when it opens them. Invalid *metadata* (a kernelspec
+    without a name, say) does not stop a run either; it comes back as a warning to show.
     """
     try:
         text = path.read_text(encoding="utf-8")
@@ -46,12 +48,30 @@ def read_notebook(path: Path) -> NotebookNode:
             nb: NotebookNode = nbformat.reader.reads(text)
             if nb.nbformat < 4:
                 nb = nbformat.convert(nb, 4)
-            nbformat.validate(nb)  # also gives missing cell ids an id, in place
+            with contextlib.suppress(nbformat.ValidationError):
+                nbformat.validate(nb)  # gives missing cell ids an id, in place
+            problems = list(nbformat.validator.iter_validate(nb))
         except nbformat.ValidationError as exc:
             raise InvalidNotebook(path, f"schema error: {_first_line(exc.message)}") from None
         except Exception as exc:  # nbformat raises bare KeyError/TypeError/... on odd input
             raise InvalidNotebook(path, f"{type(exc).__name__}: {_first_line(str(exc))}") from None
-    return nb
+    structural = [p for p in problems if "metadata" not in p.absolute_path]
+    if structural:
+        problem = structural[0]
+        where = _schema_location(list(problem.absolute_path))
+        raise InvalidNotebook(path, f"schema error at {where}: {_first_line(problem.message)}")
+    if problems:
+        where = _schema_location(list(problems[0].absolute_path))
+        return nb, f"invalid metadata at {where} ({_first_line(problems[0].message)}); ran anyway"
+    return nb, None
+
+
+def _schema_location(parts: list[str | int]) -> str:
+    """``["cells", 3, "source"]`` as a user reads it: ``cell 4: source``."""
+    if len(parts) >= 2 and parts[0] == "cells" and isinstance(parts[1], int):
+        rest = ".".join(str(part) for part in parts[2:])
+        return f"cell {parts[1] + 1}" + (f": {rest}" if rest else "")
+    return ".".join(str(part) for part in parts) or "the top level"
 
 
 def write_notebook(nb: NotebookNode, path: Path) -> None:

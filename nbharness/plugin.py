@@ -37,6 +37,13 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help="write each executed notebook here, mirroring the test root's tree",
     )
     group.addoption(
+        "--nb-strict-params",
+        action="store_true",
+        dest="nb_strict_params",
+        help="fail, instead of warning, when a parameter set names a parameter the "
+        "notebook's parameters cell does not define",
+    )
+    group.addoption(
         "--nb-strict-raises",
         action="store_true",
         dest="nb_strict_raises",
@@ -50,6 +57,12 @@ def _add(parser: pytest.Parser, name: str, metavar: str, help: str) -> None:
         "--" + name.replace("_", "-"), dest=name, metavar=metavar, default=None, help=help
     )
     parser.addini(name, help=help, default="")
+
+
+def pytest_addhooks(pluginmanager: pytest.PytestPluginManager) -> None:
+    from . import hookspecs
+
+    pluginmanager.add_hookspecs(hookspecs)
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -71,7 +84,4 @@ def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> NotebookFi
         return None
     if IGNORED_PARTS.intersection(file_path.parts):
         return None
-    output_dir = parent.config.stash[SETTINGS_KEY].output_dir
-    if output_dir is not None and file_path.is_relative_to(output_dir):
-        return None  # executed copies from an earlier run are not tests
     return NotebookFile.from_parent(parent, path=file_path)

@@ -6,10 +6,18 @@ Every validation error names where the bad value came from.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import sys
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import pytest
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - Python 3.10
+    import tomli as tomllib
 
 #: Per-cell limit when none is set: long enough for real analysis cells, short enough
 #: that a hung cell does not eat a CI job (nbmake uses the same figure).
@@ -22,18 +30,28 @@ class Settings:
     kernel: str | None = None
     output_dir: Path | None = None
     strict_raises: bool = False
+    strict_params: bool = False
     executor: str = "local"
+    #: ``[tool.nbharness.parameters]``: notebook path or glob → list of parameter sets.
+    parameters: Mapping[str, Any] = field(default_factory=dict)
+    #: Where ``[tool.nbharness]`` was read from, for messages.
+    project_file: str = "pyproject.toml"
 
     @classmethod
     def from_pytest(cls, config: pytest.Config) -> Settings:
         timeout, where = _lookup(config, "nb_timeout")
         kernel, _ = _lookup(config, "nb_kernel")
         output_dir, _ = _lookup(config, "nb_output_dir")
+        project_file = config.rootpath / "pyproject.toml"
+        project = _tool_table(project_file)
         return cls(
             cell_timeout=_positive_seconds(timeout, where) if timeout else DEFAULT_CELL_TIMEOUT,
             kernel=kernel or None,
             output_dir=config.rootpath / output_dir if output_dir else None,
             strict_raises=bool(config.getoption("nb_strict_raises")),
+            strict_params=bool(config.getoption("nb_strict_params")),
+            parameters=_table(project, "parameters", project_file),
+            project_file=project_file.name,
         )
 
     def header(self) -> str:
@@ -57,6 +75,24 @@ def _lookup(config: pytest.Config, name: str) -> tuple[str | None, str]:
     if value:
         return str(value), f"ini option {name}"
     return None, "default"
+
+
+def _tool_table(path: Path) -> dict[str, Any]:
+    """``[tool.nbharness]`` of ``path``; a file that is not valid TOML is a usage error."""
+    if not path.is_file():
+        return {}
+    try:
+        document = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise pytest.UsageError(f"{path}: not valid TOML: {exc}") from None
+    return _table(document.get("tool", {}), "nbharness", path)
+
+
+def _table(parent: Mapping[str, Any], key: str, path: Path) -> dict[str, Any]:
+    value = parent.get(key, {})
+    if not isinstance(value, dict):
+        raise pytest.UsageError(f"{path}: [tool.nbharness] {key} must be a table")
+    return value
 
 
 def _positive_seconds(value: str, where: str) -> float:

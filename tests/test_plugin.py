@@ -114,6 +114,30 @@ def test_tb_styles_shape_the_report(pytester, make_notebook, tb, present, absent
         assert text not in result.stdout.str()
 
 
+def test_the_failure_headline_is_the_notebooks_path(pytester, make_notebook):
+    make_notebook("one/notebook2.ipynb", ["1/0"])
+    make_notebook("two/notebook2.ipynb", ["1/0"])
+    make_notebook("v4.5.ipynb", ["1/0"])
+    result = pytester.runpytest("--nb", "-v")
+    expect(
+        result.stdout,
+        [
+            "one/notebook2.ipynb::notebook2 FAILED*",
+            "two/notebook2.ipynb::notebook2 FAILED*",
+            "v4.5.ipynb::v4.5 FAILED*",
+            "*_ one/notebook2.ipynb _*",
+            "*_ two/notebook2.ipynb _*",
+            "*_ v4.5.ipynb _*",
+        ],
+    )
+
+
+def test_an_error_without_error_output_still_names_the_exception(pytester, make_notebook):
+    make_notebook("magic.ipynb", ["x = 1", "%undefined_line_magic"])
+    result = pytester.runpytest("--nb")
+    expect(result.stdout, ["*cell 2 (In [2]) raised UsageError: Line magic function *not found*"])
+
+
 def test_a_syntax_error_points_at_its_line(pytester, make_notebook):
     make_notebook("syntax.ipynb", ["x = 1\ny = (\n"])
     result = pytester.runpytest("--nb")
@@ -207,8 +231,13 @@ def test_a_missing_kernel_fails_in_one_line_and_can_be_overridden(pytester, make
             "unsupported nbformat version 9",
         ),
         (
-            {"nbformat": 4, "nbformat_minor": 5, "cells": [{"cell_type": "code"}], "metadata": {}},
-            "schema error: *",
+            {
+                "nbformat": 4,
+                "nbformat_minor": 5,
+                "cells": [{"cell_type": "code", "metadata": {}, "outputs": []}],
+                "metadata": {},
+            },
+            "schema error at cell 1: 'source' is a required property",
         ),
     ],
     ids=["bad-json", "not-a-notebook", "future-version", "schema-invalid"],
@@ -269,6 +298,28 @@ def test_notebooks_nbformat_can_upgrade_or_repair_still_run(pytester, write_raw)
     result.assert_outcomes(passed=2)
 
 
+def test_invalid_metadata_is_a_warning_and_the_notebook_runs(pytester, write_raw):
+    nb = {
+        "nbformat": 4,
+        "nbformat_minor": 5,
+        "metadata": {"kernelspec": {"language": "python"}},
+        "cells": [
+            {"cell_type": "code", "id": "a", "source": "x = 1", "metadata": {}, "outputs": []}
+        ],
+    }
+    nb["cells"][0]["execution_count"] = None
+    write_raw("odd-metadata.ipynb", nb)
+    result = pytester.runpytest("--nb")
+    result.assert_outcomes(passed=1, warnings=1)
+    expect(
+        result.stdout,
+        [
+            "*NotebookWarning: odd-metadata.ipynb: invalid metadata at metadata.kernelspec "
+            "('name' is a required property); ran anyway"
+        ],
+    )
+
+
 def test_a_hung_cell_fails_at_the_timeout_and_its_kernel_is_killed(pytester, make_notebook):
     make_notebook("hang.ipynb", [record_pids_cell(), "import time\ntime.sleep(300)"])
     result = pytester.runpytest("--nb", "--nb-timeout", "2")
@@ -291,7 +342,11 @@ def test_a_dying_kernel_is_reported_without_waiting_for_the_timeout(pytester, ma
     result.assert_outcomes(failed=1)
     expect(
         result.stdout,
-        ["*kernel died while running cell 2*", "Kernel stderr (last lines):", "fatal: out of luck"],
+        [
+            "*kernel died (exit code 1) while running cell 2*",
+            "Kernel stderr (last lines):",
+            "fatal: out of luck",
+        ],
     )
     duration = re.search(r"([\d.]+)s call", result.stdout.str())
     assert duration is not None
@@ -300,7 +355,9 @@ def test_a_dying_kernel_is_reported_without_waiting_for_the_timeout(pytester, ma
     assert_all_dead([int(pid) for pid in (pytester.path / "pids.txt").read_text().split()])
 
 
-def test_output_dir_keeps_executed_notebooks_mirrored_and_is_not_collected(pytester, make_notebook):
+def test_output_dir_keeps_executed_notebooks_mirrored_and_never_collects_them(
+    pytester, make_notebook
+):
     make_notebook("sub/ok.ipynb", ["print('hello')"])
     make_notebook("sub/broken.ipynb", ["1/0"])
     first = pytester.runpytest("--nb", "--nb-output-dir", "artifacts")
@@ -311,6 +368,8 @@ def test_output_dir_keeps_executed_notebooks_mirrored_and_is_not_collected(pytes
     assert broken.cells[0].outputs[0]["ename"] == "ZeroDivisionError"
     second = pytester.runpytest("--nb", "--nb-output-dir", "artifacts")
     second.assert_outcomes(passed=1, failed=1)
+    without_the_flag = pytester.runpytest("--nb")
+    without_the_flag.assert_outcomes(passed=1, failed=1)
 
 
 def test_ini_options_configure_the_run(pytester, make_notebook):

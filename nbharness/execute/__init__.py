@@ -46,6 +46,14 @@ class RunResult:
     unraised: list[int] = field(default_factory=list)
 
 
+class CellObserver(Protocol):
+    """Follows a run cell by cell (papermill's progress bar and autosave use it)."""
+
+    def cell_started(self, index: int, cell: NotebookNode) -> None: ...
+
+    def cell_finished(self, index: int, cell: NotebookNode) -> None: ...
+
+
 class Executor(Protocol):
     def __enter__(self) -> Executor: ...
 
@@ -56,7 +64,7 @@ class Executor(Protocol):
         tb: TracebackType | None,
     ) -> None: ...
 
-    def execute(self, run: Run) -> RunResult:
+    def execute(self, run: Run, observer: CellObserver | None = None) -> RunResult:
         """Run the notebook top to bottom on a fresh kernel; never share kernels."""
         ...
 

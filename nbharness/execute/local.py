@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import copy
+import dataclasses
 import logging
 import signal
 import tempfile
@@ -30,7 +31,7 @@ from ..errors import (
     NbHarnessError,
 )
 from ..notebook import RAISES_TAG, SKIP_TAG, cell_tags, kernel_name
-from . import Run, RunResult
+from . import CellObserver, Run, RunResult
 from .launch import KernelManager
 
 #: The kernel for notebooks that name none: the one ipykernel installs.
@@ -58,15 +59,17 @@ class LocalExecutor:
     ) -> None:
         return None
 
-    def execute(self, run: Run) -> RunResult:
+    def execute(self, run: Run, observer: CellObserver | None = None) -> RunResult:
         nb = _cleared(run.notebook)
         name = run.kernel or kernel_name(nb) or DEFAULT_KERNEL
         installed = list(KernelSpecManager().find_kernel_specs())
         if name not in installed:
             return RunResult(nb, KernelNotFound(name, installed))
-        watch = _CellWatch(nb)
+        watch = _CellWatch(nb, observer)
+        km = KernelManager(kernel_name=name)
         client = NotebookClient(
             nb,
+            km=km,
             timeout_func=lambda cell: run.cell_timeout,  # the ``timeout`` trait takes ints only
             kernel_name=name,
             resources={"metadata": {"path": str(run.cwd)}},
@@ -77,11 +80,13 @@ class LocalExecutor:
             on_notebook_start=watch.kernel_ready,
             on_cell_start=watch.started,
             on_cell_executed=watch.executed,
-            kernel_manager_class=KernelManager,
+            on_cell_error=watch.failed,
             log=_QUIET_LOG,
         )
         with tempfile.TemporaryFile("w+", encoding="utf-8", errors="replace") as log:
             error = _run(client, watch, log, run.cell_timeout)
+        if isinstance(error, KernelDied):
+            error = dataclasses.replace(error, how=_exit_description(km.exit_code))
         if _is_clean_exit(error):
             return RunResult(nb, exited_early=True, unraised=watch.unraised)
         return RunResult(nb, error, unraised=watch.unraised)
@@ -105,12 +110,23 @@ def _run(
             # project's ``filterwarnings = error`` must not turn them into failures.
             warnings.simplefilter("ignore", DeprecationWarning)
             warnings.simplefilter("ignore", PendingDeprecationWarning)
-            client.execute(stdout=log, stderr=log)
+            # We made the kernel manager, but nbclient is still to clean it up.
+            client.execute(cleanup_kc=True, stdout=log, stderr=log)
     except BaseException as exc:
         if watch.interrupted:
             raise KeyboardInterrupt from None
         return _explain(exc, client, watch, log, timeout)
     return None
+
+
+def _exit_description(code: int | None) -> str:
+    if code is None or code == 0:
+        return ""
+    if code < 0:
+        with contextlib.suppress(ValueError):
+            return f"killed by {signal.Signals(-code).name}"
+        return f"killed by signal {-code}"
+    return f"exit code {code}"
 
 
 def _explain(
@@ -136,11 +152,15 @@ def _explain(
 class _CellWatch:
     """Follows nbclient's progress through its hooks."""
 
-    def __init__(self, nb: NotebookNode) -> None:
+    def __init__(self, nb: NotebookNode, observer: CellObserver | None) -> None:
         self.nb = nb
+        self.observer = observer
         self.index: int | None = None
         self.unraised: list[int] = []
         self.interrupted = False
+        #: The failing cell's execute_reply content: the error when the kernel sent no
+        #: error output (IPython's UsageError for an unknown magic, say).
+        self.reply: dict[str, Any] = {}
 
     def kernel_ready(self, notebook: NotebookNode) -> None:
         """Make Ctrl-C stop the run, and pytest with it, not just the kernel.
@@ -163,11 +183,20 @@ class _CellWatch:
 
     def started(self, cell: NotebookNode, cell_index: int) -> None:
         self.index = cell_index
+        if self.observer is not None:
+            self.observer.cell_started(cell_index, cell)
+
+    def failed(self, cell: NotebookNode, cell_index: int, execute_reply: dict[str, Any]) -> None:
+        self.reply = execute_reply.get("content", {})
+        if self.observer is not None:
+            self.observer.cell_finished(cell_index, cell)
 
     def executed(self, cell: NotebookNode, cell_index: int, execute_reply: dict[str, Any]) -> None:
         ok = execute_reply.get("content", {}).get("status") == "ok"
         if ok and RAISES_TAG in cell_tags(cell):
             self.unraised.append(cell_index)
+        if self.observer is not None:
+            self.observer.cell_finished(cell_index, cell)
 
     def where(self) -> dict[str, Any]:
         assert self.index is not None
@@ -181,7 +210,7 @@ class _CellWatch:
     def error(self) -> CellError:
         cell = self.nb.cells[self.where()["index"]]
         found = [out for out in cell.get("outputs", []) if out.get("output_type") == "error"]
-        out = found[-1] if found else {}
+        out = found[-1] if found else self.reply
         return CellError(
             **self.where(),
             ename=out.get("ename", "Error"),

@@ -1,0 +1,85 @@
+"""``papermill --engine nbharness``: papermill's CLI and API on nbharness's executors.
+
+papermill injects the parameters and writes the output notebook; the run itself goes
+through the same executor interface as ``pytest --nb``, chosen with the environment
+variable ``NBHARNESS_EXECUTOR`` (default ``local``).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from nbformat import NotebookNode
+from nbformat.v4 import new_output
+from papermill.engines import Engine, NotebookExecutionManager
+
+from .errors import CellError, CellProblem, NbHarnessError
+from .execute import Run, get_executor
+from .settings import DEFAULT_CELL_TIMEOUT
+
+
+class NbHarnessEngine(Engine):  # type: ignore[misc]  # papermill is untyped
+    @classmethod
+    def execute_managed_notebook(
+        cls,
+        nb_man: NotebookExecutionManager,
+        kernel_name: str | None,
+        execution_timeout: float | None = None,
+        input_path: str | None = None,
+        **kwargs: Any,
+    ) -> NotebookNode:
+        run = Run(
+            path=Path(input_path or "notebook.ipynb"),
+            notebook=nb_man.nb,
+            cwd=Path.cwd(),  # papermill has already moved into --cwd
+            cell_timeout=float(execution_timeout or DEFAULT_CELL_TIMEOUT),
+            kernel=kernel_name,
+        )
+        with get_executor(os.environ.get("NBHARNESS_EXECUTOR", "local")) as executor:
+            result = executor.execute(run, _Progress(nb_man))
+        for index, cell in enumerate(result.notebook.cells):
+            _copy_outputs(cell, nb_man.nb.cells[index])
+        if "language_info" in result.notebook.metadata:
+            nb_man.nb.metadata["language_info"] = result.notebook.metadata["language_info"]
+        error = result.error
+        if isinstance(error, CellProblem):
+            cell = nb_man.nb.cells[error.index]
+            if not isinstance(error, CellError) or not _has_error_output(cell):
+                # papermill reports a failed cell by its error output: give it one.
+                cell.outputs.append(
+                    new_output(
+                        "error", ename=type(error).__name__, evalue=error.summary, traceback=[]
+                    )
+                )
+            nb_man.cell_exception(cell, cell_index=error.index)
+        elif isinstance(error, NbHarnessError):
+            raise error
+        executed: NotebookNode = nb_man.nb
+        return executed
+
+
+class _Progress:
+    """Feeds papermill's execution manager: progress bar, cell metadata, autosave."""
+
+    def __init__(self, nb_man: NotebookExecutionManager) -> None:
+        self.nb_man = nb_man
+
+    def cell_started(self, index: int, cell: NotebookNode) -> None:
+        self.nb_man.cell_start(self.nb_man.nb.cells[index], index)
+
+    def cell_finished(self, index: int, cell: NotebookNode) -> None:
+        target = self.nb_man.nb.cells[index]
+        _copy_outputs(cell, target)
+        self.nb_man.cell_complete(target, cell_index=index)
+
+
+def _copy_outputs(source: NotebookNode, target: NotebookNode) -> None:
+    if source.cell_type == "code":
+        target.outputs = source.outputs
+        target.execution_count = source.execution_count
+
+
+def _has_error_output(cell: NotebookNode) -> bool:
+    return any(out.get("output_type") == "error" for out in cell.get("outputs", []))
