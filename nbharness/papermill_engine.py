@@ -50,7 +50,10 @@ class NbHarnessEngine(Engine):  # type: ignore[misc]  # papermill is untyped
                 # papermill reports a failed cell by its error output: give it one.
                 cell.outputs.append(
                     new_output(
-                        "error", ename=type(error).__name__, evalue=error.summary, traceback=[]
+                        "error",
+                        ename=type(error).__name__,
+                        evalue=error.summary,
+                        traceback=[error.summary],
                     )
                 )
             nb_man.cell_exception(cell, cell_index=error.index)

@@ -9,6 +9,7 @@ A notebook's sets come from exactly one source, the first that has any:
 
 from __future__ import annotations
 
+import copy
 import datetime
 import fnmatch
 import math
@@ -84,6 +85,11 @@ def inject(
     from papermill.parameterize import parameterize_notebook  # slow import: only when used
 
     name, language = _kernel_and_language(nb, kernel)
+    nb = copy.deepcopy(nb)
+    # What papermill's own reader adds and its injection relies on.
+    nb.metadata.setdefault("papermill", {"parameters": {}})
+    for cell in nb.cells:
+        cell.metadata.setdefault("tags", [])
     injected = parameterize_notebook(nb, values, kernel_name=name, language=language)
     index = next(
         i for i, cell in enumerate(injected.cells) if "injected-parameters" in cell_tags(cell)

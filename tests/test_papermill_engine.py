@@ -1,0 +1,59 @@
+"""`papermill --engine nbharness`: the real papermill CLI on nbharness's executor."""
+
+from __future__ import annotations
+
+import subprocess
+import sysconfig
+from pathlib import Path
+
+import nbformat
+
+from .conftest import assert_all_dead, build_notebook, record_pids_cell
+
+PAPERMILL = str(Path(sysconfig.get_path("scripts")) / "papermill")
+PARAMETERS = {"source": "alpha = 1.0", "tags": ["parameters"]}
+
+
+def papermill(
+    tmp_path: Path, cells: list, *args: str
+) -> tuple[subprocess.CompletedProcess[str], Path]:
+    source, output = tmp_path / "in.ipynb", tmp_path / "out.ipynb"
+    nbformat.write(build_notebook(cells), source)
+    command = [PAPERMILL, "--engine", "nbharness", str(source), str(output), *args]
+    done = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    return done, output
+
+
+def test_parameters_are_injected_and_the_notebook_runs(tmp_path):
+    done, output = papermill(
+        tmp_path, [PARAMETERS, "print(f'alpha is {alpha}')"], "-p", "alpha", "0.1"
+    )
+    assert done.returncode == 0, done.stderr
+    executed = nbformat.read(output, as_version=4)
+    assert executed.cells[1].metadata.tags == ["injected-parameters"]
+    assert executed.cells[2].outputs[0]["text"] == "alpha is 0.1\n"
+    assert executed.metadata.papermill["parameters"] == {"alpha": 0.1}
+    assert executed.cells[2].metadata.papermill["status"] == "completed"
+
+
+def test_a_failing_cell_fails_papermill_with_its_error(tmp_path):
+    done, output = papermill(tmp_path, [PARAMETERS, "1 / (alpha - alpha)", "print('never')"])
+    assert done.returncode != 0
+    assert "ZeroDivisionError" in done.stderr
+    executed = nbformat.read(output, as_version=4)
+    assert executed.metadata.papermill["exception"] is True
+
+
+def test_a_hung_cell_fails_at_the_execution_timeout_and_its_kernel_is_killed(tmp_path):
+    cells = [record_pids_cell(), "import time\ntime.sleep(300)"]
+    done, _ = papermill(tmp_path, cells, "--execution-timeout", "2")
+    assert done.returncode != 0
+    assert "did not finish within the cell timeout of 2 s" in done.stderr
+    assert_all_dead([int(pid) for pid in (tmp_path / "pids.txt").read_text().split()])
+
+
+def test_a_dying_kernel_is_reported_by_papermill(tmp_path):
+    done, _ = papermill(tmp_path, [record_pids_cell(), "import os\nos._exit(3)"])
+    assert done.returncode != 0
+    assert "kernel died (exit code 3) while running cell 2" in done.stderr
+    assert_all_dead([int(pid) for pid in (tmp_path / "pids.txt").read_text().split()])
