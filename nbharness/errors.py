@@ -151,3 +151,11 @@ class MissingException(CellProblem):
     @property
     def summary(self) -> str:
         return f"{self.where} is tagged {self.tag!r} but raised nothing"
+
+
+class NotebookFailed(NbHarnessError):
+    """The ``notebook`` fixture's notebook did not run to the end; the message is the report."""
+
+
+class CodeError(NbHarnessError):
+    """Code that a test sent to a live notebook's kernel raised an exception."""

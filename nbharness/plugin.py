@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from .items import SETTINGS_KEY, NotebookFile, close_executor
+from .live import notebook  # noqa: F401  (the fixture, registered by importing it here)
 from .settings import DEFAULT_CELL_TIMEOUT, Settings
 
 #: Folders Jupyter writes its own copies into; never notebooks of the project.

@@ -54,6 +54,20 @@ class CellObserver(Protocol):
     def cell_finished(self, index: int, cell: NotebookNode) -> None: ...
 
 
+class LiveRun(Protocol):
+    """A finished run whose kernel is still up: the ``notebook`` fixture asks it questions."""
+
+    result: RunResult
+
+    def run_code(self, code: str) -> NotebookNode:
+        """Run ``code`` in the kernel: the executed cell, or raise the ``NbHarnessError``."""
+        ...
+
+    def close(self) -> None:
+        """Stop the kernel and everything it started."""
+        ...
+
+
 class Executor(Protocol):
     def __enter__(self) -> Executor: ...
 
@@ -66,6 +80,10 @@ class Executor(Protocol):
 
     def execute(self, run: Run, observer: CellObserver | None = None) -> RunResult:
         """Run the notebook top to bottom on a fresh kernel; never share kernels."""
+        ...
+
+    def open(self, run: Run, observer: CellObserver | None = None) -> LiveRun:
+        """Like ``execute``, but the kernel stays up until the ``LiveRun`` is closed."""
         ...
 
 

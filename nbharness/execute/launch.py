@@ -20,19 +20,18 @@ class KernelManager(AsyncKernelManager):
     """
 
     _process_group: int | None = None
-    #: How the kernel process ended, once resources were cleaned up: its return code
-    #: (negative: the signal that killed it), or ``None`` if it was still running.
-    exit_code: int | None = None
 
     async def start_kernel(self, **kwargs: Any) -> None:  # type: ignore[override]
         await super().start_kernel(**kwargs)
         self._process_group = getattr(self.provisioner, "pgid", None)
 
+    def exit_code(self) -> int | None:
+        """The kernel process's return code (negative: the signal that killed it), if it ended."""
+        process = getattr(self.provisioner, "process", None)
+        return None if process is None else process.poll()
+
     async def cleanup_resources(self, restart: bool = False) -> None:  # type: ignore[override]
         group, self._process_group = self._process_group, None
-        process = getattr(self.provisioner, "process", None)
-        if process is not None and self.exit_code is None:
-            self.exit_code = process.poll()
         if group is not None and hasattr(os, "killpg"):
             with contextlib.suppress(ProcessLookupError, PermissionError):  # already empty
                 os.killpg(group, signal.SIGKILL)

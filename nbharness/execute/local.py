@@ -9,18 +9,20 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import copy
-import dataclasses
 import logging
 import signal
 import tempfile
 import warnings
+from collections.abc import Callable
 from types import TracebackType
 from typing import Any
 
 from jupyter_client.kernelspec import KernelSpecManager
+from jupyter_core.utils import run_sync
 from nbclient import NotebookClient
 from nbclient.exceptions import CellExecutionError, CellTimeoutError, DeadKernelError
 from nbformat import NotebookNode
+from nbformat.v4 import new_code_cell, new_notebook
 
 from ..errors import (
     CellError,
@@ -60,36 +62,137 @@ class LocalExecutor:
         return None
 
     def execute(self, run: Run, observer: CellObserver | None = None) -> RunResult:
+        with self.open(run, observer) as live:
+            return live.result
+
+    def open(self, run: Run, observer: CellObserver | None = None) -> LocalRun:
+        return LocalRun(run, observer)
+
+
+class LocalRun:
+    """A run whose kernel stays up after the last cell, for questions, until ``close``."""
+
+    def __init__(self, run: Run, observer: CellObserver | None = None) -> None:
         nb = _cleared(run.notebook)
+        self.km: KernelManager | None = None
+        self.client: NotebookClient | None = None
+        self.closed = False
         name = run.kernel or kernel_name(nb) or DEFAULT_KERNEL
         installed = list(KernelSpecManager().find_kernel_specs())
         if name not in installed:
-            return RunResult(nb, KernelNotFound(name, installed))
-        watch = _CellWatch(nb, observer)
-        km = KernelManager(kernel_name=name)
-        client = NotebookClient(
+            self.result = RunResult(nb, KernelNotFound(name, installed))
+            return
+        self.watch = _CellWatch(observer)
+        self.timeout = run.cell_timeout
+        self.km = KernelManager(kernel_name=name)
+        self.client = NotebookClient(
             nb,
-            km=km,
+            km=self.km,
             timeout_func=lambda cell: run.cell_timeout,  # the ``timeout`` trait takes ints only
             kernel_name=name,
             resources={"metadata": {"path": str(run.cwd)}},
             skip_cells_with_tag=SKIP_TAG,
-            # The notebook is done with: nothing in the kernel is worth a graceful exit,
-            # and SIGKILL to the kernel's process group also ends what it started.
-            shutdown_kernel="immediate",
-            on_notebook_start=watch.kernel_ready,
-            on_cell_start=watch.started,
-            on_cell_executed=watch.executed,
-            on_cell_error=watch.failed,
+            on_notebook_start=self.watch.kernel_ready,
+            on_cell_start=self.watch.started,
+            on_cell_executed=self.watch.executed,
+            on_cell_error=self.watch.failed,
             log=_QUIET_LOG,
         )
-        with tempfile.TemporaryFile("w+", encoding="utf-8", errors="replace") as log:
-            error = _run(client, watch, log, run.cell_timeout)
-        if isinstance(error, KernelDied):
-            error = dataclasses.replace(error, how=_exit_description(km.exit_code))
+        # The kernel process's own stdout/stderr: what a dying kernel said. Closed in close().
+        self.log = tempfile.TemporaryFile("w+", encoding="utf-8", errors="replace")  # noqa: SIM115
+        try:
+            # We own the kernel manager, so nbclient leaves the kernel up for us.
+            error = self._guard(
+                lambda: self._client.execute(cleanup_kc=False, stdout=self.log, stderr=self.log)
+            )
+        except BaseException:
+            self.close()
+            raise
         if _is_clean_exit(error):
-            return RunResult(nb, exited_early=True, unraised=watch.unraised)
-        return RunResult(nb, error, unraised=watch.unraised)
+            self.result = RunResult(nb, exited_early=True, unraised=self.watch.unraised)
+        else:
+            self.result = RunResult(nb, error, unraised=self.watch.unraised)
+
+    def __enter__(self) -> LocalRun:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def run_code(self, code: str) -> NotebookNode:
+        """Run ``code`` in the live kernel; the cell with its outputs, or the error raised."""
+        cell: NotebookNode = new_code_cell(code)
+        # nbclient writes the executed cell back into its notebook: give it a scratch one.
+        self._client.nb = new_notebook(cells=[cell])
+        error = self._guard(lambda: self._client.execute_cell(cell, 0, store_history=False))
+        if error is not None:
+            raise error
+        return cell
+
+    def close(self) -> None:
+        """Kill the kernel and everything it started; safe to call twice."""
+        if self.closed:
+            return
+        self.closed = True
+        if self.client is not None:
+            run_sync(self._shutdown)()
+            self.log.close()
+
+    @property
+    def _client(self) -> NotebookClient:
+        assert self.client is not None, "no kernel: the run could not start one"
+        return self.client
+
+    async def _shutdown(self) -> None:
+        assert self.client is not None
+        assert self.km is not None
+        try:
+            if await self.km.is_alive():
+                await self.km.shutdown_kernel(now=True)
+        finally:
+            await self.km.cleanup_resources()
+            if self.client.kc is not None:
+                self.client.kc.stop_channels()
+
+    def _guard(self, call: Callable[[], object]) -> NbHarnessError | None:
+        """Run ``call`` on the kernel and say how it ended, as an error or ``None``."""
+        try:
+            with warnings.catch_warnings():
+                # Deprecations inside jupyter_client/zmq are not the user's to fix, and a
+                # project's ``filterwarnings = error`` must not turn them into failures.
+                warnings.simplefilter("ignore", DeprecationWarning)
+                warnings.simplefilter("ignore", PendingDeprecationWarning)
+                call()
+        except BaseException as exc:
+            if self.watch.interrupted:
+                raise KeyboardInterrupt from None
+            return self._explain(exc)
+        return None
+
+    def _explain(self, exc: BaseException) -> NbHarnessError:
+        """The error to report for how nbclient stopped; anything unforeseen is re-raised."""
+        watch, name = self.watch, self._client.kernel_name
+        if isinstance(exc, CellExecutionError):
+            return watch.error()
+        if isinstance(exc, CellTimeoutError):
+            return CellTimeout(**watch.where(), timeout=self.timeout)
+        if isinstance(exc, DeadKernelError) and watch.cell is not None:
+            assert self.km is not None
+            how = _exit_description(self.km.exit_code())
+            return KernelDied(**watch.where(), stderr=_tail(self.log, lines=20), how=how)
+        if isinstance(exc, DeadKernelError):
+            said = _tail(self.log) or "it printed nothing"
+            return KernelStartFailed(f"kernel {name!r} died during start-up: {said}")
+        if isinstance(exc, Exception) and watch.cell is None:
+            # A kernel that cannot start fails in many library-specific ways.
+            reason = f"{type(exc).__name__}: {exc}".strip().splitlines()[0]
+            return KernelStartFailed(f"kernel {name!r} could not start: {reason}")
+        raise exc
 
 
 def _is_clean_exit(error: NbHarnessError | None) -> bool:
@@ -98,25 +201,6 @@ def _is_clean_exit(error: NbHarnessError | None) -> bool:
         and error.ename == "SystemExit"
         and error.evalue in CLEAN_EXIT_VALUES
     )
-
-
-def _run(
-    client: NotebookClient, watch: _CellWatch, log: Any, timeout: float
-) -> NbHarnessError | None:
-    """Execute, and say how it ended. ``log`` collects the kernel process's own output."""
-    try:
-        with warnings.catch_warnings():
-            # Deprecations inside jupyter_client/zmq are not the user's to fix, and a
-            # project's ``filterwarnings = error`` must not turn them into failures.
-            warnings.simplefilter("ignore", DeprecationWarning)
-            warnings.simplefilter("ignore", PendingDeprecationWarning)
-            # We made the kernel manager, but nbclient is still to clean it up.
-            client.execute(cleanup_kc=True, stdout=log, stderr=log)
-    except BaseException as exc:
-        if watch.interrupted:
-            raise KeyboardInterrupt from None
-        return _explain(exc, client, watch, log, timeout)
-    return None
 
 
 def _exit_description(code: int | None) -> str:
@@ -129,33 +213,14 @@ def _exit_description(code: int | None) -> str:
     return f"exit code {code}"
 
 
-def _explain(
-    exc: BaseException, client: NotebookClient, watch: _CellWatch, log: Any, timeout: float
-) -> NbHarnessError:
-    """The error to report for how nbclient stopped; anything unforeseen is re-raised."""
-    if isinstance(exc, CellExecutionError):
-        return watch.error()
-    if isinstance(exc, CellTimeoutError):
-        return CellTimeout(**watch.where(), timeout=timeout)
-    if isinstance(exc, DeadKernelError) and watch.index is not None:
-        return KernelDied(**watch.where(), stderr=_tail(log, lines=20))
-    if isinstance(exc, DeadKernelError):
-        said = _tail(log) or "it printed nothing"
-        return KernelStartFailed(f"kernel {client.kernel_name!r} died during start-up: {said}")
-    if isinstance(exc, Exception) and watch.index is None:
-        # A kernel that cannot start fails in many library-specific ways.
-        reason = f"{type(exc).__name__}: {exc}".strip().splitlines()[0]
-        return KernelStartFailed(f"kernel {client.kernel_name!r} could not start: {reason}")
-    raise exc
-
-
 class _CellWatch:
     """Follows nbclient's progress through its hooks."""
 
-    def __init__(self, nb: NotebookNode, observer: CellObserver | None) -> None:
-        self.nb = nb
+    def __init__(self, observer: CellObserver | None) -> None:
         self.observer = observer
-        self.index: int | None = None
+        #: The cell running (or last run) and its index.
+        self.cell: NotebookNode | None = None
+        self.index = 0
         self.unraised: list[int] = []
         self.interrupted = False
         #: The failing cell's execute_reply content: the error when the kernel sent no
@@ -167,8 +232,8 @@ class _CellWatch:
 
         nbclient answers SIGINT by killing the kernel and carrying on, so the notebook
         would fail oddly and pytest would start the next one. Once the kernel is up we
-        take SIGINT back: cancel the run (nbclient's cleanup still kills the kernel),
-        and ``_run`` turns that into KeyboardInterrupt.
+        take SIGINT back: cancel the run, which ``LocalRun`` turns into
+        KeyboardInterrupt after killing the kernel.
         """
         loop = asyncio.get_running_loop()
         task = asyncio.current_task()
@@ -182,7 +247,7 @@ class _CellWatch:
             loop.add_signal_handler(signal.SIGINT, interrupt)
 
     def started(self, cell: NotebookNode, cell_index: int) -> None:
-        self.index = cell_index
+        self.cell, self.index = cell, cell_index
         if self.observer is not None:
             self.observer.cell_started(cell_index, cell)
 
@@ -199,17 +264,17 @@ class _CellWatch:
             self.observer.cell_finished(cell_index, cell)
 
     def where(self) -> dict[str, Any]:
-        assert self.index is not None
-        cell = self.nb.cells[self.index]
+        assert self.cell is not None
         return {
             "index": self.index,
-            "source": cell.source,
-            "execution_count": cell.get("execution_count"),
+            "source": self.cell.source,
+            "execution_count": self.cell.get("execution_count"),
         }
 
     def error(self) -> CellError:
-        cell = self.nb.cells[self.where()["index"]]
-        found = [out for out in cell.get("outputs", []) if out.get("output_type") == "error"]
+        assert self.cell is not None
+        outputs = self.cell.get("outputs", [])
+        found = [out for out in outputs if out.get("output_type") == "error"]
         out = found[-1] if found else self.reply
         return CellError(
             **self.where(),

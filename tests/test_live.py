@@ -1,0 +1,102 @@
+"""The ``notebook`` fixture: a notebook run once, its kernel questioned by a test."""
+
+from __future__ import annotations
+
+import pytest
+
+from nbharness.errors import CodeError
+
+from .conftest import MakeNotebook, assert_all_dead, record_pids_cell
+from .test_plugin import expect
+
+ANALYSIS = [
+    {"source": "n = 3\nlabel = 'demo'", "tags": ["parameters"]},
+    "import math\nvalues = [i * i for i in range(n)]\nprint(f'{label}: {values}')",
+    {"source": "def scale(xs, by=2):\n    return [x * by for x in xs]", "tags": ["helpers"]},
+    "total = sum(values)\ntotal",
+]
+
+
+@pytest.fixture
+def analysis(make_notebook: MakeNotebook):
+    return make_notebook("analysis.ipynb", ANALYSIS)
+
+
+def test_values_functions_and_outputs_of_a_live_notebook(notebook, analysis):
+    nb = notebook(analysis, parameters={"n": 4, "label": "four"})
+    assert nb.value("values") == [0, 1, 4, 9]
+    assert nb.value("math") == repr(__import__("math"))
+    assert nb.value("{'nan': float('nan')}")["nan"] != nb.value("float('nan')")
+    assert nb.call("scale", [1, 2], by=10) == [10, 20]
+    assert nb.text(1) == "four: [0, 1, 4, 9]\n"
+    assert nb.text(3) == "14\n"
+    assert nb.cell("helpers").source.startswith("def scale")
+    assert nb.notebook.cells[1].metadata.tags == ["injected-parameters"]
+
+
+def test_code_that_raises_in_the_kernel_is_reported_with_its_traceback(notebook, analysis):
+    nb = notebook(analysis)
+    with pytest.raises(
+        CodeError, match=r"'undefined_name' raised NameError: name 'undefined_name'"
+    ):
+        nb.value("undefined_name")
+    with pytest.raises(TypeError, match="must be JSON data"):
+        nb.call("scale", {1, 2})
+
+
+def test_a_notebook_that_fails_fails_the_test_with_the_report(pytester, make_notebook):
+    make_notebook("broken.ipynb", ["x = 1", "1/0"])
+    pytester.makepyfile(
+        """
+        def test_it(notebook):
+            notebook("broken.ipynb")
+        """
+    )
+    result = pytester.runpytest()
+    result.assert_outcomes(failed=1)
+    expect(
+        result.stdout,
+        [
+            "*broken.ipynb: cell 2 (In [2]) raised ZeroDivisionError: division by zero",
+            "--> 1 | 1/0",
+        ],
+    )
+    assert "live.py" not in result.stdout.str()
+
+
+def test_the_kernel_is_killed_when_the_test_fails(pytester, make_notebook):
+    make_notebook("lives.ipynb", [record_pids_cell()])
+    pytester.makepyfile(
+        """
+        def test_it(notebook):
+            nb = notebook("lives.ipynb")
+            assert nb.value("1 + 1") == 3
+        """
+    )
+    result = pytester.runpytest()
+    result.assert_outcomes(failed=1)
+    assert_all_dead([int(pid) for pid in (pytester.path / "pids.txt").read_text().split()])
+
+
+def test_a_missing_notebook_or_bad_parameters_fail_in_one_line(pytester, make_notebook):
+    make_notebook("analysis.ipynb", ANALYSIS)
+    pytester.makepyfile(
+        """
+        import datetime
+
+        def test_missing(notebook):
+            notebook("nowhere.ipynb")
+
+        def test_bad_value(notebook):
+            notebook("analysis.ipynb", parameters={"n": datetime.date(2026, 1, 1)})
+        """
+    )
+    result = pytester.runpytest("-rf")
+    result.assert_outcomes(failed=2)
+    expect(
+        result.stdout,
+        [
+            "*nowhere.ipynb: not a valid notebook: cannot read it*",
+            "*analysis.ipynb: parameters=: set 1, parameter 'n': a date cannot be injected*",
+        ],
+    )
