@@ -15,7 +15,7 @@ import time
 from pathlib import Path
 
 import nbformat
-from nbformat.v4 import new_code_cell, new_notebook
+from nbformat.v4 import new_code_cell, new_notebook, new_output
 
 RAW_NBCLIENT = """
 import sys, nbformat
@@ -38,6 +38,18 @@ def write_notebooks(folder: Path, count: int) -> None:
             "language": "python",
         }
         nbformat.write(nb, folder / f"nb{n:02d}.ipynb")
+
+
+def write_lint_corpus(folder: Path, count: int) -> None:
+    """Notebooks with stored outputs from a clean run: what the order lint reads."""
+    cells = []
+    for n in range(1, 21):
+        cell = new_code_cell(f"x{n} = {n}\nx{n}", execution_count=n)
+        cell.outputs = [new_output("execute_result", {"text/plain": str(n)}, execution_count=n)]
+        cells.append(cell)
+    nb = new_notebook(cells=cells)
+    for n in range(count):
+        nbformat.write(nb, folder / f"lint{n:04d}.ipynb")
 
 
 def commands(folder: Path) -> dict[str, list[str]]:
@@ -72,6 +84,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--notebooks", type=int, default=20)
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--lint-notebooks", type=int, default=1000)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)

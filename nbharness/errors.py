@@ -25,6 +25,10 @@ class NbHarnessError(Exception):
     def summary(self) -> str:
         return str(self)
 
+    def details(self) -> list[str]:
+        """Lines that follow the summary in the long report."""
+        return []
+
 
 class NotebookWarning(UserWarning):
     """A notebook ran, but something in it deserves a look (e.g. a cell that should raise)."""

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 from nbformat import NotebookNode
 
+from .compare import compare_outputs
 from .errors import (
     CellError,
     CellProblem,
@@ -19,7 +20,14 @@ from .errors import (
     NotebookWarning,
 )
 from .execute import Executor, Run, RunResult, get_executor
-from .notebook import nbharness_metadata, read_notebook, skip_reason, write_notebook
+from .notebook import (
+    nbharness_metadata,
+    read_notebook,
+    skip_reason,
+    store_outputs,
+    write_notebook,
+)
+from .order import ExecutionOrderError, order_problems
 from .params import (
     PARAMETERS_TAG,
     ParameterError,
@@ -37,6 +45,8 @@ SETTINGS_KEY = pytest.StashKey[Settings]()
 EXECUTOR_KEY = pytest.StashKey[Executor]()
 #: Metadata key marking an executed copy (``--nb-output-dir``), which is never collected.
 EXECUTED_FROM = "executed_from"
+#: Name of the execution-order lint's item: ``analysis.ipynb::execution-order``.
+ORDER_ITEM = "execution-order"
 
 
 class NotebookFile(pytest.File):
@@ -53,6 +63,9 @@ class NotebookFile(pytest.File):
             # every other notebook run and still names this file in one line.
             yield BrokenNotebookItem.from_parent(self, name=self.path.stem, error=exc)
             return
+        settings = self.config.stash[SETTINGS_KEY]
+        if settings.check_order:
+            yield ExecutionOrderItem.from_parent(self, name=ORDER_ITEM, notebook=nb)
         reason = skip_reason(nb)
         for parameters in sets:
             name = self.path.stem if parameters is None else f"{self.path.stem}[{parameters.id}]"
@@ -92,11 +105,14 @@ class _NotebookItemBase(pytest.Item):
         return FailureRepr(text, CrashLine(self.nodeid.split("::")[0], error.summary))
 
     def reportinfo(self) -> tuple[Path, int, str]:
-        # The "domain" is the failure's headline: the notebook's path (and parameter set)
-        # tells two notebook2.ipynb apart. pytest would print its dots as "::" in ``-v``
-        # lines if the test id ended with it; ours ends with the item name, so never does.
+        # The "domain" is the failure's headline. pytest prints its dots as "::" in
+        # ``-v`` lines when the test id ends with it, so it must never be a test id's tail.
+        return self.path, 0, self.headline()
+
+    def headline(self) -> str:
+        """The notebook's path (and parameter set): tells two notebook2.ipynb apart."""
         path, name = self.nodeid.split("::", 1)
-        return self.path, 0, path + name[len(self.path.stem) :]
+        return path + name[len(self.path.stem) :]
 
 
 class BrokenNotebookItem(_NotebookItemBase):
@@ -108,6 +124,22 @@ class BrokenNotebookItem(_NotebookItemBase):
 
     def runtest(self) -> None:
         raise self.error
+
+
+class ExecutionOrderItem(_NotebookItemBase):
+    """The execution-order lint of one notebook: reads stored counts, runs nothing."""
+
+    def __init__(self, *, notebook: NotebookNode, **kwargs: object) -> None:
+        super().__init__(**kwargs)  # type: ignore[arg-type]
+        self.notebook = notebook
+
+    def runtest(self) -> None:
+        problems = order_problems(self.notebook.cells)
+        if problems:
+            raise ExecutionOrderError(problems)
+
+    def headline(self) -> str:
+        return f"{self.nodeid.split('::')[0]} (execution order)"
 
 
 class NotebookItem(_NotebookItemBase):
@@ -144,6 +176,8 @@ class NotebookItem(_NotebookItemBase):
             executed.metadata.setdefault("nbharness", {})[EXECUTED_FROM] = self.nodeid
             write_notebook(executed, output_path(self, settings.output_dir))
         error = result.error or self._unraised(result, settings.strict_raises)
+        if error is None and self.parameters is None:
+            error = self._check_outputs(result.notebook, settings)
         if error is None:
             return
         if isinstance(error, CellError):
@@ -168,6 +202,17 @@ class NotebookItem(_NotebookItemBase):
                 raise ParameterError(message)
             self._warn(message)
         return inject(self.notebook, values, settings.kernel)
+
+    def _check_outputs(self, executed: NotebookNode, settings: Settings) -> NbHarnessError | None:
+        """Store the fresh outputs (``--nb-update-outputs``) or compare them (``--nb-compare``)."""
+        if settings.update_outputs:
+            not_stored = store_outputs(self.path, self.notebook, executed)
+            if not_stored:
+                self._warn(f"outputs not updated: {not_stored}")
+            return None
+        if settings.compare is not None:
+            return compare_outputs(self.notebook.cells, executed.cells, settings.compare)
+        return None
 
     def _warn(self, message: str) -> None:
         warnings.warn(NotebookWarning(f"{self.path.name}: {message}"), stacklevel=2)

@@ -7,6 +7,7 @@ import json
 import os
 import tempfile
 import warnings
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -87,6 +88,30 @@ def write_notebook(nb: NotebookNode, path: Path) -> None:
         raise
 
 
+def store_outputs(path: Path, read: NotebookNode, executed: NotebookNode) -> str | None:
+    """Write ``executed``'s outputs into the notebook file; the reason, if it did not.
+
+    Only outputs and execution counts change: every other byte of metadata stays. The
+    file must still hold the notebook that ran (``read``), and be nbformat 4 on disk.
+    """
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:
+            on_disk: NotebookNode = nbformat.reader.reads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError) as exc:
+            return f"cannot read it again: {exc}"
+    if on_disk.nbformat < 4:
+        return f"it is nbformat {on_disk.nbformat} on disk; save it with Jupyter once first"
+    if [cell.source for cell in on_disk.cells] != [cell.source for cell in read.cells]:
+        return "it changed on disk while it ran"
+    for stored, fresh in zip(on_disk.cells, executed.cells, strict=True):
+        if stored.cell_type == "code":
+            stored.outputs = fresh.outputs
+            stored.execution_count = fresh.execution_count
+    write_notebook(on_disk, path)
+    return None
+
+
 def nbharness_metadata(nb: NotebookNode) -> dict[str, Any]:
     """The notebook's ``{"nbharness": {...}}`` metadata, or an empty dict."""
     value = nb.metadata.get("nbharness", {})
@@ -101,7 +126,7 @@ def skip_reason(nb: NotebookNode) -> str | None:
     return reason if isinstance(reason, str) and reason else "skipped by notebook metadata"
 
 
-def cell_tags(cell: NotebookNode) -> set[str]:
+def cell_tags(cell: Mapping[str, Any]) -> set[str]:
     tags = cell.get("metadata", {}).get("tags", [])
     return {t for t in tags if isinstance(t, str)}
 

@@ -38,6 +38,31 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help="write each executed notebook here, mirroring the test root's tree",
     )
     group.addoption(
+        "--nb-check-order",
+        action="store_true",
+        dest="nb_check_order",
+        help="add a test per notebook: its stored execution counts must come from one "
+        "clean top-to-bottom run",
+    )
+    parser.addini("nb_check_order", type="bool", default=False, help="as --nb-check-order")
+    group.addoption(
+        "--nb-compare",
+        nargs="?",
+        const="on",
+        default=None,
+        dest="nb_compare",
+        metavar="strict",
+        help="compare each cell's fresh outputs with the stored ones; =strict also "
+        "compares cells stored without outputs",
+    )
+    parser.addini("nb_compare", default="", help="as --nb-compare: on, strict or off")
+    group.addoption(
+        "--nb-update-outputs",
+        action="store_true",
+        dest="nb_update_outputs",
+        help="write fresh outputs back into notebooks that passed (a snapshot update)",
+    )
+    group.addoption(
         "--nb-strict-params",
         action="store_true",
         dest="nb_strict_params",

@@ -37,6 +37,9 @@ def render(error: NbHarnessError, style: str = "long", fulltrace: bool = False) 
             lines += clean_traceback(error.traceback, keep_kernel_frames=fulltrace)
         if isinstance(error, KernelDied) and error.stderr:
             lines += ["", "Kernel stderr (last lines):", *error.stderr.splitlines()[-20:]]
+    details = error.details()
+    if details and style != "line":
+        lines += ["", *details]
     return "\n".join(lines)
 
 

@@ -14,6 +14,9 @@ from typing import Any
 
 import pytest
 
+from .compare import DEFAULT_SANITIZERS, CompareSettings, compile_sanitizers
+from .errors import NbHarnessError
+
 if sys.version_info >= (3, 11):
     import tomllib
 else:  # pragma: no cover - Python 3.10
@@ -36,6 +39,10 @@ class Settings:
     parameters: Mapping[str, Any] = field(default_factory=dict)
     #: Where ``[tool.nbharness]`` was read from, for messages.
     project_file: str = "pyproject.toml"
+    check_order: bool = False
+    #: Output regression settings, or ``None`` when ``--nb-compare`` is off.
+    compare: CompareSettings | None = None
+    update_outputs: bool = False
 
     @classmethod
     def from_pytest(cls, config: pytest.Config) -> Settings:
@@ -44,6 +51,7 @@ class Settings:
         output_dir, _ = _lookup(config, "nb_output_dir")
         project_file = config.rootpath / "pyproject.toml"
         project = _tool_table(project_file)
+        compare, compare_where = _lookup(config, "nb_compare")
         return cls(
             cell_timeout=_positive_seconds(timeout, where) if timeout else DEFAULT_CELL_TIMEOUT,
             kernel=kernel or None,
@@ -52,6 +60,9 @@ class Settings:
             strict_params=bool(config.getoption("nb_strict_params")),
             parameters=_table(project, "parameters", project_file),
             project_file=project_file.name,
+            check_order=_flag(config, "nb_check_order"),
+            compare=_compare_settings(compare, compare_where, project, project_file),
+            update_outputs=bool(config.getoption("nb_update_outputs")),
         )
 
     def header(self) -> str:
@@ -63,6 +74,12 @@ class Settings:
         ]
         if self.output_dir is not None:
             parts.append(f"output dir={self.output_dir}")
+        if self.check_order:
+            parts.append("check order")
+        if self.compare is not None:
+            parts.append("compare outputs" + (" (strict)" if self.compare.strict else ""))
+        if self.update_outputs:
+            parts.append("update outputs")
         return "nbharness: " + ", ".join(parts)
 
 
@@ -75,6 +92,49 @@ def _lookup(config: pytest.Config, name: str) -> tuple[str | None, str]:
     if value:
         return str(value), f"ini option {name}"
     return None, "default"
+
+
+def _flag(config: pytest.Config, name: str) -> bool:
+    return bool(config.getoption(name) or config.getini(name))
+
+
+def _compare_settings(
+    value: str | None, where: str, project: Mapping[str, Any], path: Path
+) -> CompareSettings | None:
+    """``--nb-compare`` / ``nb_compare`` (on, strict, off) with ``[tool.nbharness.compare]``."""
+    mode = (value or "off").lower()
+    if mode not in COMPARE_MODES:
+        known = ", ".join(sorted(COMPARE_MODES))
+        raise pytest.UsageError(f"{where}: expected one of {known}, got {value!r}")
+    if COMPARE_MODES[mode] is None:
+        return None
+    table = _table(project, "compare", path)
+    unknown = set(table) - {"sanitize", "default_sanitizers", "images"}
+    if unknown:
+        raise pytest.UsageError(
+            f"{path}: unknown key(s) in [tool.nbharness.compare]: {sorted(unknown)}"
+        )
+    images = table.get("images", "hash")
+    if images not in ("hash", "skip"):
+        raise pytest.UsageError(f"{path}: [tool.nbharness.compare] images must be 'hash' or 'skip'")
+    where_rules = f"{path} [tool.nbharness.compare]"
+    try:
+        rules = compile_sanitizers(table.get("sanitize", []), where_rules)
+        if table.get("default_sanitizers", True):
+            rules = compile_sanitizers(DEFAULT_SANITIZERS, "defaults") + rules
+    except NbHarnessError as exc:
+        raise pytest.UsageError(str(exc)) from None
+    return CompareSettings(sanitizers=rules, images=images, strict=COMPARE_MODES[mode] == "strict")
+
+
+#: ``--nb-compare`` values: how each reads.
+COMPARE_MODES: dict[str, str | None] = {
+    "on": "on",
+    "true": "on",
+    "strict": "strict",
+    "off": None,
+    "false": None,
+}
 
 
 def _tool_table(path: Path) -> dict[str, Any]:

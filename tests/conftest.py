@@ -23,7 +23,11 @@ MakeNotebook = Callable[..., Path]
 
 
 def build_notebook(cells: list[Cell], **metadata: Any) -> nbformat.NotebookNode:
-    """A v4 notebook with pinned cell ids; a dict cell may carry ``tags`` or ``markdown``."""
+    """A v4 notebook with pinned cell ids.
+
+    A cell is its source, or a dict: ``markdown``, or ``source`` with optional ``tags``,
+    ``metadata``, stored ``outputs`` and their ``count``.
+    """
     built = []
     for number, cell in enumerate(cells, start=1):
         if isinstance(cell, str):
@@ -35,6 +39,8 @@ def build_notebook(cells: list[Cell], **metadata: Any) -> nbformat.NotebookNode:
             node.metadata.update(cell.get("metadata", {}))
             if cell.get("tags"):
                 node.metadata["tags"] = list(cell["tags"])
+            node.outputs = [nbformat.from_dict(out) for out in cell.get("outputs", [])]
+            node.execution_count = cell.get("count")
         built.append(node)
     nb = new_notebook(cells=built)
     nb.metadata["kernelspec"] = {

@@ -1,0 +1,1 @@
+"""One module per ``nbharness`` subcommand, each a few lines over library functions."""

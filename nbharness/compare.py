@@ -1,0 +1,159 @@
+"""Output regression: do a fresh run's outputs match the ones stored in the notebook?
+
+Each code cell's outputs become comparable text (streams, text and JSON data, errors,
+images by content hash), noise is replaced by the sanitizers, and a difference is shown
+as a unified diff of that text.
+"""
+
+from __future__ import annotations
+
+import difflib
+import hashlib
+import json
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from .errors import NbHarnessError
+from .notebook import cell_tags
+
+#: Tags that take a cell out of the comparison (nbval's spelling too, so nbval users
+#: switch without retagging), and nbval's first-line comment.
+IGNORE_TAGS = frozenset({"nbharness-ignore-output", "nbval-ignore-output"})
+IGNORE_COMMENT = "# NBVAL_IGNORE_OUTPUT"
+NOT_RUN_TAGS = frozenset({"skip-execution"})
+
+#: Noise in most notebooks' outputs, replaced before comparing (``default_sanitizers``).
+DEFAULT_SANITIZERS: tuple[tuple[str, str], ...] = (
+    (r"\b0x[0-9a-fA-F]{6,}\b", "0xADDRESS"),  # <object at 0x7f3a...>
+    (r"\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}:\d{2}(?:\.\d+)?(?:Z|[+-]\d{2}:?\d{2})?", "DATETIME"),
+    (r"(CPU times|Wall time):[^\n]*", r"\1: TIME"),  # %time
+    (r"[\d.]+ [mµun]?s ± [\d.]+ [mµun]?s per loop[^\n]*", "TIMEIT"),  # %timeit
+)
+#: MIME types compared as text; images are compared by hash (or not at all).
+TEXT_TYPES = ("text/plain", "text/html", "text/markdown", "text/latex", "application/json")
+IMAGE_PREFIX = "image/"
+
+
+@dataclass(frozen=True)
+class CompareSettings:
+    sanitizers: tuple[tuple[re.Pattern[str], str], ...] = field(
+        default_factory=lambda: compile_sanitizers(DEFAULT_SANITIZERS, "defaults")
+    )
+    #: "hash": an image must be byte-identical; "skip": images are not compared.
+    images: str = "hash"
+    #: Compare cells that have no stored outputs too (they must stay empty).
+    strict: bool = False
+
+
+class OutputMismatch(NbHarnessError):
+    """Fresh outputs differ from the stored ones; ``diffs`` holds one diff per cell."""
+
+    def __init__(self, diffs: list[tuple[str, list[str]]]) -> None:
+        self.diffs = diffs
+        where = [name for name, _ in diffs]
+        shown = ", ".join(where[:3]) + (f" and {len(where) - 3} more" if len(where) > 3 else "")
+        super().__init__(f"outputs differ from the stored ones in {shown}")
+
+    def details(self) -> list[str]:
+        lines = ["(--- stored, +++ fresh; --nb-update-outputs stores the fresh ones)"]
+        for name, diff in self.diffs:
+            lines += ["", f"{name[0].upper()}{name[1:]}:", *diff]
+        return lines
+
+    def __reduce__(self) -> tuple[type, tuple[list[tuple[str, list[str]]]]]:
+        return (type(self), (self.diffs,))
+
+
+def compile_sanitizers(
+    pairs: Sequence[Sequence[str]], where: str
+) -> tuple[tuple[re.Pattern[str], str], ...]:
+    compiled = []
+    for pair in pairs:
+        if len(pair) != 2 or not all(isinstance(part, str) for part in pair):
+            raise NbHarnessError(
+                f"{where}: a sanitizer is a [pattern, replacement] pair, not {pair!r}"
+            )
+        try:
+            compiled.append((re.compile(pair[0]), pair[1]))
+        except re.error as exc:
+            raise NbHarnessError(f"{where}: bad sanitizer pattern {pair[0]!r}: {exc}") from None
+    return tuple(compiled)
+
+
+def compare_outputs(
+    stored: Sequence[Mapping[str, Any]],
+    fresh: Sequence[Mapping[str, Any]],
+    settings: CompareSettings,
+) -> OutputMismatch | None:
+    """Compare two versions of the same cells; ``None`` when every compared cell matches."""
+    diffs = []
+    for number, (old, new) in enumerate(zip(stored, fresh, strict=True), start=1):
+        if not _compared(old, new, settings):
+            continue
+        before = output_text(old.get("outputs", []), settings)
+        after = output_text(new.get("outputs", []), settings)
+        if before != after:
+            count = new.get("execution_count")
+            name = f"cell {number}" + (f" (In [{count}])" if count is not None else "")
+            diff = difflib.unified_diff(
+                before.splitlines(), after.splitlines(), "stored", "fresh", lineterm="", n=2
+            )
+            diffs.append((name, list(diff)))
+    return OutputMismatch(diffs) if diffs else None
+
+
+def _compared(old: Mapping[str, Any], new: Mapping[str, Any], settings: CompareSettings) -> bool:
+    if old.get("cell_type") != "code" or new.get("execution_count") is None:
+        return False  # markdown, or not run this time (skip-execution, after sys.exit(0))
+    if (IGNORE_TAGS | NOT_RUN_TAGS) & cell_tags(old):
+        return False
+    source = old.get("source", "")
+    if "".join(source).lstrip().startswith(IGNORE_COMMENT):
+        return False
+    return settings.strict or bool(old.get("outputs"))
+
+
+def output_text(outputs: Sequence[Mapping[str, Any]], settings: CompareSettings) -> str:
+    """The outputs as comparable text: one labelled block per stream, MIME type or error."""
+    blocks: list[tuple[str, str]] = []
+    for out in outputs:
+        kind = out.get("output_type")
+        if kind == "stream":
+            name, text = f"[{out.get('name', 'stdout')}]", _text(out.get("text", ""))
+            if blocks and blocks[-1][0] == name:  # streams arrive in arbitrary chunks
+                blocks[-1] = (name, blocks[-1][1] + text)
+            else:
+                blocks.append((name, text))
+        elif kind == "error":
+            blocks.append(("[error]", f"{out.get('ename', '')}: {out.get('evalue', '')}\n"))
+        elif kind in ("execute_result", "display_data"):
+            blocks += _data_blocks(out.get("data", {}), settings)
+    text = "".join(
+        f"{label}\n{body if body.endswith(chr(10)) else body + chr(10)}" for label, body in blocks
+    )
+    for pattern, replacement in settings.sanitizers:
+        text = pattern.sub(replacement, text)
+    return "\n".join(line.rstrip() for line in text.splitlines())
+
+
+def _data_blocks(data: Mapping[str, Any], settings: CompareSettings) -> list[tuple[str, str]]:
+    blocks = []
+    for mime in sorted(data):
+        value = data[mime]
+        if mime in TEXT_TYPES:
+            body = (
+                json.dumps(value, sort_keys=True, indent=1)
+                if mime == "application/json"
+                else _text(value)
+            )
+            blocks.append((f"[{mime}]", body))
+        elif mime.startswith(IMAGE_PREFIX) and settings.images == "hash":
+            digest = hashlib.sha256(_text(value).strip().encode()).hexdigest()[:16]
+            blocks.append((f"[{mime}]", f"sha256:{digest}"))
+    return blocks
+
+
+def _text(value: object) -> str:
+    return "".join(value) if isinstance(value, list) else str(value)

@@ -1,0 +1,185 @@
+"""Output regression against a fresh run, and snapshot updates."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+
+import nbformat
+import pytest
+
+from nbharness.compare import CompareSettings, compare_outputs, output_text
+
+from .test_plugin import expect
+
+pytestmark = pytest.mark.filterwarnings("default::nbharness.errors.NotebookWarning")
+
+
+def stdout(text):
+    return {"output_type": "stream", "name": "stdout", "text": text}
+
+
+def result(text, count, **extra):
+    data = {"text/plain": text, **extra}
+    return {"output_type": "execute_result", "execution_count": count, "data": data, "metadata": {}}
+
+
+def test_streams_are_joined_and_labelled_and_noise_is_sanitized():
+    outputs = [
+        stdout("made <Thing at 0x7f3a2b1c9d00>\n"),
+        stdout("at 2026-11-25 12:00:01.123\n"),
+        {"output_type": "stream", "name": "stderr", "text": "Wall time: 1.2 s\n"},
+        result("42", 1, **{"image/png": "iVBORw0KGgo="}),
+        {"output_type": "error", "ename": "ValueError", "evalue": "bad", "traceback": ["..."]},
+    ]
+    assert output_text(outputs, CompareSettings()).splitlines() == [
+        "[stdout]",
+        "made <Thing at 0xADDRESS>",
+        "at DATETIME",
+        "[stderr]",
+        "Wall time: TIME",
+        "[image/png]",
+        "sha256:" + hashlib.sha256(b"iVBORw0KGgo=").hexdigest()[:16],
+        "[text/plain]",
+        "42",
+        "[error]",
+        "ValueError: bad",
+    ]
+    no_images = output_text(outputs, CompareSettings(images="skip"))
+    assert "image/png" not in no_images
+
+
+def test_a_difference_is_a_unified_diff_per_cell():
+    stored = [
+        {"cell_type": "code", "source": "x", "outputs": [stdout("1\n2\n")], "execution_count": 1}
+    ]
+    fresh = [
+        {"cell_type": "code", "source": "x", "outputs": [stdout("1\n3\n")], "execution_count": 1}
+    ]
+    mismatch = compare_outputs(stored, fresh, CompareSettings())
+    assert mismatch is not None
+    assert mismatch.summary == "outputs differ from the stored ones in cell 1 (In [1])"
+    assert mismatch.diffs[0][1][2:] == ["@@ -1,3 +1,3 @@", " [stdout]", " 1", "-2", "+3"]
+
+
+SOURCE = "import random\nprint('answer', 6 * 7)"
+
+
+def test_matching_outputs_pass_and_a_real_difference_fails_with_a_diff(pytester, make_notebook):
+    make_notebook(
+        "same.ipynb", [{"source": SOURCE, "outputs": [stdout("answer 42\n")], "count": 1}]
+    )
+    make_notebook(
+        "drifted.ipynb",
+        [
+            {"markdown": "# Drift"},
+            {"source": "print('answer', 6 * 9)", "outputs": [stdout("answer 42\n")], "count": 1},
+        ],
+    )
+    result_ = pytester.runpytest("--nb", "--nb-compare")
+    result_.assert_outcomes(passed=1, failed=1)
+    expect(
+        result_.stdout,
+        [
+            "outputs differ from the stored ones in cell 2 (In [1])",
+            "",
+            "(--- stored, +++ fresh; --nb-update-outputs stores the fresh ones)",
+            "",
+            "Cell 2 (In [1]):",
+            "--- stored",
+            "+++ fresh",
+            "@@ *",
+            " [stdout]",
+            "-answer 42",
+            "+answer 54",
+        ],
+    )
+
+
+def test_ignore_tags_and_nbval_comments_take_cells_out_of_the_comparison(pytester, make_notebook):
+    wrong = [stdout("stale\n")]
+    make_notebook(
+        "noisy.ipynb",
+        [
+            {
+                "source": "print('a')",
+                "outputs": wrong,
+                "count": 1,
+                "tags": ["nbharness-ignore-output"],
+            },
+            {"source": "print('b')", "outputs": wrong, "count": 2, "tags": ["nbval-ignore-output"]},
+            {"source": "# NBVAL_IGNORE_OUTPUT\nprint('c')", "outputs": wrong, "count": 3},
+        ],
+    )
+    pytester.runpytest("--nb", "--nb-compare").assert_outcomes(passed=1)
+
+
+def test_cells_stored_without_outputs_are_compared_only_when_strict(pytester, make_notebook):
+    make_notebook("bare.ipynb", ["print('new output')"])
+    pytester.runpytest("--nb", "--nb-compare").assert_outcomes(passed=1)
+    strict = pytester.runpytest("--nb", "--nb-compare=strict")
+    strict.assert_outcomes(failed=1)
+    expect(strict.stdout, ["outputs differ from the stored ones in cell 1 (In [1])"])
+
+
+def test_project_sanitizers_and_image_policy_come_from_pyproject(pytester, make_notebook):
+    make_notebook(
+        "timed.ipynb",
+        [
+            {
+                "source": "import time\nprint('took', time.time())",
+                "outputs": [stdout("took 12.5\n")],
+                "count": 1,
+            }
+        ],
+    )
+    pytester.makepyprojecttoml(
+        r"""
+        [tool.nbharness.compare]
+        sanitize = [["took [0-9.]+", "took SECONDS"]]
+        images = "skip"
+        """
+    )
+    pytester.runpytest("--nb", "--nb-compare").assert_outcomes(passed=1)
+
+
+@pytest.mark.parametrize(
+    ("toml", "message"),
+    [
+        ('sanitize = [["(", "x"]]', "bad sanitizer pattern '('"),
+        ('images = "pixels"', "images must be 'hash' or 'skip'"),
+        ("colour = true", "unknown key(s) in [[]tool.nbharness.compare]: [[]'colour']"),
+    ],
+)
+def test_bad_compare_settings_are_usage_errors_naming_the_file(pytester, toml, message):
+    pytester.makepyprojecttoml(f"[tool.nbharness.compare]\n{toml}\n")
+    result_ = pytester.runpytest("--nb", "--nb-compare")
+    assert result_.ret == pytest.ExitCode.USAGE_ERROR
+    result_.stderr.fnmatch_lines([f"*pyproject.toml*{message}*"])
+
+
+def test_update_outputs_stores_fresh_outputs_and_nothing_else(pytester, make_notebook):
+    path = make_notebook(
+        "snap.ipynb",
+        [{"source": "print(40 + 2)", "outputs": [stdout("old\n")], "count": 7}],
+        authors=[{"name": "Ada"}],
+    )
+    before = json.loads(path.read_text())
+    result_ = pytester.runpytest("--nb", "--nb-compare", "--nb-update-outputs")
+    result_.assert_outcomes(passed=1)
+    after = json.loads(path.read_text())
+    assert after["cells"][0]["outputs"] == [stdout(["42\n"])]
+    assert after["cells"][0]["execution_count"] == 1
+    assert after["metadata"] == before["metadata"]
+    assert after["cells"][0]["metadata"] == before["cells"][0]["metadata"]
+    pytester.runpytest("--nb", "--nb-compare").assert_outcomes(passed=1)
+
+
+def test_update_outputs_leaves_failing_notebooks_alone(pytester, make_notebook):
+    path = make_notebook(
+        "broken.ipynb", [{"source": "1/0", "outputs": [stdout("old\n")], "count": 1}]
+    )
+    before = path.read_bytes()
+    pytester.runpytest("--nb", "--nb-update-outputs").assert_outcomes(failed=1)
+    assert path.read_bytes() == before
+    assert nbformat.read(path, as_version=4).cells[0].outputs[0]["text"] == "old\n"
