@@ -49,17 +49,18 @@ class InvalidNotebook(NbHarnessError):
 class KernelNotFound(NbHarnessError):
     """The kernel a notebook asks for is not installed where it would run."""
 
-    def __init__(self, name: str, available: list[str]) -> None:
+    def __init__(self, name: str, available: list[str], override: str = "--nb-kernel NAME") -> None:
         known = ", ".join(sorted(available)) or "none"
         super().__init__(
             f"kernel {name!r} from the notebook's kernelspec is not installed "
-            f"(installed: {known}); run with --nb-kernel NAME to override it"
+            f"(installed: {known}); run with {override} to override it"
         )
         self.name = name
         self.available = available
+        self.override = override
 
-    def __reduce__(self) -> tuple[type, tuple[str, list[str]]]:
-        return (type(self), (self.name, self.available))
+    def __reduce__(self) -> tuple[type, tuple[str, list[str], str]]:
+        return (type(self), (self.name, self.available, self.override))
 
 
 class KernelStartFailed(NbHarnessError):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import re
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
@@ -70,7 +71,14 @@ class NotebookFile(pytest.File):
         for parameters in sets:
             name = self.path.stem if parameters is None else f"{self.path.stem}[{parameters.id}]"
             item = NotebookItem.from_parent(
-                self, name=name, notebook=nb, parameters=parameters, warning=warning
+                self,
+                name=name,
+                # A nodeid string lets pytest (9.2+) read "[id]" as parameters, so that
+                # --lf and --sw find failed sets again in its cache.
+                nodeid=f"{self.nodeid}::{name}",
+                notebook=nb,
+                parameters=parameters,
+                warning=warning,
             )
             if reason is not None:
                 item.add_marker(pytest.mark.skip(reason=reason))
@@ -215,7 +223,9 @@ class NotebookItem(_NotebookItemBase):
         return None
 
     def _warn(self, message: str) -> None:
-        warnings.warn(NotebookWarning(f"{self.path.name}: {message}"), stacklevel=2)
+        """A warning located at the notebook, not at nbharness's code."""
+        warning = NotebookWarning(f"{self.path.name}: {message}")
+        warnings.warn_explicit(warning, NotebookWarning, filename=str(self.path), lineno=0)
 
     def _unraised(self, result: RunResult, strict: bool) -> NbHarnessError | None:
         for index in result.unraised:
@@ -260,5 +270,6 @@ def output_path(item: pytest.Item, output_dir: Path) -> Path:
     except ValueError:
         relative = Path(item.path.name)
     if isinstance(item, NotebookItem) and item.parameters is not None:
-        relative = relative.with_name(f"{relative.stem}[{item.parameters.id}]{relative.suffix}")
+        safe_id = re.sub(r'[/\\:*?"<>|\x00-\x1f]', "_", item.parameters.id)
+        relative = relative.with_name(f"{relative.stem}[{safe_id}]{relative.suffix}")
     return output_dir / relative

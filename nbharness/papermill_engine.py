@@ -14,8 +14,9 @@ from typing import Any
 from nbformat import NotebookNode
 from nbformat.v4 import new_output
 from papermill.engines import Engine, NotebookExecutionManager
+from papermill.log import logger
 
-from .errors import CellError, CellProblem, NbHarnessError
+from .errors import CellError, CellProblem, KernelNotFound, NbHarnessError
 from .execute import Run, get_executor
 from .settings import DEFAULT_CELL_TIMEOUT
 
@@ -28,6 +29,7 @@ class NbHarnessEngine(Engine):  # type: ignore[misc]  # papermill is untyped
         kernel_name: str | None,
         execution_timeout: float | None = None,
         input_path: str | None = None,
+        log_output: bool = False,
         **kwargs: Any,
     ) -> NotebookNode:
         run = Run(
@@ -37,10 +39,13 @@ class NbHarnessEngine(Engine):  # type: ignore[misc]  # papermill is untyped
             cell_timeout=float(execution_timeout or DEFAULT_CELL_TIMEOUT),
             kernel=kernel_name,
         )
+        progress = _Progress(nb_man, log_output)
         with get_executor(os.environ.get("NBHARNESS_EXECUTOR", "local")) as executor:
-            result = executor.execute(run, _Progress(nb_man))
+            result = executor.execute(run, progress)
         for index, cell in enumerate(result.notebook.cells):
             _copy_outputs(cell, nb_man.nb.cells[index])
+        if result.error is None:
+            progress.catch_up(len(nb_man.nb.cells))
         if "language_info" in result.notebook.metadata:
             nb_man.nb.metadata["language_info"] = result.notebook.metadata["language_info"]
         error = result.error
@@ -57,6 +62,8 @@ class NbHarnessEngine(Engine):  # type: ignore[misc]  # papermill is untyped
                     )
                 )
             nb_man.cell_exception(cell, cell_index=error.index)
+        elif isinstance(error, KernelNotFound):
+            raise KernelNotFound(error.name, error.available, override="papermill -k NAME")
         elif isinstance(error, NbHarnessError):
             raise error
         executed: NotebookNode = nb_man.nb
@@ -64,18 +71,42 @@ class NbHarnessEngine(Engine):  # type: ignore[misc]  # papermill is untyped
 
 
 class _Progress:
-    """Feeds papermill's execution manager: progress bar, cell metadata, autosave."""
+    """Feeds papermill's execution manager: progress bar, cell metadata, autosave, log."""
 
-    def __init__(self, nb_man: NotebookExecutionManager) -> None:
+    def __init__(self, nb_man: NotebookExecutionManager, log_output: bool) -> None:
         self.nb_man = nb_man
+        self.log_output = log_output
+        self.next = 0  # cells before this one have been started and completed
+
+    def catch_up(self, index: int) -> None:
+        """Start and complete the cells nothing ran (markdown, empty, skipped) up to ``index``."""
+        for passed in range(self.next, index):
+            cell = self.nb_man.nb.cells[passed]
+            self.nb_man.cell_start(cell, passed)
+            self.nb_man.cell_complete(cell, cell_index=passed)
+        self.next = max(self.next, index)
 
     def cell_started(self, index: int, cell: NotebookNode) -> None:
+        self.catch_up(index)
         self.nb_man.cell_start(self.nb_man.nb.cells[index], index)
 
     def cell_finished(self, index: int, cell: NotebookNode) -> None:
         target = self.nb_man.nb.cells[index]
         _copy_outputs(cell, target)
+        if self.log_output:
+            _log_outputs(cell)
         self.nb_man.cell_complete(target, cell_index=index)
+        self.next = index + 1
+
+
+def _log_outputs(cell: NotebookNode) -> None:
+    """What ``papermill --log-output`` shows: stdout and text results as info, stderr as warning."""
+    for out in cell.get("outputs", []):
+        if out.get("output_type") == "stream":
+            text = "".join(out.get("text", ""))
+            (logger.warning if out.get("name") == "stderr" else logger.info)(text)
+        elif "text/plain" in out.get("data", {}):
+            logger.info("".join(out["data"]["text/plain"]))
 
 
 def _copy_outputs(source: NotebookNode, target: NotebookNode) -> None:

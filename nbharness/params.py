@@ -51,7 +51,7 @@ def sets_from(raw: object, where: str) -> list[ParameterSet]:
         for name, value in values.items():
             _check_injectable(value, f"{where}: set {number}, parameter {name!r}")
         explicit = entry.get("id")
-        set_id = str(explicit) if explicit is not None else _id_from(values, number)
+        set_id = str(explicit) if explicit not in (None, "") else _id_from(values, number)
         if set_id in seen:
             set_id = f"{set_id}-{number}"
         seen.add(set_id)

@@ -36,6 +36,32 @@ def test_parameters_are_injected_and_the_notebook_runs(tmp_path):
     assert executed.cells[2].metadata.papermill["status"] == "completed"
 
 
+def test_log_output_and_cell_status_follow_papermill(tmp_path):
+    cells = [{"markdown": "# Title"}, PARAMETERS, "print(f'logged {alpha}')", "alpha * 2"]
+    done, output = papermill(tmp_path, cells, "--log-output", "-p", "alpha", "21")
+    assert done.returncode == 0, done.stderr
+    assert "logged 21" in done.stderr
+    assert "42" in done.stderr
+    executed = nbformat.read(output, as_version=4)
+    assert {cell.metadata.papermill["status"] for cell in executed.cells} == {"completed"}
+
+
+def test_a_missing_kernel_names_papermills_own_option(tmp_path):
+    source = tmp_path / "in.ipynb"
+    nb = build_notebook(["x = 1"])
+    nb.metadata.kernelspec = {"name": "julia-1.9", "display_name": "Julia", "language": "julia"}
+    nbformat.write(nb, source)
+    done = subprocess.run(
+        [PAPERMILL, "--engine", "nbharness", str(source), str(tmp_path / "out.ipynb")],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode != 0
+    assert "kernel 'julia-1.9' from the notebook's kernelspec is not installed" in done.stderr
+    assert "run with papermill -k NAME to override it" in done.stderr
+
+
 def test_a_failing_cell_fails_papermill_with_its_error(tmp_path):
     done, output = papermill(tmp_path, [PARAMETERS, "1 / (alpha - alpha)", "print('never')"])
     assert done.returncode != 0

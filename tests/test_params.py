@@ -200,3 +200,24 @@ def test_a_bad_pyproject_is_named_also_when_pytest_reads_another_config(pytester
     result = pytester.runpytest("--nb", "-c", "custom.ini", "--rootdir", str(pytester.path))
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     expect(result.stderr, ["*pyproject.toml: not valid TOML: * (at line 2, column *)"])
+
+
+def test_last_failed_reruns_only_the_failed_set(pytester, make_notebook):
+    sets = [{"id": "ok", "alpha": 1}, {"id": "zero", "alpha": 0}]
+    make_notebook("ratio.ipynb", [PARAMETERS, "print(1 / alpha)"], nbharness={"parameters": sets})
+    pytester.runpytest("--nb").assert_outcomes(passed=1, failed=1)
+    rerun = pytester.runpytest("--nb", "--lf", "-v")
+    rerun.assert_outcomes(failed=1)
+    expect(rerun.stdout, ["*rerun previous 1 failure*", "ratio.ipynb::ratio[zero] FAILED*"])
+
+
+def test_set_ids_that_are_not_file_names_still_get_an_output_file(pytester, make_notebook):
+    sets = [{"id": "2026/11: north", "alpha": 1}, {"id": "", "alpha": 2}]
+    make_notebook("odd.ipynb", [PARAMETERS, SHOW], nbharness={"parameters": sets})
+    result = pytester.runpytest("--nb", "--nb-output-dir", "out", "-v")
+    result.assert_outcomes(passed=2)
+    expect(
+        result.stdout, ["odd.ipynb::odd[2026/11: north] PASSED*", "odd.ipynb::odd[alpha=2] PASSED*"]
+    )
+    assert (pytester.path / "out" / "odd[2026_11_ north].ipynb").exists()
+    assert (pytester.path / "out" / "odd[alpha=2].ipynb").exists()
