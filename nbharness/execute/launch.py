@@ -1,24 +1,100 @@
-"""How a local kernel comes to life and, above all, how everything it started ends."""
+"""How a local kernel comes to life, answers, and ends, without fixed sleeps.
+
+jupyter_client waits on clocks: its sockets retry a connection every 100 ms (the client
+connects before the kernel listens), ``wait_for_ready`` ends only after 200 ms of iopub
+silence, and shutdown polls every 100 ms. Together that is most of a small notebook's
+time. Here readiness is the kernel's own reply, and ending a kernel is one SIGKILL to its
+process group: a kernel that has run its notebook holds nothing worth a graceful exit.
+"""
 
 from __future__ import annotations
 
 import contextlib
+import math
 import os
 import signal
+import time
+from queue import Empty
 from typing import Any
 
+import zmq
+import zmq.asyncio
+from jupyter_client.asynchronous.client import AsyncKernelClient
 from jupyter_client.manager import AsyncKernelManager
+from traitlets import Type, default
+
+#: How soon a client socket retries connecting to a kernel that is not listening yet.
+RECONNECT_MS = 5
+#: How long to wait for the iopub echo of a kernel_info request before asking again
+#: (the first request can go out before the iopub subscription is in place).
+IOPUB_ECHO_S = 0.5
+
+
+class KernelClient(AsyncKernelClient):
+    """jupyter_client's client, ready as soon as the kernel has answered on both channels."""
+
+    @default("context")
+    def _quick_reconnecting_context(self) -> zmq.asyncio.Context:
+        self._created_context = True
+        context = zmq.asyncio.Context()
+        context.setsockopt(zmq.RECONNECT_IVL, RECONNECT_MS)
+        return context
+
+    async def wait_for_ready(self, timeout: float | None = None) -> None:
+        """Ready when a kernel_info request is answered on shell and echoed on iopub."""
+        deadline = time.monotonic() + (math.inf if timeout is None else timeout)
+        while True:
+            msg_id = self.kernel_info()
+            reply = await self._reply_to(msg_id, min(1.0, deadline - time.monotonic()))
+            if reply is not None:
+                self._handle_kernel_info_reply(reply)
+                if await self._idle_echo(msg_id, IOPUB_ECHO_S):
+                    return
+            if not await self._async_is_alive():
+                raise RuntimeError("Kernel died before replying to kernel_info")
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"Kernel didn't respond in {timeout:g} seconds")
+
+    async def _reply_to(self, msg_id: str, timeout: float) -> dict[str, Any] | None:
+        end = time.monotonic() + max(timeout, 0.0)
+        while (left := end - time.monotonic()) > 0:
+            try:
+                msg: dict[str, Any] = await self.shell_channel.get_msg(timeout=left)
+            except Empty:
+                return None
+            if msg["parent_header"].get("msg_id") == msg_id:
+                return msg
+        return None
+
+    async def _idle_echo(self, msg_id: str, timeout: float) -> bool:
+        """Whether iopub carries the kernel's "idle" for ``msg_id`` (so iopub is connected)."""
+        end = time.monotonic() + timeout
+        while (left := end - time.monotonic()) > 0:
+            try:
+                msg = await self.iopub_channel.get_msg(timeout=left)
+            except Empty:
+                return False
+            if (
+                msg["parent_header"].get("msg_id") == msg_id
+                and msg["msg_type"] == "status"
+                and msg["content"].get("execution_state") == "idle"
+            ):
+                return True
+        return False
 
 
 class KernelManager(AsyncKernelManager):
-    """jupyter_client's manager, plus one rule: nothing the kernel started outlives the run.
+    """jupyter_client's manager, with two rules of ours.
 
-    jupyter_client kills the kernel's process group only while the kernel is alive, so
-    the children of a kernel that died (``os._exit``, a segfault) would be orphaned.
-    We remember the group when the kernel starts and kill it whenever resources are
-    cleaned up, dead kernel or not.
+    - Nothing the kernel started outlives the run. jupyter_client kills the kernel's
+      process group only while the kernel is alive, so the children of a kernel that
+      died (``os._exit``, a segfault) would be orphaned. We remember the group when the
+      kernel starts and kill it whenever resources are cleaned up.
+    - Ending is immediate: ``kill`` sends SIGKILL to the group and reaps the kernel, with
+      no interrupt first and no 100 ms polls.
     """
 
+    client_factory = Type(klass=AsyncKernelClient, default_value=KernelClient)
     _process_group: int | None = None
 
     async def start_kernel(self, **kwargs: Any) -> None:  # type: ignore[override]
@@ -30,9 +106,21 @@ class KernelManager(AsyncKernelManager):
         process = getattr(self.provisioner, "process", None)
         return None if process is None else process.poll()
 
+    def kill(self) -> None:
+        """SIGKILL the kernel's process group, then reap the kernel (a few ms)."""
+        process = getattr(self.provisioner, "process", None)
+        if self._process_group is None and process is not None:
+            process.kill()
+        self._kill_group()
+        if process is not None:
+            process.wait(timeout=10)
+
     async def cleanup_resources(self, restart: bool = False) -> None:  # type: ignore[override]
+        self._kill_group()
+        await super().cleanup_resources(restart=restart)
+
+    def _kill_group(self) -> None:
         group, self._process_group = self._process_group, None
         if group is not None and hasattr(os, "killpg"):
             with contextlib.suppress(ProcessLookupError, PermissionError):  # already empty
                 os.killpg(group, signal.SIGKILL)
-        await super().cleanup_resources(restart=restart)

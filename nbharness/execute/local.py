@@ -152,8 +152,7 @@ class LocalRun:
         assert self.client is not None
         assert self.km is not None
         try:
-            if await self.km.is_alive():
-                await self.km.shutdown_kernel(now=True)
+            self.km.kill()
         finally:
             await self.km.cleanup_resources()
             if self.client.kc is not None:
