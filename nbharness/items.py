@@ -177,6 +177,7 @@ class NotebookItem(_NotebookItemBase):
             cwd=self.path.parent,
             cell_timeout=settings.cell_timeout,
             kernel=settings.kernel,
+            launcher=settings.launcher,
         )
         result = executor_for(self.config).execute(run)
         if settings.output_dir is not None:

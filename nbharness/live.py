@@ -17,7 +17,7 @@ import pytest
 from nbformat import NotebookNode
 
 from .errors import CellError, CellProblem, CodeError, NbHarnessError, NotebookFailed
-from .execute import LiveRun, Run, get_executor
+from .execute import Executor, LiveRun, Run
 from .notebook import cell_tags, read_notebook
 from .params import inject, sets_from
 from .report import clean_traceback, render
@@ -105,6 +105,7 @@ class LiveNotebook:
 def open_notebook(
     path: Path,
     settings: Settings,
+    executor: Executor,
     parameters: dict[str, Any] | None = None,
     kernel: str | None = None,
 ) -> LiveNotebook:
@@ -120,8 +121,9 @@ def open_notebook(
         cwd=path.parent,
         cell_timeout=settings.cell_timeout,
         kernel=kernel or settings.kernel,
+        launcher=settings.launcher,
     )
-    live = get_executor(settings.executor).open(run)
+    live = executor.open(run)
     notebook = LiveNotebook(live, injected_at)
     if live.result.error is not None:
         notebook.close()
@@ -136,7 +138,7 @@ def notebook(request: pytest.FixtureRequest) -> Iterator[Callable[..., LiveNoteb
     Relative paths start at the test root. Every kernel opened is killed when the test
     ends, passed or failed.
     """
-    from .items import SETTINGS_KEY
+    from .items import SETTINGS_KEY, executor_for
 
     config = request.config
     opened: list[LiveNotebook] = []
@@ -146,7 +148,8 @@ def notebook(request: pytest.FixtureRequest) -> Iterator[Callable[..., LiveNoteb
     ) -> LiveNotebook:
         resolved = Path(path) if Path(path).is_absolute() else config.rootpath / path
         try:
-            live = open_notebook(resolved, config.stash[SETTINGS_KEY], parameters, kernel)
+            settings, executor = config.stash[SETTINGS_KEY], executor_for(config)
+            live = open_notebook(resolved, settings, executor, parameters, kernel)
         except NbHarnessError as exc:
             pytest.fail(str(exc), pytrace=False)
         opened.append(live)

@@ -69,6 +69,13 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help="fail, instead of warning, when a parameter set names a parameter the "
         "notebook's parameters cell does not define",
     )
+    _add(
+        parser,
+        "nb_launcher",
+        metavar="fork|process",
+        help="how local kernels start: forked from a warm fork server (Linux; the default "
+        "there) or as a new process each",
+    )
     group.addoption(
         "--nb-strict-raises",
         action="store_true",

@@ -16,6 +16,7 @@ import pytest
 
 from .compare import DEFAULT_SANITIZERS, CompareSettings, compile_sanitizers
 from .errors import NbHarnessError
+from .execute import FORK_AVAILABLE
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -25,6 +26,8 @@ else:  # pragma: no cover - Python 3.10
 #: Per-cell limit when none is set: long enough for real analysis cells, short enough
 #: that a hung cell does not eat a CI job (nbmake uses the same figure).
 DEFAULT_CELL_TIMEOUT = 300.0
+DEFAULT_LAUNCHER = "fork" if FORK_AVAILABLE else "process"
+LAUNCHERS = ("fork", "process")
 
 
 @dataclass(frozen=True)
@@ -35,6 +38,8 @@ class Settings:
     strict_raises: bool = False
     strict_params: bool = False
     executor: str = "local"
+    #: How local kernels start: "fork" (from a warm fork server) or "process".
+    launcher: str = DEFAULT_LAUNCHER
     #: ``[tool.nbharness.parameters]``: notebook path or glob → list of parameter sets.
     parameters: Mapping[str, Any] = field(default_factory=dict)
     #: Where ``[tool.nbharness]`` was read from, for messages.
@@ -52,6 +57,7 @@ class Settings:
         project_file = config.rootpath / "pyproject.toml"
         project = _tool_table(project_file)
         compare, compare_where = _lookup(config, "nb_compare")
+        launcher, launcher_where = _lookup(config, "nb_launcher")
         return cls(
             cell_timeout=_positive_seconds(timeout, where) if timeout else DEFAULT_CELL_TIMEOUT,
             kernel=kernel or None,
@@ -63,6 +69,7 @@ class Settings:
             check_order=_flag(config, "nb_check_order"),
             compare=_compare_settings(compare, compare_where, project, project_file),
             update_outputs=bool(config.getoption("nb_update_outputs")),
+            launcher=_launcher(launcher, launcher_where),
         )
 
     def header(self) -> str:
@@ -71,6 +78,7 @@ class Settings:
             f"kernel={self.kernel or 'from each notebook'}",
             f"cell timeout={self.cell_timeout:g}s",
             f"executor={self.executor}",
+            f"launcher={self.launcher}",
         ]
         if self.output_dir is not None:
             parts.append(f"output dir={self.output_dir}")
@@ -92,6 +100,16 @@ def _lookup(config: pytest.Config, name: str) -> tuple[str | None, str]:
     if value:
         return str(value), f"ini option {name}"
     return None, "default"
+
+
+def _launcher(value: str | None, where: str) -> str:
+    if value is None:
+        return DEFAULT_LAUNCHER
+    if value not in LAUNCHERS:
+        raise pytest.UsageError(f"{where}: expected one of {', '.join(LAUNCHERS)}, got {value!r}")
+    if value == "fork" and not FORK_AVAILABLE:
+        raise pytest.UsageError(f"{where}: the fork launcher needs Linux; use 'process'")
+    return value
 
 
 def _flag(config: pytest.Config, name: str) -> bool:

@@ -17,6 +17,8 @@ from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 # executor stack (nbclient, jupyter_client, asyncio) once here, or a later run would mix
 # two copies of asyncio and nbclient would miss its own CancelledError.
 import nbharness.execute.local  # noqa: F401
+from nbharness.execute.forkserver import ZygotePool
+from nbharness.items import EXECUTOR_KEY
 
 Cell = str | dict[str, Any]
 MakeNotebook = Callable[..., Path]
@@ -105,10 +107,16 @@ def _running(pid: int) -> bool:
 
 
 @pytest.fixture(autouse=True)
-def no_orphan_processes() -> Iterator[None]:
-    """Fail a test that leaves a process it started (a kernel, say) running."""
+def no_orphan_processes(request: pytest.FixtureRequest) -> Iterator[None]:
+    """Fail a test that leaves a process it started (a kernel, say) running.
+
+    The one exception is this session's own fork server, which the ``notebook`` fixture
+    starts on first use and the session stops at its end, like any session resource.
+    """
     me = psutil.Process()
     before = {p.pid for p in me.children(recursive=True)}
     yield
-    new = [p.pid for p in me.children(recursive=True) if p.pid not in before]
+    ours = request.config.stash.get(EXECUTOR_KEY, None)
+    session_zygotes = getattr(ours, "zygotes", ZygotePool()).pids()
+    new = [p.pid for p in me.children(recursive=True) if p.pid not in before | session_zygotes]
     assert_all_dead(new)

@@ -383,7 +383,8 @@ def test_ini_options_configure_the_run(pytester, make_notebook):
     expect(
         result.stdout,
         [
-            "nbharness: kernel=python3, cell timeout=1.5s, executor=local, output dir=*out",
+            "nbharness: kernel=python3, cell timeout=1.5s, executor=local, launcher=*, "
+            "output dir=*out",
             "*did not finish within the cell timeout of 1.5 s*",
         ],
     )

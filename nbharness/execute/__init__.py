@@ -8,6 +8,7 @@ a kernel pool) across runs.
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from importlib.metadata import entry_points
@@ -20,6 +21,8 @@ from nbformat import NotebookNode
 from ..errors import NbHarnessError
 
 ENTRY_POINT_GROUP = "nbharness.executors"
+#: Forking kernels from a fork server needs fork(), SCM_RIGHTS and SOCK_SEQPACKET: Linux.
+FORK_AVAILABLE = sys.platform == "linux"
 
 
 @dataclass(frozen=True)
@@ -32,6 +35,8 @@ class Run:
     cell_timeout: float
     #: The kernel to use whatever the notebook says; ``None`` means the notebook's own.
     kernel: str | None = None
+    #: How a local kernel starts: "fork" (from a warm fork server) or "process".
+    launcher: str = "process"
 
 
 @dataclass

@@ -14,6 +14,7 @@ import math
 import os
 import signal
 import time
+import uuid
 from queue import Empty
 from typing import Any
 
@@ -22,6 +23,8 @@ import zmq.asyncio
 from jupyter_client.asynchronous.client import AsyncKernelClient
 from jupyter_client.manager import AsyncKernelManager
 from traitlets import Type, default
+
+from .forkserver import ForkProvisioner, ZygotePool, forkable
 
 #: How soon a client socket retries connecting to a kernel that is not listening yet.
 RECONNECT_MS = 5
@@ -92,12 +95,23 @@ class KernelManager(AsyncKernelManager):
       kernel starts and kill it whenever resources are cleaned up.
     - Ending is immediate: ``kill`` sends SIGKILL to the group and reaps the kernel, with
       no interrupt first and no 100 ms polls.
+
+    With ``zygotes`` set, a plain ipykernel is forked from a warm fork server instead of
+    started as a new process (``forkserver.py``).
     """
 
     client_factory = Type(klass=AsyncKernelClient, default_value=KernelClient)
     _process_group: int | None = None
+    #: Fork servers to start kernels from; ``None`` starts a new process per kernel.
+    zygotes: ZygotePool | None = None
 
     async def start_kernel(self, **kwargs: Any) -> None:  # type: ignore[override]
+        spec = self.kernel_spec
+        if self.zygotes is not None and spec is not None and forkable(spec.argv):
+            self.kernel_id = self.kernel_id or str(uuid.uuid4())
+            self.provisioner = ForkProvisioner(
+                kernel_id=self.kernel_id, kernel_spec=spec, parent=self
+            )
         await super().start_kernel(**kwargs)
         self._process_group = getattr(self.provisioner, "pgid", None)
 

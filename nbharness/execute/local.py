@@ -34,6 +34,7 @@ from ..errors import (
 )
 from ..notebook import RAISES_TAG, SKIP_TAG, cell_tags, kernel_name
 from . import CellObserver, Run, RunResult
+from .forkserver import ZygotePool
 from .launch import KernelManager
 
 #: The kernel for notebooks that name none: the one ipykernel installs.
@@ -48,7 +49,14 @@ CLEAN_EXIT_VALUES = {"", "0", "None", "False"}
 
 
 class LocalExecutor:
-    """Runs each notebook on a new kernel process on this machine, killed when done."""
+    """Runs each notebook on a new kernel on this machine, killed when done.
+
+    Kernels are forked from the executor's fork servers when the run asks for the
+    "fork" launcher; the fork servers end with the executor.
+    """
+
+    def __init__(self) -> None:
+        self.zygotes = ZygotePool()
 
     def __enter__(self) -> LocalExecutor:
         return self
@@ -59,20 +67,22 @@ class LocalExecutor:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        return None
+        self.zygotes.close()
 
     def execute(self, run: Run, observer: CellObserver | None = None) -> RunResult:
         with self.open(run, observer) as live:
             return live.result
 
     def open(self, run: Run, observer: CellObserver | None = None) -> LocalRun:
-        return LocalRun(run, observer)
+        return LocalRun(run, observer, self.zygotes if run.launcher == "fork" else None)
 
 
 class LocalRun:
     """A run whose kernel stays up after the last cell, for questions, until ``close``."""
 
-    def __init__(self, run: Run, observer: CellObserver | None = None) -> None:
+    def __init__(
+        self, run: Run, observer: CellObserver | None = None, zygotes: ZygotePool | None = None
+    ) -> None:
         nb = _cleared(run.notebook)
         self.km: KernelManager | None = None
         self.client: NotebookClient | None = None
@@ -85,6 +95,7 @@ class LocalRun:
         self.watch = _CellWatch(observer)
         self.timeout = run.cell_timeout
         self.km = KernelManager(kernel_name=name)
+        self.km.zygotes = zygotes
         self.client = NotebookClient(
             nb,
             km=self.km,

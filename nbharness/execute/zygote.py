@@ -1,0 +1,165 @@
+"""The fork server: one process that has imported a fresh kernel's modules, and forks kernels.
+
+Run as a script (``python zygote.py FD``), never imported: it must hold exactly what a
+fresh kernel holds, and nothing of nbharness. It talks to its parent over the
+SOCK_SEQPACKET socket FD:
+
+- parent → zygote: ``{"argv": [...], "env": {...}, "cwd": "..."}`` with the kernel's
+  stdin, stdout and stderr as three file descriptors;
+- zygote → parent: ``{"ready": N}`` once, then ``{"pid": P}`` per kernel and
+  ``{"exit": P, "code": C}`` when a kernel ends.
+
+Rules learned the hard way (see the fast-kernels research): no zmq context, thread or
+event loop in the zygote; ``gc.freeze()`` so forks stay copy-on-write; each kernel in
+its own session; the environment that imports set is applied again in each kernel; the
+kernel's parent-poll uses the requester's pid. When the parent goes away (EOF), every
+kernel's process group is killed and the zygote exits.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import gc
+import importlib
+import importlib.util
+import json
+import os
+import select
+import signal
+import socket
+import subprocess
+import sys
+import traceback
+from typing import Any
+
+#: Run in a new interpreter: initialize a kernel app and list sys.modules. It imports
+#: nothing of its own beyond ``sys`` and ``os``, which every interpreter has loaded.
+#: (Not the zygote forking a probe: the probe would inherit the zygote's own imports.)
+PROBE = """
+import sys, os
+from ipykernel.kernelapp import IPKernelApp
+path = "/tmp/nbharness-probe-%d.json" % os.getpid()
+IPKernelApp.instance().initialize(["-f", path, "--IPKernelApp.log_level=50"])
+modules = sorted(sys.modules)
+os.unlink(path)
+os.write(1, "\\n".join(modules).encode())  # sys.stdout is the kernel's by now
+"""
+
+
+def fresh_kernel_modules() -> list[str]:
+    """The modules of a just-initialized kernel, from a real fresh interpreter."""
+    probe = subprocess.run(
+        [sys.executable, "-c", PROBE], capture_output=True, text=True, timeout=120, check=True
+    )
+    return probe.stdout.split()
+
+
+def preload() -> tuple[list[str], dict[str, str]]:
+    """Import a fresh kernel's modules; return the zygote's own extras, and the
+    environment the imports set."""
+    before = dict(os.environ)
+    fresh = {*fresh_kernel_modules(), "runpy"}  # kernels start as ``python -m ...``
+    for name in sorted(fresh):
+        if name == "__main__" or name in sys.modules:
+            continue
+        try:
+            importlib.import_module(name)
+        except Exception:  # a module that only imports in a full kernel: the kernel imports it
+            continue
+    delta = {key: value for key, value in os.environ.items() if before.get(key) != value}
+    extras = sorted(set(sys.modules) - fresh - {"__main__"})
+    return extras, delta
+
+
+def start_kernel(
+    request: dict[str, Any],
+    fds: list[int],
+    env_delta: dict[str, str],
+    extras: list[str],
+    closing: list[int],
+) -> None:
+    """In the forked child: become the kernel the request describes. Never returns."""
+    try:
+        os.setsid()
+        for name in extras:  # what only the zygote imported: a fresh kernel lacks it too
+            sys.modules.pop(name, None)
+        for fd in closing:
+            os.close(fd)
+        signal.set_wakeup_fd(-1)
+        signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+        for target, fd in enumerate(fds):
+            os.dup2(fd, target)
+            os.close(fd)
+        os.chdir(request["cwd"])
+        env = {**env_delta, **request["env"]}
+        os.environ.clear()
+        os.environ.update(env)
+        argv = request["argv"]  # python -m ipykernel_launcher ARGS
+        launcher = importlib.util.find_spec("ipykernel_launcher")
+        sys.argv = [(launcher and launcher.origin) or argv[0], *argv[3:]]
+        from ipykernel.kernelapp import IPKernelApp
+
+        IPKernelApp.launch_instance(
+            argv=argv[3:], parent_handle=int(env.get("JPY_PARENT_PID") or 0)
+        )
+    except BaseException:
+        traceback.print_exc()
+        sys.stderr.flush()
+        os._exit(1)
+    os._exit(0)
+
+
+def serve(channel: socket.socket) -> None:
+    extras, env_delta = preload()
+    gc.collect()
+    gc.freeze()
+    wake_read, wake_write = os.pipe()
+    os.set_blocking(wake_write, False)
+    signal.set_wakeup_fd(wake_write)
+    signal.signal(signal.SIGCHLD, lambda *_: None)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is for pytest, which then closes us
+    kernels: set[int] = set()
+    channel.send(json.dumps({"ready": len(sys.modules)}).encode())
+    try:
+        while True:
+            readable, _, _ = select.select([channel.fileno(), wake_read], [], [])
+            if wake_read in readable:
+                os.read(wake_read, 4096)
+                reap(channel, kernels)
+            if channel.fileno() in readable:
+                data, fds, _, _ = socket.recv_fds(channel, 1 << 20, 3)
+                if not data:
+                    return  # the parent is gone
+                sys.stdout.flush()
+                sys.stderr.flush()
+                pid = os.fork()
+                if pid == 0:
+                    closing = [channel.fileno(), wake_read, wake_write]
+                    start_kernel(json.loads(data), fds, env_delta, extras, closing)
+                for fd in fds:
+                    os.close(fd)
+                kernels.add(pid)
+                channel.send(json.dumps({"pid": pid}).encode())
+    finally:
+        for pid in kernels:
+            with contextlib.suppress(OSError):
+                os.killpg(pid, signal.SIGKILL)
+
+
+def reap(channel: socket.socket, kernels: set[int]) -> None:
+    while True:
+        try:
+            pid, status = os.waitpid(-1, os.WNOHANG)
+        except ChildProcessError:
+            return
+        if pid == 0:
+            return
+        kernels.discard(pid)
+        channel.send(json.dumps({"exit": pid, "code": os.waitstatus_to_exitcode(status)}).encode())
+
+
+if __name__ == "__main__":
+    if sys.path and os.path.abspath(sys.path[0]) == os.path.dirname(os.path.abspath(__file__)):
+        del sys.path[0]  # as ipykernel_launcher does: the script's folder is not the user's
+    serve(socket.socket(fileno=int(sys.argv[1])))

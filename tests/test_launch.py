@@ -1,0 +1,112 @@
+"""Kernel launchers: a forked kernel is as fresh as a new process, and nothing outlives us."""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+import time
+
+import psutil
+import pytest
+
+from .conftest import assert_all_dead, record_pids_cell
+
+LAUNCHERS = pytest.mark.parametrize("launcher", ["fork", "process"])
+
+# Notebook A leaves every kind of trace a notebook can; notebook B looks for them.
+SIDE_EFFECTS = """
+import os, sys, random, string, threading, warnings, builtins, atexit
+GLOBAL_A = 1
+os.environ["NBH_LEAK"] = "1"
+sys.path.append("/nbh-leak")
+warnings.simplefilter("error", UserWarning)
+string.ascii_letters = "patched"
+builtins.nbh_leak = True
+random.seed(1234)
+LEAKED_DRAW = random.random()
+open("a.txt", "w")
+threading.Thread(target=lambda: __import__("time").sleep(60), daemon=True).start()
+open("a_draw.txt", "w").write(repr(LEAKED_DRAW))
+os.chdir("/")
+import json.tool
+"""
+CHECKS = """
+import os, sys, random, string, threading, warnings, builtins
+assert "GLOBAL_A" not in globals()
+assert "NBH_LEAK" not in os.environ
+assert "/nbh-leak" not in sys.path
+assert not any(f[0] == "error" and f[2] is UserWarning for f in warnings.filters)
+assert string.ascii_letters != "patched"
+assert not hasattr(builtins, "nbh_leak")
+assert "json.tool" not in sys.modules
+assert threading.active_count() == BASE_THREADS, threading.enumerate()
+assert os.getcwd() == HERE, os.getcwd()
+assert repr(random.random()) != open("a_draw.txt").read()
+"""
+
+
+@LAUNCHERS
+def test_nothing_one_notebook_does_is_visible_to_the_next(pytester, make_notebook, launcher):
+    here = str(pytester.path)
+    make_notebook("a_leaves_traces.ipynb", [SIDE_EFFECTS])
+    make_notebook(
+        "b_sees_none.ipynb",
+        ["import threading\nBASE_THREADS = threading.active_count()", f"HERE = {here!r}\n{CHECKS}"],
+    )
+    result = pytester.runpytest("--nb", "--nb-launcher", launcher, "-p", "no:randomly")
+    result.assert_outcomes(passed=2)
+
+
+def test_a_forked_kernel_looks_like_a_fresh_process(pytester, make_notebook):
+    probe = (
+        "import sys, os, json\n"
+        "json.dump({'modules': sorted(sys.modules), 'path': sys.path, 'cwd': os.getcwd(),"
+        " 'argv0': os.path.basename(sys.argv[0])},"
+        " open(f'{os.environ.get(\"NBH_OUT\", \"probe\")}.json', 'w'))"
+    )
+    make_notebook("probe.ipynb", [probe])
+    for launcher in ("fork", "process"):
+        env = {"NBH_OUT": launcher}
+        with pytest.MonkeyPatch.context() as patch:
+            for key, value in env.items():
+                patch.setenv(key, value)
+            pytester.runpytest("--nb", "--nb-launcher", launcher).assert_outcomes(passed=1)
+    import json
+
+    fork = json.loads((pytester.path / "fork.json").read_text())
+    fresh = json.loads((pytester.path / "process.json").read_text())
+    assert set(fork["modules"]) ^ set(fresh["modules"]) == set()
+    assert fork["path"] == fresh["path"]
+    assert fork["cwd"] == fresh["cwd"]
+    assert fork["argv0"] == fresh["argv0"]
+
+
+def test_a_killed_pytest_takes_the_fork_server_and_its_kernels_with_it(pytester, make_notebook):
+    make_notebook("hangs.ipynb", [record_pids_cell(), "import time\ntime.sleep(300)"])
+    session = subprocess.Popen(
+        [sys.executable, "-m", "pytest", "--nb", "--nb-launcher", "fork", "-p", "no:cacheprovider"],
+        cwd=pytester.path,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    pids_file = pytester.path / "pids.txt"
+    deadline = time.monotonic() + 30
+    while not pids_file.exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    time.sleep(0.2)
+    zygotes = [
+        p.pid
+        for p in psutil.Process(session.pid).children()
+        if "zygote.py" in " ".join(p.cmdline())
+    ]
+    assert len(zygotes) == 1
+    session.send_signal(signal.SIGKILL)
+    session.wait()
+    assert_all_dead([*zygotes, *(int(pid) for pid in pids_file.read_text().split())], grace=5)
+
+
+def test_an_unknown_launcher_is_a_usage_error(pytester):
+    result = pytester.runpytest("--nb", "--nb-launcher", "teleport")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["*--nb-launcher: expected one of fork, process, got 'teleport'*"])
