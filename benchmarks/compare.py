@@ -7,6 +7,7 @@ all of them alike; the figures are medians of whole-process wall times.
 from __future__ import annotations
 
 import argparse
+import resource
 import statistics
 import subprocess
 import sys
@@ -28,10 +29,12 @@ for path in sorted(Path(sys.argv[1]).glob("*.ipynb")):
 """
 
 
+CELLS = ["x = 1", "y = x + 1", "print(y)", "def f(a):\n    return a * 2", "assert f(y) == 4"]
+
+
 def write_notebooks(folder: Path, count: int) -> None:
-    cells = ["x = 1", "y = x + 1", "print(y)", "def f(a):\n    return a * 2", "assert f(y) == 4"]
     for n in range(count):
-        nb = new_notebook(cells=[new_code_cell(c) for c in cells])
+        nb = new_notebook(cells=[new_code_cell(c) for c in CELLS])
         nb.metadata["kernelspec"] = {
             "name": "python3",
             "display_name": "Python 3",
@@ -52,32 +55,42 @@ def write_lint_corpus(folder: Path, count: int) -> None:
         nbformat.write(nb, folder / f"lint{n:04d}.ipynb")
 
 
-def commands(folder: Path) -> dict[str, list[str]]:
-    pytest = [
-        sys.executable,
-        "-m",
-        "pytest",
-        "-q",
-        "-p",
-        "no:cacheprovider",
-        "--rootdir",
-        str(folder),
-    ]
+def write_scripts(folder: Path, count: int) -> None:
+    """The same code as plain Python scripts: the floor, with no kernel at all."""
+    code = "\n".join(CELLS)
+    for n in range(count):
+        (folder / f"script{n:02d}.py").write_text(code)
+
+
+def commands(folder: Path, scripts: Path) -> dict[str, list[str]]:
+    pytest = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider"]
+    pytest += ["--rootdir", str(folder)]
+    nb = [*pytest, "-p", "no:nbmake", "--nb", str(folder)]
+    nbmake = [*pytest, "-p", "no:nbharness", "--nbmake", str(folder)]
+    pattern = str(scripts / "*.py")
+    floor = f"import runpy, glob\nfor s in sorted(glob.glob({pattern!r})): runpy.run_path(s)"
     return {
-        "nbharness": [*pytest, "-p", "no:nbmake", "--nb", str(folder)],
-        "nbmake": [*pytest, "-p", "no:nbharness", "--nbmake", str(folder)],
-        "nbclient": [sys.executable, "-c", RAW_NBCLIENT, str(folder)],
-        "nbharness -n 2": [*pytest, "-p", "no:nbmake", "-n", "2", "--nb", str(folder)],
-        "nbmake -n 2": [*pytest, "-p", "no:nbharness", "-n", "2", "--nbmake", str(folder)],
+        "nbharness (fork)": [*nb, "--nb-launcher", "fork"],
+        "nbharness (process)": [*nb, "--nb-launcher", "process"],
+        "nbmake": nbmake,
+        "nbclient loop": [sys.executable, "-c", RAW_NBCLIENT, str(folder)],
+        "plain python (floor)": [sys.executable, "-c", floor],
+        "nbharness -n 2": [*nb, "-n", "2"],
+        "nbmake -n 2": [*nbmake, "-n", "2"],
     }
 
 
-def timed(command: list[str], cwd: Path) -> float:
+def timed(command: list[str], cwd: Path) -> tuple[float, float]:
+    """Wall and CPU seconds of a command and everything it started (reaped descendants)."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
     subprocess.run(
         command, cwd=cwd, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
     )
-    return time.perf_counter() - start
+    wall = time.perf_counter() - start
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    return wall, cpu
 
 
 def main() -> None:
@@ -86,24 +99,34 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--lint-notebooks", type=int, default=1000)
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory() as tmp:
+    with tempfile.TemporaryDirectory() as tmp, tempfile.TemporaryDirectory() as scripts:
         folder = Path(tmp)
         write_notebooks(folder, args.notebooks)
-        runs = commands(folder)
-        times: dict[str, list[float]] = {name: [] for name in runs}
-        for _ in range(args.rounds):
+        write_scripts(Path(scripts), args.notebooks)
+        runs = commands(folder, Path(scripts))
+        walls: dict[str, list[float]] = {name: [] for name in runs}
+        cpus: dict[str, list[float]] = {name: [] for name in runs}
+        for _ in range(args.rounds):  # interleaved, so drift hits every command alike
             for name, command in runs.items():
-                times[name].append(timed(command, folder))
-    medians = {name: statistics.median(values) for name, values in times.items()}
+                wall, cpu = timed(command, folder)
+                walls[name].append(wall)
+                cpus[name].append(cpu)
+    wall = {name: statistics.median(values) for name, values in walls.items()}
+    cpu = {name: statistics.median(values) for name, values in cpus.items()}
+    print(f"{args.notebooks} tiny notebooks, medians of {args.rounds} interleaved rounds")
+    print(f"  {'':<22} {'wall s':>7} {'cpu s':>7} {'cpu/nb ms':>9} {'wall vs nbmake':>15}")
+    for name in runs:
+        ratio = wall[name] / (wall["nbmake -n 2"] if "-n 2" in name else wall["nbmake"])
+        per_nb = 1000 * cpu[name] / args.notebooks
+        print(f"  {name:<22} {wall[name]:7.2f} {cpu[name]:7.2f} {per_nb:9.0f} {ratio:14.2f}x")
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp)
+        write_lint_corpus(folder, args.lint_notebooks)
+        lint = [sys.executable, "-m", "nbharness.cli", "check", "--order", str(folder)]
+        lint_times = [timed(lint, folder)[0] for _ in range(args.rounds)]
     print(
-        f"{args.notebooks} tiny notebooks, median of {args.rounds} rounds (whole-process wall time)"
-    )
-    for name, value in medians.items():
-        print(f"  {name:<16} {value:6.2f} s")
-    print(f"  nbmake / nbharness:           {medians['nbmake'] / medians['nbharness']:.2f}x")
-    print(f"  nbclient / nbharness:         {medians['nbclient'] / medians['nbharness']:.2f}x")
-    print(
-        f"  nbmake -n 2 / nbharness -n 2: {medians['nbmake -n 2'] / medians['nbharness -n 2']:.2f}x"
+        f"execution-order lint, {args.lint_notebooks} notebooks of 20 cells: "
+        f"{statistics.median(lint_times):.2f} s wall (median of {args.rounds})"
     )
 
 

@@ -20,10 +20,12 @@ from __future__ import annotations
 
 import contextlib
 import gc
+import hashlib
 import importlib
 import importlib.util
 import json
 import os
+import pathlib
 import select
 import signal
 import socket
@@ -47,11 +49,37 @@ os.write(1, "\\n".join(modules).encode())  # sys.stdout is the kernel's by now
 
 
 def fresh_kernel_modules() -> list[str]:
-    """The modules of a just-initialized kernel, from a real fresh interpreter."""
+    """The modules of a just-initialized kernel, from a real fresh interpreter.
+
+    The probe costs a kernel start, so its answer is cached per interpreter and per state
+    of the site-packages holding ipykernel (installing or removing a package changes it).
+    """
+    key, cache = _cache_key_and_file()
+    with contextlib.suppress(OSError, ValueError):
+        stored_key, *modules = cache.read_text(encoding="utf-8").splitlines()
+        if stored_key == key:
+            return modules
     probe = subprocess.run(
         [sys.executable, "-c", PROBE], capture_output=True, text=True, timeout=120, check=True
     )
-    return probe.stdout.split()
+    modules = probe.stdout.split()
+    with contextlib.suppress(OSError):
+        cache.parent.mkdir(parents=True, exist_ok=True)
+        temporary = cache.with_suffix(f".{os.getpid()}.tmp")
+        temporary.write_text("\n".join([key, *modules]), encoding="utf-8")
+        os.replace(temporary, cache)
+    return modules
+
+
+def _cache_key_and_file() -> tuple[str, pathlib.Path]:
+    spec = importlib.util.find_spec("ipykernel")
+    location = (spec.submodule_search_locations or [""])[0] if spec else ""
+    site = os.path.dirname(location)
+    stamp = os.stat(site).st_mtime_ns if site else 0
+    key = f"{sys.executable} {sys.version.split()[0]} {site} {stamp}"
+    name = hashlib.sha256(sys.executable.encode()).hexdigest()[:16]
+    root = os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache")
+    return key, pathlib.Path(root, "nbharness", f"kernel-modules-{name}.txt")
 
 
 def preload() -> tuple[list[str], dict[str, str]]:
