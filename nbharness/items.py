@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 from nbformat import NotebookNode
 
+from .cache import PROPERTY, SKIP_REASON, PassedRuns, run_key
 from .compare import compare_outputs
 from .errors import (
     CellError,
@@ -168,6 +169,7 @@ class NotebookItem(_NotebookItemBase):
 
     def runtest(self) -> None:
         settings = self.config.stash[SETTINGS_KEY]
+        self._skip_if_unchanged(settings)
         if self.warning:
             self._warn(self.warning)
         nb, injected_at = self._parameterized(settings)
@@ -195,6 +197,22 @@ class NotebookItem(_NotebookItemBase):
             # Count cells as the user's notebook has them, without papermill's cell.
             error = dataclasses.replace(error, index=error.index - 1)
         raise error
+
+    def _skip_if_unchanged(self, settings: Settings) -> None:
+        """With ``--nb-cache``: skip a run that passed with the same key; else file the key."""
+        passed_runs: PassedRuns | None = self.config.pluginmanager.get_plugin("nbharness-cache")
+        if passed_runs is None or settings.update_outputs:
+            return
+        key = run_key(
+            self.notebook,
+            None if self.parameters is None else self.parameters.values,
+            settings.kernel,
+            settings.verdict(),
+            passed_runs.inputs(self.config.rootpath, settings.cache_inputs),
+        )
+        if passed_runs.passed(self.nodeid, key):
+            pytest.skip(SKIP_REASON)
+        self.user_properties.append((PROPERTY, key))
 
     def _parameterized(self, settings: Settings) -> tuple[NotebookNode, int | None]:
         """The notebook to run: with papermill's injected cell when there is a set."""

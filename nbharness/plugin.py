@@ -6,6 +6,8 @@ from pathlib import Path
 
 import pytest
 
+from .cache import PassedRuns, input_files
+from .errors import NbHarnessError
 from .items import SETTINGS_KEY, NotebookFile, close_executor
 from .live import notebook  # noqa: F401  (the fixture, registered by importing it here)
 from .settings import DEFAULT_CELL_TIMEOUT, Settings
@@ -77,6 +79,22 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         "there) or as a new process each",
     )
     group.addoption(
+        "--nb-cache",
+        action="store_true",
+        dest="nb_cache",
+        help="skip a notebook run whose code, parameters, kernel, settings and declared "
+        "inputs are unchanged since it last passed",
+    )
+    parser.addini("nb_cache", type="bool", default=False, help="as --nb-cache")
+    group.addoption(
+        "--nb-changed-since",
+        metavar="REF",
+        default=None,
+        dest="nb_changed_since",
+        help="run only notebooks that differ from git REF (committed, staged, unstaged or "
+        "untracked), or all of them when a declared cache input changed",
+    )
+    group.addoption(
         "--nb-strict-raises",
         action="store_true",
         dest="nb_strict_raises",
@@ -99,7 +117,29 @@ def pytest_addhooks(pluginmanager: pytest.PytestPluginManager) -> None:
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    config.stash[SETTINGS_KEY] = Settings.from_pytest(config)
+    settings = config.stash[SETTINGS_KEY] = Settings.from_pytest(config)
+    if settings.cache and config.cache is not None:
+        config.pluginmanager.register(PassedRuns(config), "nbharness-cache")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    settings = config.stash[SETTINGS_KEY]
+    if settings.changed_since is None:
+        return
+    from .selection import changed_paths  # gitpython: only when asked for
+
+    try:
+        changed = changed_paths(config.rootpath, settings.changed_since)
+    except NbHarnessError as exc:
+        raise pytest.UsageError(str(exc)) from None
+    inputs = set(input_files(config.rootpath, settings.cache_inputs))
+    if inputs & changed:
+        return  # a file every notebook depends on changed: run them all
+    keep = [i for i in items if i.path.suffix != ".ipynb" or i.path.resolve() in changed]
+    dropped = [item for item in items if item not in keep]
+    if dropped:
+        config.hook.pytest_deselected(items=dropped)
+        items[:] = keep
 
 
 def pytest_sessionfinish(session: pytest.Session) -> None:

@@ -40,6 +40,12 @@ class Settings:
     executor: str = "local"
     #: How local kernels start: "fork" (from a warm fork server) or "process".
     launcher: str = DEFAULT_LAUNCHER
+    #: Skip runs whose key matches a previous pass (``--nb-cache``).
+    cache: bool = False
+    #: Globs of files every notebook depends on: part of each run's key, and a change to
+    #: one selects every notebook under ``--nb-changed-since``.
+    cache_inputs: tuple[str, ...] = ()
+    changed_since: str | None = None
     #: ``[tool.nbharness.parameters]``: notebook path or glob → list of parameter sets.
     parameters: Mapping[str, Any] = field(default_factory=dict)
     #: Where ``[tool.nbharness]`` was read from, for messages.
@@ -70,7 +76,22 @@ class Settings:
             compare=_compare_settings(compare, compare_where, project, project_file),
             update_outputs=bool(config.getoption("nb_update_outputs")),
             launcher=_launcher(launcher, launcher_where),
+            cache=_flag(config, "nb_cache"),
+            cache_inputs=_globs(project, "cache_inputs", project_file),
+            changed_since=config.getoption("nb_changed_since"),
         )
+
+    def verdict(self) -> dict[str, Any]:
+        """The settings that can change a run's outcome: part of its ``--nb-cache`` key."""
+        compare = self.compare
+        return {
+            "timeout": self.cell_timeout,
+            "strict_raises": self.strict_raises,
+            "strict_params": self.strict_params,
+            "compare": None
+            if compare is None
+            else [[p.pattern, r] for p, r in compare.sanitizers] + [compare.images, compare.strict],
+        }
 
     def header(self) -> str:
         """What ``pytest_report_header`` shows: the settings that change a run."""
@@ -88,6 +109,10 @@ class Settings:
             parts.append("compare outputs" + (" (strict)" if self.compare.strict else ""))
         if self.update_outputs:
             parts.append("update outputs")
+        if self.cache:
+            parts.append("cache")
+        if self.changed_since:
+            parts.append(f"changed since {self.changed_since}")
         return "nbharness: " + ", ".join(parts)
 
 
@@ -110,6 +135,13 @@ def _launcher(value: str | None, where: str) -> str:
     if value == "fork" and not FORK_AVAILABLE:
         raise pytest.UsageError(f"{where}: the fork launcher needs Linux; use 'process'")
     return value
+
+
+def _globs(project: Mapping[str, Any], key: str, path: Path) -> tuple[str, ...]:
+    value = project.get(key, [])
+    if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
+        raise pytest.UsageError(f"{path}: [tool.nbharness] {key} must be a list of glob strings")
+    return tuple(value)
 
 
 def _flag(config: pytest.Config, name: str) -> bool:
