@@ -16,13 +16,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .errors import NbHarnessError
-from .notebook import cell_tags
-
-#: Tags that take a cell out of the comparison (nbval's spelling too, so nbval users
-#: switch without retagging), and nbval's first-line comment.
-IGNORE_TAGS = frozenset({"nbharness-ignore-output", "nbval-ignore-output"})
-IGNORE_COMMENT = "# NBVAL_IGNORE_OUTPUT"
-NOT_RUN_TAGS = frozenset({"skip-execution"})
+from .markers import IGNORE_OUTPUT, SKIP
+from .report import strip_ansi
 
 #: Noise in most notebooks' outputs, replaced before comparing (``default_sanitizers``).
 DEFAULT_SANITIZERS: tuple[tuple[str, str], ...] = (
@@ -34,6 +29,9 @@ DEFAULT_SANITIZERS: tuple[tuple[str, str], ...] = (
 #: MIME types compared as text; images are compared by hash (or not at all).
 TEXT_TYPES = ("text/plain", "text/html", "text/markdown", "text/latex", "application/json")
 IMAGE_PREFIX = "image/"
+#: A longer diff is cut: the executed notebook (``--nb-output-dir``) has the rest.
+MAX_DIFF_LINES = 60
+MAX_LINE = 200
 
 
 @dataclass(frozen=True)
@@ -95,41 +93,67 @@ def compare_outputs(
         before = output_text(old.get("outputs", []), settings)
         after = output_text(new.get("outputs", []), settings)
         if before != after:
-            count = new.get("execution_count")
+            count = old.get("execution_count")  # as the stored notebook shows it
             name = f"cell {number}" + (f" (In [{count}])" if count is not None else "")
             diff = difflib.unified_diff(
                 before.splitlines(), after.splitlines(), "stored", "fresh", lineterm="", n=2
             )
-            diffs.append((name, list(diff)))
+            diffs.append((name, _capped(list(diff))))
     return OutputMismatch(diffs) if diffs else None
+
+
+def differing_cells(
+    stored: Sequence[Mapping[str, Any]],
+    fresh: Sequence[Mapping[str, Any]],
+    settings: CompareSettings,
+) -> set[int]:
+    """Indexes of code cells whose outputs differ once sanitized (for snapshot updates)."""
+    return {
+        index
+        for index, (old, new) in enumerate(zip(stored, fresh, strict=True))
+        if old.get("cell_type") == "code"
+        and output_text(old.get("outputs", []), settings)
+        != output_text(new.get("outputs", []), settings)
+    }
+
+
+def _capped(diff: list[str]) -> list[str]:
+    """A diff a person can read: at most MAX_DIFF_LINES lines of MAX_LINE characters."""
+    shown = [line if len(line) <= MAX_LINE else line[:MAX_LINE] + " …" for line in diff]
+    if len(shown) > MAX_DIFF_LINES:
+        hidden = len(shown) - MAX_DIFF_LINES
+        shown = [*shown[:MAX_DIFF_LINES], f"… {hidden} more diff lines (see --nb-output-dir)"]
+    return shown
 
 
 def _compared(old: Mapping[str, Any], new: Mapping[str, Any], settings: CompareSettings) -> bool:
     if old.get("cell_type") != "code" or new.get("execution_count") is None:
         return False  # markdown, or not run this time (skip-execution, after sys.exit(0))
-    if (IGNORE_TAGS | NOT_RUN_TAGS) & cell_tags(old):
-        return False
-    source = old.get("source", "")
-    if "".join(source).lstrip().startswith(IGNORE_COMMENT):
+    if IGNORE_OUTPUT.on(old) or SKIP.on(old):
         return False
     return settings.strict or bool(old.get("outputs"))
 
 
 def output_text(outputs: Sequence[Mapping[str, Any]], settings: CompareSettings) -> str:
-    """The outputs as comparable text: one labelled block per stream, MIME type or error."""
+    """The outputs as comparable text: one labelled block per stream, MIME type or error.
+
+    Each stream is compared as a whole, as a terminal would end up showing it (carriage
+    returns applied, colour codes removed): how stdout and stderr chunks interleave is
+    timing, not content.
+    """
+    streams: dict[str, str] = {}
     blocks: list[tuple[str, str]] = []
     for out in outputs:
         kind = out.get("output_type")
         if kind == "stream":
-            name, text = f"[{out.get('name', 'stdout')}]", _text(out.get("text", ""))
-            if blocks and blocks[-1][0] == name:  # streams arrive in arbitrary chunks
-                blocks[-1] = (name, blocks[-1][1] + text)
-            else:
-                blocks.append((name, text))
+            name = out.get("name", "stdout")
+            streams[name] = streams.get(name, "") + _text(out.get("text", ""))
         elif kind == "error":
             blocks.append(("[error]", f"{out.get('ename', '')}: {out.get('evalue', '')}\n"))
         elif kind in ("execute_result", "display_data"):
             blocks += _data_blocks(out.get("data", {}), settings)
+    in_order = sorted(streams.items(), key=lambda item: (item[0] != "stdout", item[0]))
+    blocks = [(f"[{name}]", _as_shown(text)) for name, text in in_order] + blocks
     text = "".join(
         f"{label}\n{body if body.endswith(chr(10)) else body + chr(10)}" for label, body in blocks
     )
@@ -153,6 +177,12 @@ def _data_blocks(data: Mapping[str, Any], settings: CompareSettings) -> list[tup
             digest = hashlib.sha256(_text(value).strip().encode()).hexdigest()[:16]
             blocks.append((f"[{mime}]", f"sha256:{digest}"))
     return blocks
+
+
+def _as_shown(text: str) -> str:
+    """Stream text as a terminal ends up showing it: ``\\r`` rewrites, no colour codes."""
+    text = strip_ansi(text)
+    return "\n".join(line.rsplit("\r", 1)[-1] for line in text.split("\n"))
 
 
 def _text(value: object) -> str:

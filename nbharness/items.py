@@ -22,13 +22,7 @@ from .errors import (
     NotebookWarning,
 )
 from .execute import Executor, Run, RunResult, get_executor
-from .notebook import (
-    nbharness_metadata,
-    read_notebook,
-    skip_reason,
-    store_outputs,
-    write_notebook,
-)
+from .notebook import nbharness_metadata, read_notebook, skip_reason, write_notebook
 from .order import ExecutionOrderError, order_problems
 from .params import (
     PARAMETERS_TAG,
@@ -42,11 +36,14 @@ from .params import (
 )
 from .report import CrashLine, FailureRepr, render
 from .settings import Settings
+from .snapshot import NotStored, store_outputs
 
 SETTINGS_KEY = pytest.StashKey[Settings]()
 EXECUTOR_KEY = pytest.StashKey[Executor]()
 #: Metadata key marking an executed copy (``--nb-output-dir``), which is never collected.
 EXECUTED_FROM = "executed_from"
+#: Report property of a run whose outputs ``--nb-update-outputs`` wrote back.
+UPDATED = "nbharness_updated_outputs"
 #: Name of the execution-order lint's item: ``analysis.ipynb::execution-order``.
 ORDER_ITEM = "execution-order"
 
@@ -233,9 +230,11 @@ class NotebookItem(_NotebookItemBase):
     def _check_outputs(self, executed: NotebookNode, settings: Settings) -> NbHarnessError | None:
         """Store the fresh outputs (``--nb-update-outputs``) or compare them (``--nb-compare``)."""
         if settings.update_outputs:
-            not_stored = store_outputs(self.path, self.notebook, executed)
-            if not_stored:
-                self._warn(f"outputs not updated: {not_stored}")
+            try:
+                if store_outputs(self.path, self.notebook, executed, settings.compare_or_default):
+                    self.user_properties.append((UPDATED, True))
+            except NotStored as exc:
+                self._warn(f"outputs not updated: {exc}")
             return None
         if settings.compare is not None:
             return compare_outputs(self.notebook.cells, executed.cells, settings.compare)

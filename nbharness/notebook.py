@@ -76,40 +76,20 @@ def _schema_location(parts: list[str | int]) -> str:
 
 
 def write_notebook(nb: NotebookNode, path: Path) -> None:
-    """Write atomically, so a reader never sees half a notebook."""
+    write_atomically(path, nbformat.writes(nb) + "\n")
+
+
+def write_atomically(path: Path, text: str) -> None:
+    """Write so that a reader never sees half a file: a temporary file, then a rename."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            nbformat.write(nb, fh)
+            fh.write(text)
         os.replace(tmp, path)
     except BaseException:
         os.unlink(tmp)
         raise
-
-
-def store_outputs(path: Path, read: NotebookNode, executed: NotebookNode) -> str | None:
-    """Write ``executed``'s outputs into the notebook file; the reason, if it did not.
-
-    Only outputs and execution counts change: every other byte of metadata stays. The
-    file must still hold the notebook that ran (``read``), and be nbformat 4 on disk.
-    """
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        try:
-            on_disk: NotebookNode = nbformat.reader.reads(path.read_text(encoding="utf-8"))
-        except (OSError, ValueError) as exc:
-            return f"cannot read it again: {exc}"
-    if on_disk.nbformat < 4:
-        return f"it is nbformat {on_disk.nbformat} on disk; save it with Jupyter once first"
-    if [cell.source for cell in on_disk.cells] != [cell.source for cell in read.cells]:
-        return "it changed on disk while it ran"
-    for stored, fresh in zip(on_disk.cells, executed.cells, strict=True):
-        if stored.cell_type == "code":
-            stored.outputs = fresh.outputs
-            stored.execution_count = fresh.execution_count
-    write_notebook(on_disk, path)
-    return None
 
 
 def nbharness_metadata(nb: NotebookNode) -> dict[str, Any]:

@@ -9,10 +9,12 @@ or added after the run, outputs pasted in. This reads stored metadata only; it r
 from __future__ import annotations
 
 import itertools
+import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 from .errors import NbHarnessError
+from .markers import SKIP
 
 
 class ExecutionOrderError(NbHarnessError):
@@ -30,10 +32,6 @@ class ExecutionOrderError(NbHarnessError):
         return (type(self), (self.problems,))
 
 
-#: Cells a clean run leaves alone on purpose.
-NOT_RUN_TAGS = {"skip-execution"}
-
-
 def order_problems(cells: Sequence[Mapping[str, Any]]) -> list[str]:
     """What is wrong with the stored execution order, one sentence per problem."""
     problems: list[str] = []
@@ -47,7 +45,7 @@ def order_problems(cells: Sequence[Mapping[str, Any]]) -> list[str]:
         if count is None:
             if outputs:
                 problems.append(f"cell {number} has outputs but no execution count")
-            elif not NOT_RUN_TAGS & set(cell.get("metadata", {}).get("tags", [])):
+            elif not SKIP.on(cell):
                 not_run.append(number)
             continue
         for output in outputs:
@@ -64,31 +62,44 @@ def order_problems(cells: Sequence[Mapping[str, Any]]) -> list[str]:
         skipped = [number for number in not_run if number < last]
         if skipped:
             problems.append(f"{_cells(skipped)} did not run, but cell {last} below did")
-    return problems
+    return sorted(problems, key=_first_cell)
+
+
+def _first_cell(problem: str) -> int:
+    """The first cell a problem names, to list problems top to bottom."""
+    match = re.search(r"cells? (\d+)", problem)
+    return int(match.group(1)) if match else 0
 
 
 def _sequence_problems(ran: list[tuple[int, int]]) -> list[str]:
+    """Problems in the counts of the cells that ran, each named once, top to bottom."""
     problems = []
-    if ran and ran[0][1] != 1:
-        number, count = ran[0]
-        earlier = f"{count - 1} other execution{'s' if count > 2 else ''}"
+    highest: tuple[int, int] | None = None  # (cell, count) with the highest count above
+    seen: dict[int, int] = {}  # count -> first cell showing it
+    for number, count in ran:
+        if count in seen:
+            problems.append(f"cells {seen[count]} and {number} both show In [{count}]")
+        elif highest is not None and count < highest[1]:
+            problems.append(
+                f"cell {number} (In [{count}]) ran before cell {highest[0]} (In [{highest[1]}])"
+            )
+        seen.setdefault(count, number)
+        if highest is None or count > highest[1]:
+            highest = (number, count)
+    counts = sorted(seen)
+    if counts and counts[0] != 1:
+        first = counts[0]
+        earlier = f"{first - 1} other execution{'s' if first > 2 else ''}"
         problems.append(
-            f"cell {number} is In [{count}], not In [1]: {earlier} came first "
+            f"cell {seen[first]} is In [{first}], not In [1]: {earlier} came first "
             "(cells run and then deleted, or a kernel that was not fresh)"
         )
-    for (before, count_before), (after, count_after) in itertools.pairwise(ran):
-        if count_after < count_before:
+    for low, high in itertools.pairwise(counts):
+        if high > low + 1:
+            missing = f"In [{low + 1}]" if high == low + 2 else f"In [{low + 1}] to In [{high - 1}]"
             problems.append(
-                f"cell {after} (In [{count_after}]) ran before cell {before} (In [{count_before}])"
-            )
-        elif count_after == count_before:
-            problems.append(f"cells {before} and {after} both show In [{count_after}]")
-        elif count_after > count_before + 1:
-            between = count_after - count_before - 1
-            problems.append(
-                f"{between} execution{'s' if between > 1 else ''} happened between cell {before} "
-                f"(In [{count_before}]) and cell {after} (In [{count_after}]): a cell run twice, "
-                "or run and then deleted"
+                f"{missing} not in the notebook, between cell {seen[low]} (In [{low}]) and "
+                f"cell {seen[high]} (In [{high}]): a cell run twice, or run and then deleted"
             )
     return problems
 

@@ -8,7 +8,7 @@ import pytest
 
 from .cache import PassedRuns, input_files
 from .errors import NbHarnessError
-from .items import SETTINGS_KEY, NotebookFile, close_executor
+from .items import SETTINGS_KEY, UPDATED, NotebookFile, close_executor
 from .live import notebook  # noqa: F401  (the fixture, registered by importing it here)
 from .settings import DEFAULT_CELL_TIMEOUT, Settings
 
@@ -47,15 +47,21 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         "clean top-to-bottom run",
     )
     parser.addini("nb_check_order", type="bool", default=False, help="as --nb-check-order")
+    # Two flags rather than an optional value, which would swallow a path after it.
     group.addoption(
         "--nb-compare",
-        nargs="?",
+        action="store_const",
         const="on",
         default=None,
         dest="nb_compare",
-        metavar="strict",
-        help="compare each cell's fresh outputs with the stored ones; =strict also "
-        "compares cells stored without outputs",
+        help="compare each cell's fresh outputs with the stored ones",
+    )
+    group.addoption(
+        "--nb-compare=strict",
+        action="store_const",
+        const="strict",
+        dest="nb_compare",
+        help="as --nb-compare, and cells stored without outputs must stay without",
     )
     parser.addini("nb_compare", default="", help="as --nb-compare: on, strict or off")
     group.addoption(
@@ -144,6 +150,19 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 
 def pytest_sessionfinish(session: pytest.Session) -> None:
     close_executor(session.config)
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    """Name the notebooks whose stored outputs ``--nb-update-outputs`` rewrote."""
+    updated = [
+        report.nodeid
+        for report in terminalreporter.stats.get("passed", [])
+        if dict(report.user_properties).get(UPDATED)
+    ]
+    if updated:
+        terminalreporter.section("nbharness: outputs updated")
+        for nodeid in updated:
+            terminalreporter.line(nodeid.split("::")[0])
 
 
 def pytest_report_header(config: pytest.Config) -> str | None:

@@ -50,7 +50,12 @@ def failing_line(error: CellProblem) -> int | None:
     text = strip_ansi("\n".join(error.traceback))
     marker = _CELL_LINE.format(count=error.execution_count)
     hits = re.findall(re.escape(marker) + r"(\d+)", text)
-    return int(hits[-1]) if hits else None
+    if not hits:
+        return None
+    # IPython drops a cell's leading blank lines before numbering the rest.
+    lines = error.source.splitlines()
+    blank = next((n for n, line in enumerate(lines) if line.strip()), len(lines))
+    return int(hits[-1]) + blank
 
 
 def numbered_source(source: str, arrow_at: int | None) -> list[str]:

@@ -81,6 +81,11 @@ class Settings:
             changed_since=config.getoption("nb_changed_since"),
         )
 
+    @property
+    def compare_or_default(self) -> CompareSettings:
+        """How outputs are compared for snapshot updates, also without ``--nb-compare``."""
+        return self.compare if self.compare is not None else CompareSettings()
+
     def verdict(self) -> dict[str, Any]:
         """The settings that can change a run's outcome: part of its ``--nb-cache`` key."""
         compare = self.compare
@@ -163,6 +168,10 @@ def _compare_settings(
     if unknown:
         raise pytest.UsageError(
             f"{path}: unknown key(s) in [tool.nbharness.compare]: {sorted(unknown)}"
+        )
+    if not isinstance(table.get("default_sanitizers", True), bool):
+        raise pytest.UsageError(
+            f"{path}: [tool.nbharness.compare] default_sanitizers must be true or false"
         )
     images = table.get("images", "hash")
     if images not in ("hash", "skip"):

@@ -50,8 +50,13 @@ def test_a_clean_run_has_no_problems(cells):
         ([code(1), code(1)], "cells 1 and 2 both show In [1]"),
         (
             [code(1), code(4)],
-            "2 executions happened between cell 1 (In [1]) and cell 2 (In [4]): a cell run "
-            "twice, or run and then deleted",
+            "In [2] to In [3] not in the notebook, between cell 1 (In [1]) and cell 2 (In [4]): "
+            "a cell run twice, or run and then deleted",
+        ),
+        (
+            [code(1), code(3), MARKDOWN, code(4)],
+            "In [2] not in the notebook, between cell 1 (In [1]) and cell 2 (In [3]): "
+            "a cell run twice, or run and then deleted",
         ),
         (
             [code(2)],
@@ -71,10 +76,27 @@ def test_a_clean_run_has_no_problems(cells):
             "cells 2 and 3 did not run, but cell 4 below did",
         ),
     ],
-    ids=["out-of-order", "repeat", "gap", "late-start", "outputs-no-count", "stale-result", "hole"],
+    ids=[
+        "out-of-order",
+        "repeat",
+        "gap",
+        "one-missing",
+        "late-start",
+        "outputs-no-count",
+        "stale-result",
+        "hole",
+    ],
 )
 def test_each_kind_of_hidden_state_is_named(cells, problem):
     assert problem in order_problems(cells)
+
+
+def test_a_swap_is_one_problem_and_problems_read_top_to_bottom():
+    assert order_problems([code(1), code(3), code(2), code(4)]) == [
+        "cell 3 (In [2]) ran before cell 2 (In [3])"
+    ]
+    problems = order_problems([code(None, outputs=[result(None)]), code(2), code(2)])
+    assert [p.split()[1] for p in problems] == ["1", "2", "2"]
 
 
 def write(path, cells, nbformat=4):
@@ -92,9 +114,8 @@ def test_the_pytest_item_fails_an_out_of_order_notebook_without_running_it(pytes
         result.stdout,
         [
             "*_ messy.ipynb (execution order) _*",
-            "not run top to bottom in one fresh kernel: cell 1 is In [2], not In [1]*(and 1 more)",
+            "not run top to bottom in one fresh kernel: cell 2 (In [1]) ran before cell 1 (In [2])",
             "",
-            "- cell 1 is In [2]*",
             "- cell 2 (In [1]) ran before cell 1 (In [2])",
         ],
     )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 import signal
 import subprocess
@@ -460,3 +461,23 @@ def test_ctrl_c_stops_the_session_and_the_kernel(pytester, make_notebook):
     assert b"KeyboardInterrupt" in output
     assert not (pytester.path / "ran.txt").exists()
     assert_all_dead([int(pid) for pid in pids_file.read_text().split()])
+
+
+def test_a_kernel_that_cannot_start_fails_in_one_line_and_leaves_no_noise(
+    pytester, make_notebook, monkeypatch
+):
+    kernels = pytester.path / "jupyter" / "kernels" / "broken"
+    kernels.mkdir(parents=True)
+    spec = {
+        "argv": ["/bin/false", "{connection_file}"],
+        "display_name": "Broken",
+        "language": "python",
+    }
+    (kernels / "kernel.json").write_text(json.dumps(spec))
+    monkeypatch.setenv("JUPYTER_PATH", str(pytester.path / "jupyter"))
+    make_notebook("a.ipynb", ["x = 1"], kernelspec={"name": "broken", "display_name": "Broken"})
+    result = pytester.runpytest_subprocess("--nb", "--nb-launcher", "process")
+    result.assert_outcomes(failed=1)
+    expect(result.stdout, ["*kernel 'broken' *start*"])
+    assert "Exception ignored" not in result.stdout.str() + result.stderr.str()
+    assert "Traceback" not in result.stdout.str()

@@ -48,6 +48,7 @@ def test_numbered_source_pads_numbers_and_handles_an_empty_cell():
 
 def test_failing_line_comes_from_the_cells_own_frame():
     assert failing_line(cell_error()) == 2
+    assert failing_line(cell_error(source="\n  \nx = 1\nratio(x, 0)")) == 4
     assert failing_line(cell_error(execution_count=7)) is None
     assert failing_line(cell_error(traceback=[])) is None
 

@@ -30,7 +30,11 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
 
 def run(args: argparse.Namespace) -> int:
     failed = 0
-    for path in notebooks(args.paths):
+    for path in args.paths:
+        if not path.exists():
+            print(f"{display_path(path)}: no such file or folder", file=sys.stderr)
+            failed += 1
+    for path in notebooks([path for path in args.paths if path.exists()]):
         shown = display_path(path)
         try:
             cells = stored_cells(path)

@@ -7,8 +7,8 @@ one finished) and translate how it stopped into an ``NbHarnessError``.
 from __future__ import annotations
 
 import asyncio
+import atexit
 import contextlib
-import copy
 import logging
 import signal
 import tempfile
@@ -32,7 +32,8 @@ from ..errors import (
     KernelStartFailed,
     NbHarnessError,
 )
-from ..notebook import RAISES_TAG, SKIP_TAG, cell_tags, kernel_name
+from ..markers import RAISES, with_executor_tags
+from ..notebook import SKIP_TAG, kernel_name
 from . import CellObserver, Run, RunResult
 from .forkserver import ZygotePool
 from .launch import KernelManager
@@ -119,6 +120,10 @@ class LocalRun:
         except BaseException:
             self.close()
             raise
+        if isinstance(error, KernelStartFailed):
+            # nbclient registered its clean-up with atexit before the start failed, and
+            # only unregisters it after a start that worked: it would fail at exit.
+            atexit.unregister(self._client._cleanup_kernel)
         if _is_clean_exit(error):
             self.result = RunResult(nb, exited_early=True, unraised=self.watch.unraised)
         else:
@@ -268,7 +273,7 @@ class _CellWatch:
 
     def executed(self, cell: NotebookNode, cell_index: int, execute_reply: dict[str, Any]) -> None:
         ok = execute_reply.get("content", {}).get("status") == "ok"
-        if ok and RAISES_TAG in cell_tags(cell):
+        if ok and RAISES.on(cell):
             self.unraised.append(cell_index)
         if self.observer is not None:
             self.observer.cell_finished(cell_index, cell)
@@ -295,8 +300,9 @@ class _CellWatch:
 
 
 def _cleared(nb: NotebookNode) -> NotebookNode:
-    """A copy without stored outputs, so the executed notebook shows only this run."""
-    nb = copy.deepcopy(nb)
+    """A copy to run: no stored outputs (the executed notebook shows only this run), and
+    other tools' skip and raises markers as nbclient's tags."""
+    nb = with_executor_tags(nb)
     for cell in nb.cells:
         if cell.cell_type == "code":
             cell.outputs = []
