@@ -39,14 +39,12 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         metavar="DIR",
         help="write each executed notebook here, mirroring the test root's tree",
     )
-    group.addoption(
-        "--nb-check-order",
-        action="store_true",
-        dest="nb_check_order",
+    _add_flag(
+        parser,
+        "nb_check_order",
         help="add a test per notebook: its stored execution counts must come from one "
         "clean top-to-bottom run",
     )
-    parser.addini("nb_check_order", type="bool", default=False, help="as --nb-check-order")
     # Two flags rather than an optional value, which would swallow a path after it.
     group.addoption(
         "--nb-compare",
@@ -84,14 +82,12 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help="how local kernels start: forked from a warm fork server (Linux; the default "
         "there) or as a new process each",
     )
-    group.addoption(
-        "--nb-cache",
-        action="store_true",
-        dest="nb_cache",
+    _add_flag(
+        parser,
+        "nb_cache",
         help="skip a notebook run whose code, parameters, kernel, settings and declared "
         "inputs are unchanged since it last passed",
     )
-    parser.addini("nb_cache", type="bool", default=False, help="as --nb-cache")
     group.addoption(
         "--nb-changed-since",
         metavar="REF",
@@ -114,6 +110,14 @@ def _add(parser: pytest.Parser, name: str, metavar: str, help: str) -> None:
         "--" + name.replace("_", "-"), dest=name, metavar=metavar, default=None, help=help
     )
     parser.addini(name, help=help, default="")
+
+
+def _add_flag(parser: pytest.Parser, name: str, help: str) -> None:
+    """An on/off ``--nb-*`` flag and the boolean ini key of the same name."""
+    parser.getgroup("nbharness").addoption(
+        "--" + name.replace("_", "-"), action="store_true", dest=name, help=help
+    )
+    parser.addini(name, type="bool", default=False, help=help)
 
 
 def pytest_addhooks(pluginmanager: pytest.PytestPluginManager) -> None:

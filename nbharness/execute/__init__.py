@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from importlib.metadata import entry_points
 from pathlib import Path
 from types import TracebackType
-from typing import Protocol
+from typing import Protocol, TypeVar
 
 from nbformat import NotebookNode
 
@@ -49,6 +49,27 @@ class RunResult:
     exited_early: bool = False
     #: 0-based indexes of cells tagged ``raises-exception`` that raised nothing.
     unraised: list[int] = field(default_factory=list)
+
+
+_Closing = TypeVar("_Closing", bound="Closing")
+
+
+class Closing:
+    """A context manager that calls ``close()`` on the way out."""
+
+    def __enter__(self: _Closing) -> _Closing:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def close(self) -> None:
+        raise NotImplementedError
 
 
 class CellObserver(Protocol):

@@ -14,7 +14,6 @@ import signal
 import tempfile
 import warnings
 from collections.abc import Callable
-from types import TracebackType
 from typing import Any
 
 from jupyter_client.kernelspec import KernelSpecManager
@@ -34,7 +33,7 @@ from ..errors import (
 )
 from ..markers import RAISES, with_executor_tags
 from ..notebook import SKIP_TAG, kernel_name
-from . import CellObserver, Run, RunResult
+from . import CellObserver, Closing, Run, RunResult
 from .forkserver import ZygotePool
 from .launch import KernelManager
 
@@ -49,7 +48,7 @@ _QUIET_LOG.disabled = True
 CLEAN_EXIT_VALUES = {"", "0", "None", "False"}
 
 
-class LocalExecutor:
+class LocalExecutor(Closing):
     """Runs each notebook on a new kernel on this machine, killed when done.
 
     Kernels are forked from the executor's fork servers when the run asks for the
@@ -59,15 +58,7 @@ class LocalExecutor:
     def __init__(self) -> None:
         self.zygotes = ZygotePool()
 
-    def __enter__(self) -> LocalExecutor:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    def close(self) -> None:
         self.zygotes.close()
 
     def execute(self, run: Run, observer: CellObserver | None = None) -> RunResult:
@@ -78,7 +69,7 @@ class LocalExecutor:
         return LocalRun(run, observer, self.zygotes if run.launcher == "fork" else None)
 
 
-class LocalRun:
+class LocalRun(Closing):
     """A run whose kernel stays up after the last cell, for questions, until ``close``."""
 
     def __init__(
@@ -128,17 +119,6 @@ class LocalRun:
             self.result = RunResult(nb, exited_early=True, unraised=self.watch.unraised)
         else:
             self.result = RunResult(nb, error, unraised=self.watch.unraised)
-
-    def __enter__(self) -> LocalRun:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
 
     def run_code(self, code: str) -> NotebookNode:
         """Run ``code`` in the live kernel; the cell with its outputs, or the error raised."""
