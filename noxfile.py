@@ -34,5 +34,5 @@ def demo(session: nox.Session) -> None:
 @nox.session
 def bench(session: nox.Session) -> None:
     """nbharness against nbmake and raw nbclient on the same notebooks, in one run."""
-    session.install("-e", ".", "nbmake", "pytest-xdist")
+    session.install("-e", ".", "nbmake", "pytest-xdist", "psutil")
     session.run("python", "benchmarks/compare.py", *session.posargs)

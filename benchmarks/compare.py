@@ -16,6 +16,7 @@ import time
 from pathlib import Path
 
 import nbformat
+import psutil
 from nbformat.v4 import new_code_cell, new_notebook, new_output
 
 RAW_NBCLIENT = """
@@ -80,17 +81,41 @@ def commands(folder: Path, scripts: Path) -> dict[str, list[str]]:
     }
 
 
-def timed(command: list[str], cwd: Path) -> tuple[float, float]:
-    """Wall and CPU seconds of a command and everything it started (reaped descendants)."""
+def timed(command: list[str], cwd: Path) -> tuple[float, float, float]:
+    """Wall and CPU seconds of a command and everything it started (reaped descendants),
+    and the peak memory of its whole process tree (sum of PSS, which shares out the
+    pages that forked kernels share), sampled every 20 ms."""
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
-    subprocess.run(
-        command, cwd=cwd, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    process = subprocess.Popen(
+        command, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
     )
+    peak = 0.0
+    while process.poll() is None:
+        peak = max(peak, tree_pss(process.pid))
+        time.sleep(0.02)
     wall = time.perf_counter() - start
+    if process.returncode != 0:
+        raise SystemExit(f"{command} failed with exit code {process.returncode}")
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
-    return wall, cpu
+    return wall, cpu, peak
+
+
+def tree_pss(pid: int) -> float:
+    """MiB of proportional set size of a process and all its descendants."""
+    try:
+        root = psutil.Process(pid)
+        processes = [root, *root.children(recursive=True)]
+    except psutil.NoSuchProcess:
+        return 0.0
+    total = 0
+    for process in processes:
+        try:
+            total += process.memory_full_info().pss
+        except (psutil.NoSuchProcess, psutil.AccessDenied):
+            continue
+    return total / 2**20
 
 
 def main() -> None:
@@ -98,35 +123,61 @@ def main() -> None:
     parser.add_argument("--notebooks", type=int, default=20)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--lint-notebooks", type=int, default=1000)
+    parser.add_argument("--cached-notebooks", type=int, default=100)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp, tempfile.TemporaryDirectory() as scripts:
         folder = Path(tmp)
         write_notebooks(folder, args.notebooks)
         write_scripts(Path(scripts), args.notebooks)
         runs = commands(folder, Path(scripts))
-        walls: dict[str, list[float]] = {name: [] for name in runs}
-        cpus: dict[str, list[float]] = {name: [] for name in runs}
+        samples: dict[str, list[tuple[float, float, float]]] = {name: [] for name in runs}
         for _ in range(args.rounds):  # interleaved, so drift hits every command alike
             for name, command in runs.items():
-                wall, cpu = timed(command, folder)
-                walls[name].append(wall)
-                cpus[name].append(cpu)
-    wall = {name: statistics.median(values) for name, values in walls.items()}
-    cpu = {name: statistics.median(values) for name, values in cpus.items()}
+                samples[name].append(timed(command, folder))
+    wall, cpu, memory = (
+        {name: statistics.median(s[i] for s in values) for name, values in samples.items()}
+        for i in range(3)
+    )
     print(f"{args.notebooks} tiny notebooks, medians of {args.rounds} interleaved rounds")
-    print(f"  {'':<22} {'wall s':>7} {'cpu s':>7} {'cpu/nb ms':>9} {'wall vs nbmake':>15}")
+    header = f"{'wall s':>7} {'cpu s':>7} {'cpu/nb ms':>9} {'peak MiB':>8} {'wall vs nbmake':>15}"
+    print(f"  {'':<22} {header}")
     for name in runs:
         ratio = wall[name] / (wall["nbmake -n 2"] if "-n 2" in name else wall["nbmake"])
         per_nb = 1000 * cpu[name] / args.notebooks
-        print(f"  {name:<22} {wall[name]:7.2f} {cpu[name]:7.2f} {per_nb:9.0f} {ratio:14.2f}x")
+        print(
+            f"  {name:<22} {wall[name]:7.2f} {cpu[name]:7.2f} {per_nb:9.0f} "
+            f"{memory[name]:8.0f} {ratio:14.2f}x"
+        )
+    cached_rerun(args.cached_notebooks, args.rounds)
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
         write_lint_corpus(folder, args.lint_notebooks)
         lint = [sys.executable, "-m", "nbharness.cli", "check", "--order", str(folder)]
         lint_times = [timed(lint, folder)[0] for _ in range(args.rounds)]
+        collect = [sys.executable, "-m", "pytest", "-q", "--nb", "--collect-only", str(folder)]
+        collect_times = [timed(collect, folder)[0] for _ in range(args.rounds)]
     print(
         f"execution-order lint, {args.lint_notebooks} notebooks of 20 cells: "
         f"{statistics.median(lint_times):.2f} s wall (median of {args.rounds})"
+    )
+    print(
+        f"pytest --nb --collect-only, the same {args.lint_notebooks} notebooks: "
+        f"{statistics.median(collect_times):.2f} s wall"
+    )
+
+
+def cached_rerun(count: int, rounds: int) -> None:
+    """A second ``pytest --nb --nb-cache`` over an unchanged corpus: all skipped."""
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp)
+        write_notebooks(folder, count)
+        command = [sys.executable, "-m", "pytest", "-q", "--nb", "--nb-cache", str(folder)]
+        command += ["--rootdir", str(folder), "-p", "no:nbmake"]
+        timed(command, folder)  # the first run records the passes
+        reruns = [timed(command, folder)[0] for _ in range(rounds)]
+    print(
+        f"cached re-run of {count} unchanged notebooks: "
+        f"{statistics.median(reruns):.2f} s wall (median of {rounds})"
     )
 
 
