@@ -124,13 +124,13 @@ class CellTimeout(CellProblem):
     """A cell ran past the per-cell time limit; the kernel was killed."""
 
     timeout: float = 0.0
+    #: Which limit fired, as the user set it: "the cell timeout of 2 s (--nb-timeout)".
+    limit: str = ""
 
     @property
     def summary(self) -> str:
-        return (
-            f"{self.where} did not finish within the cell timeout of {self.timeout:g} s "
-            "(--nb-timeout); the kernel was stopped"
-        )
+        limit = self.limit or f"the cell timeout of {self.timeout:g} s"
+        return f"{self.where} did not finish within {limit}; the kernel was stopped"
 
 
 @dataclass(eq=False)

@@ -21,7 +21,7 @@ from .errors import (
     NbHarnessError,
     NotebookWarning,
 )
-from .execute import Executor, Run, RunResult, get_executor
+from .execute import Executor, RunResult, get_executor
 from .notebook import nbharness_metadata, read_notebook, skip_reason, write_notebook
 from .order import ExecutionOrderError, order_problems
 from .params import (
@@ -35,6 +35,7 @@ from .params import (
     unknown_names,
 )
 from .report import CrashLine, FailureRepr, render
+from .runs import run_for
 from .settings import Settings
 from .snapshot import NotStored, store_outputs
 
@@ -170,14 +171,7 @@ class NotebookItem(_NotebookItemBase):
         if self.warning:
             self._warn(self.warning)
         nb, injected_at = self._parameterized(settings)
-        run = Run(
-            path=self.path,
-            notebook=nb,
-            cwd=self.path.parent,
-            cell_timeout=settings.cell_timeout,
-            kernel=settings.kernel,
-            launcher=settings.launcher,
-        )
+        run = run_for(self.path, nb, settings, self.notebook)
         result = executor_for(self.config).execute(run)
         if settings.output_dir is not None:
             executed = result.notebook
@@ -189,6 +183,7 @@ class NotebookItem(_NotebookItemBase):
         if error is None:
             return
         if isinstance(error, CellError):
+            _outcome_from_kernel(error)
             self._attach_cell_streams(result.notebook, error.index)
         if isinstance(error, CellProblem) and injected_at is not None and error.index > injected_at:
             # Count cells as the user's notebook has them, without papermill's cell.
@@ -264,6 +259,20 @@ class NotebookItem(_NotebookItemBase):
             )
             if text:
                 self.add_report_section("call", name, text)
+
+
+def _outcome_from_kernel(error: CellError) -> None:
+    """``pytest.skip()`` or ``pytest.xfail()`` called in a cell ends the test that way.
+
+    The kernel is a separate process: its ``pytest.skip`` raises there, and comes back
+    as an error named after pytest's exception class.
+    """
+    reason = error.evalue or f"{error.ename} in {error.where}"
+    if error.ename == "Skipped":
+        # Reported at the notebook, not at this line (pytest's own flag for skip marks).
+        raise pytest.skip.Exception(reason, _use_item_location=True)
+    if error.ename == "XFailed":
+        pytest.xfail(reason)
 
 
 def executor_for(config: pytest.Config) -> Executor:

@@ -8,6 +8,7 @@ Python data (or their repr), and a kernel that is always killed when the test en
 from __future__ import annotations
 
 import ast
+import dataclasses
 import json
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -17,10 +18,11 @@ import pytest
 from nbformat import NotebookNode
 
 from .errors import CellError, CellProblem, CodeError, NbHarnessError, NotebookFailed
-from .execute import Executor, LiveRun, Run
+from .execute import Executor, LiveRun
 from .notebook import cell_tags, read_notebook
 from .params import inject, sets_from
 from .report import clean_traceback, render
+from .runs import run_for
 from .settings import Settings
 
 #: Wraps an expression so the kernel answers with JSON, using ``repr`` for the rest.
@@ -111,18 +113,11 @@ def open_notebook(
 ) -> LiveNotebook:
     """Run the notebook at ``path`` and keep its kernel; raise ``NotebookFailed`` if it fails."""
     nb, _ = read_notebook(path)
-    injected_at = None
+    stored, injected_at = nb, None
     if parameters is not None:
         (values,) = sets_from([parameters], f"{path.name}: parameters=")
         nb, injected_at = inject(nb, values.values, kernel or settings.kernel)
-    run = Run(
-        path=path,
-        notebook=nb,
-        cwd=path.parent,
-        cell_timeout=settings.cell_timeout,
-        kernel=kernel or settings.kernel,
-        launcher=settings.launcher,
-    )
+    run = dataclasses.replace(run_for(path, nb, settings, stored), kernel=kernel or settings.kernel)
     live = executor.open(run)
     notebook = LiveNotebook(live, injected_at)
     if live.result.error is not None:

@@ -99,11 +99,35 @@ def nbharness_metadata(nb: NotebookNode) -> dict[str, Any]:
 
 
 def skip_reason(nb: NotebookNode) -> str | None:
-    """Why the whole notebook is skipped, from ``{"nbharness": {"skip": "reason"}}``."""
+    """Why the whole notebook is skipped: ``{"nbharness": {"skip": "reason"}}``, or
+    pytest-notebook's ``{"nbreg": {"skip": true, "skip_reason": "..."}}``."""
     reason = nbharness_metadata(nb).get("skip")
+    nbreg = nb.metadata.get("nbreg") or {}
+    if (reason is None or reason is False) and isinstance(nbreg, dict) and nbreg.get("skip"):
+        reason = nbreg.get("skip_reason") or True
     if reason is None or reason is False:
         return None
     return reason if isinstance(reason, str) and reason else "skipped by notebook metadata"
+
+
+def cell_timeout(cell: Mapping[str, Any]) -> float | None:
+    """A cell's own limit: ``{"nbharness": {"timeout": seconds}}`` in its metadata."""
+    value = (cell.get("metadata", {}).get("nbharness") or {}).get("timeout")
+    if isinstance(value, (int, float)) and not isinstance(value, bool) and value > 0:
+        return float(value)
+    return None
+
+
+def execution_metadata(nb: NotebookNode) -> tuple[float | None, bool]:
+    """nbmake's notebook metadata ``{"execution": {"timeout": s, "allow_errors": b}}``."""
+    execution = nb.metadata.get("execution") or {}
+    if not isinstance(execution, dict):
+        return None, False
+    timeout = execution.get("timeout")
+    allow_errors = execution.get("allow_errors") is True
+    if isinstance(timeout, (int, float)) and not isinstance(timeout, bool) and timeout > 0:
+        return float(timeout), allow_errors
+    return None, allow_errors
 
 
 def cell_tags(cell: Mapping[str, Any]) -> set[str]:

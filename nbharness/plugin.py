@@ -29,6 +29,18 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     )
     _add(
         parser,
+        "nb_notebook_timeout",
+        metavar="SECONDS",
+        help="time limit for a whole notebook, kernel start-up excluded (default: none)",
+    )
+    _add(
+        parser,
+        "nb_startup_timeout",
+        metavar="SECONDS",
+        help="time limit for a kernel to start and answer (default 60)",
+    )
+    _add(
+        parser,
         "nb_kernel",
         metavar="NAME",
         help="run every notebook on this kernel, whatever its kernelspec says",

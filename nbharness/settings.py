@@ -26,6 +26,8 @@ else:  # pragma: no cover - Python 3.10
 #: Per-cell limit when none is set: long enough for real analysis cells, short enough
 #: that a hung cell does not eat a CI job (nbmake uses the same figure).
 DEFAULT_CELL_TIMEOUT = 300.0
+#: jupyter_client's own default for a kernel to start and answer.
+DEFAULT_STARTUP_TIMEOUT = 60.0
 DEFAULT_LAUNCHER = "fork" if FORK_AVAILABLE else "process"
 LAUNCHERS = ("fork", "process")
 
@@ -33,6 +35,12 @@ LAUNCHERS = ("fork", "process")
 @dataclass(frozen=True)
 class Settings:
     cell_timeout: float = DEFAULT_CELL_TIMEOUT
+    #: Where each limit came from, for the report that says which limit fired.
+    cell_timeout_source: str = "the default"
+    notebook_timeout: float | None = None
+    notebook_timeout_source: str = "--nb-notebook-timeout"
+    startup_timeout: float = DEFAULT_STARTUP_TIMEOUT
+    startup_timeout_source: str = "the default"
     kernel: str | None = None
     output_dir: Path | None = None
     strict_raises: bool = False
@@ -58,6 +66,8 @@ class Settings:
     @classmethod
     def from_pytest(cls, config: pytest.Config) -> Settings:
         timeout, where = _lookup(config, "nb_timeout")
+        notebook_timeout, notebook_where = _lookup(config, "nb_notebook_timeout")
+        startup, startup_where = _lookup(config, "nb_startup_timeout")
         kernel, _ = _lookup(config, "nb_kernel")
         output_dir, _ = _lookup(config, "nb_output_dir")
         project_file = config.rootpath / "pyproject.toml"
@@ -66,6 +76,15 @@ class Settings:
         launcher, launcher_where = _lookup(config, "nb_launcher")
         return cls(
             cell_timeout=_positive_seconds(timeout, where) if timeout else DEFAULT_CELL_TIMEOUT,
+            cell_timeout_source=where,
+            notebook_timeout=_positive_seconds(notebook_timeout, notebook_where)
+            if notebook_timeout
+            else None,
+            notebook_timeout_source=notebook_where,
+            startup_timeout=_positive_seconds(startup, startup_where)
+            if startup
+            else DEFAULT_STARTUP_TIMEOUT,
+            startup_timeout_source=startup_where,
             kernel=kernel or None,
             output_dir=config.rootpath / output_dir if output_dir else None,
             strict_raises=bool(config.getoption("nb_strict_raises")),
@@ -91,6 +110,7 @@ class Settings:
         compare = self.compare
         return {
             "timeout": self.cell_timeout,
+            "notebook_timeout": self.notebook_timeout,
             "strict_raises": self.strict_raises,
             "strict_params": self.strict_params,
             "compare": None
@@ -103,6 +123,7 @@ class Settings:
         parts = [
             f"kernel={self.kernel or 'from each notebook'}",
             f"cell timeout={self.cell_timeout:g}s",
+            *([f"notebook timeout={self.notebook_timeout:g}s"] if self.notebook_timeout else []),
             f"executor={self.executor}",
             f"launcher={self.launcher}",
         ]
@@ -129,7 +150,7 @@ def _lookup(config: pytest.Config, name: str) -> tuple[str | None, str]:
     value = config.getini(name)
     if value:
         return str(value), f"ini option {name}"
-    return None, "default"
+    return None, "the default"
 
 
 def _launcher(value: str | None, where: str) -> str:

@@ -481,3 +481,64 @@ def test_a_kernel_that_cannot_start_fails_in_one_line_and_leaves_no_noise(
     expect(result.stdout, ["*kernel 'broken' *start*"])
     assert "Exception ignored" not in result.stdout.str() + result.stderr.str()
     assert "Traceback" not in result.stdout.str()
+
+
+def test_pytest_skip_or_xfail_in_a_cell_ends_the_test_that_way(pytester, make_notebook):
+    make_notebook("skips.ipynb", ["import pytest", "pytest.skip('no GPU here')", "1/0"])
+    make_notebook("xfails.ipynb", ["import pytest\npytest.xfail('known bug #12')"])
+    result = pytester.runpytest("--nb", "-rsx")
+    result.assert_outcomes(skipped=1, xfailed=1)
+    expect(
+        result.stdout,
+        ["SKIPPED [1] skips.ipynb:1: no GPU here", "XFAIL xfails.ipynb::xfails - known bug #12"],
+    )
+
+
+def test_nbmake_and_pytest_notebook_metadata_keep_their_meaning(pytester, make_notebook):
+    make_notebook("lenient.ipynb", ["1/0", "print('went on')"], execution={"allow_errors": True})
+    make_notebook("quick.ipynb", ["import time\ntime.sleep(30)"], execution={"timeout": 1})
+    make_notebook("off.ipynb", ["1/0"], nbreg={"skip": True, "skip_reason": "flaky service"})
+    result = pytester.runpytest("--nb", "-rs")
+    result.assert_outcomes(passed=1, failed=1, skipped=1)
+    expect(
+        result.stdout,
+        [
+            "*cell 1 (In [1]) did not finish within the cell timeout of 1 s "
+            "(notebook metadata execution.timeout)*",
+            "SKIPPED [1] off.ipynb: flaky service",
+        ],
+    )
+
+
+def test_each_timeout_failure_names_the_limit_that_fired(pytester, make_notebook):
+    make_notebook(
+        "own.ipynb",
+        [{"source": "import time\ntime.sleep(30)", "metadata": {"nbharness": {"timeout": 1}}}],
+    )
+    make_notebook("whole.ipynb", ["import time\ntime.sleep(0.8)", "time.sleep(0.8)", "x = 1"])
+    result = pytester.runpytest("--nb", "--nb-notebook-timeout", "1.2", "--nb-timeout", "30")
+    result.assert_outcomes(failed=2)
+    expect(
+        result.stdout,
+        [
+            "*cell 1 (In [1]) did not finish within its own timeout of 1 s "
+            "(cell metadata nbharness.timeout)*",
+            "*cell 2 (In [2]) did not finish within the notebook timeout of 1.2 s "
+            "(--nb-notebook-timeout)*",
+        ],
+    )
+
+
+def test_a_kernel_that_does_not_answer_in_time_names_the_startup_limit(
+    pytester, make_notebook, monkeypatch
+):
+    kernels = pytester.path / "jupyter" / "kernels" / "silent"
+    kernels.mkdir(parents=True)
+    argv = [sys.executable, "-c", "import time; time.sleep(60)", "{connection_file}"]
+    spec = {"argv": argv, "display_name": "Silent", "language": "python"}
+    (kernels / "kernel.json").write_text(json.dumps(spec))
+    monkeypatch.setenv("JUPYTER_PATH", str(pytester.path / "jupyter"))
+    make_notebook("a.ipynb", ["x = 1"], kernelspec={"name": "silent", "display_name": "Silent"})
+    result = pytester.runpytest_subprocess("--nb", "--nb-startup-timeout", "2")
+    result.assert_outcomes(failed=1)
+    expect(result.stdout, ["*kernel 'silent' did not start within 2 s (--nb-startup-timeout)*"])

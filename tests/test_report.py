@@ -72,8 +72,7 @@ def test_clean_traceback_strips_colour_and_kernel_frames():
         ),
         (
             CellTimeout(0, "sleep()", None, timeout=2.5),
-            "cell 1 did not finish within the cell timeout of 2.5 s (--nb-timeout); "
-            "the kernel was stopped",
+            "cell 1 did not finish within the cell timeout of 2.5 s; the kernel was stopped",
         ),
         (
             KernelDied(1, "boom()", 2, stderr="Segmentation fault"),

@@ -37,6 +37,16 @@ class Run:
     kernel: str | None = None
     #: How a local kernel starts: "fork" (from a warm fork server) or "process".
     launcher: str = "process"
+    #: Errors in cells do not stop the run or fail it (nbmake's ``allow_errors``).
+    allow_errors: bool = False
+    #: Where ``cell_timeout`` was set, for the report: "--nb-timeout", "nb_timeout", ...
+    cell_timeout_source: str = "--nb-timeout"
+    #: A limit on the whole notebook, start-up excluded; ``None``: no limit.
+    notebook_timeout: float | None = None
+    notebook_timeout_source: str = "--nb-notebook-timeout"
+    #: How long the kernel may take to start and answer.
+    startup_timeout: float = 60.0
+    startup_timeout_source: str = "--nb-startup-timeout"
 
 
 @dataclass

@@ -10,8 +10,10 @@ import asyncio
 import atexit
 import contextlib
 import logging
+import math
 import signal
 import tempfile
+import time
 import warnings
 from collections.abc import Callable
 from typing import Any
@@ -32,7 +34,7 @@ from ..errors import (
     NbHarnessError,
 )
 from ..markers import RAISES, with_executor_tags
-from ..notebook import SKIP_TAG, kernel_name
+from ..notebook import SKIP_TAG, cell_timeout, kernel_name
 from . import CellObserver, Closing, Run, RunResult
 from .forkserver import ZygotePool
 from .launch import KernelManager
@@ -85,16 +87,19 @@ class LocalRun(Closing):
             self.result = RunResult(nb, KernelNotFound(name, installed))
             return
         self.watch = _CellWatch(observer)
-        self.timeout = run.cell_timeout
+        self.run = run
+        self.limits = _Limits(run)
         self.km = KernelManager(kernel_name=name)
         self.km.zygotes = zygotes
         self.client = NotebookClient(
             nb,
             km=self.km,
-            timeout_func=lambda cell: run.cell_timeout,  # the ``timeout`` trait takes ints only
+            timeout_func=self.limits.for_cell,  # the ``timeout`` trait takes ints only
+            startup_timeout=math.ceil(run.startup_timeout),
             kernel_name=name,
             resources={"metadata": {"path": str(run.cwd)}},
             skip_cells_with_tag=SKIP_TAG,
+            allow_errors=run.allow_errors,
             on_notebook_start=self.watch.kernel_ready,
             on_cell_start=self.watch.started,
             on_cell_executed=self.watch.executed,
@@ -175,7 +180,14 @@ class LocalRun(Closing):
         if isinstance(exc, CellExecutionError):
             return watch.error()
         if isinstance(exc, CellTimeoutError):
-            return CellTimeout(**watch.where(), timeout=self.timeout)
+            seconds, limit = self.limits.last
+            return CellTimeout(**watch.where(), timeout=seconds, limit=limit)
+        if isinstance(exc, RuntimeError) and "didn't respond" in str(exc) and watch.cell is None:
+            run = self.run
+            return KernelStartFailed(
+                f"kernel {name!r} did not start within {run.startup_timeout:g} s "
+                f"({run.startup_timeout_source})"
+            )
         if isinstance(exc, DeadKernelError) and watch.cell is not None:
             assert self.km is not None
             how = _exit_description(self.km.exit_code())
@@ -206,6 +218,37 @@ def _exit_description(code: int | None) -> str:
             return f"killed by {signal.Signals(-code).name}"
         return f"killed by signal {-code}"
     return f"exit code {code}"
+
+
+class _Limits:
+    """The time limit of each cell: its own, the run's, or what is left of the notebook's."""
+
+    def __init__(self, run: Run) -> None:
+        self.run = run
+        self.deadline: float | None = None
+        self.last: tuple[float, str] = (run.cell_timeout, "")
+
+    def for_cell(self, cell: NotebookNode) -> float:
+        run = self.run
+        own = cell_timeout(cell)
+        if own is not None:
+            self.last = (own, f"its own timeout of {own:g} s (cell metadata nbharness.timeout)")
+        else:
+            self.last = (
+                run.cell_timeout,
+                f"the cell timeout of {run.cell_timeout:g} s ({run.cell_timeout_source})",
+            )
+        if run.notebook_timeout is not None:
+            if self.deadline is None:
+                self.deadline = time.monotonic() + run.notebook_timeout
+            left = max(self.deadline - time.monotonic(), 0.001)
+            if left < self.last[0]:
+                self.last = (
+                    left,
+                    f"the notebook timeout of {run.notebook_timeout:g} s "
+                    f"({run.notebook_timeout_source})",
+                )
+        return self.last[0]
 
 
 class _CellWatch:
