@@ -164,3 +164,21 @@ class NotebookFailed(NbHarnessError):
 
 class CodeError(NbHarnessError):
     """Code that a test sent to a live notebook's kernel raised an exception."""
+
+
+IMPORT_ERRORS = ("ImportError", "ModuleNotFoundError")
+
+
+class MissingImports(NbHarnessError):
+    """``--nb-find-import-errors``: the imports that failed, each with its cell."""
+
+    def __init__(self, found: list[str]) -> None:
+        self.found = found
+        more = f" (and {len(found) - 1} more)" if len(found) > 1 else ""
+        super().__init__(f"{found[0]}{more}")
+
+    def details(self) -> list[str]:
+        return [f"- {line}" for line in self.found]
+
+    def __reduce__(self) -> tuple[type, tuple[list[str]]]:
+        return (type(self), (self.found,))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import fnmatch
 import re
 import warnings
 from collections.abc import Iterator
@@ -14,10 +15,12 @@ from nbformat import NotebookNode
 from .cache import PROPERTY, SKIP_REASON, PassedRuns, run_key
 from .compare import compare_outputs
 from .errors import (
+    IMPORT_ERRORS,
     CellError,
     CellProblem,
     InvalidNotebook,
     MissingException,
+    MissingImports,
     NbHarnessError,
     NotebookWarning,
 )
@@ -67,6 +70,7 @@ class NotebookFile(pytest.File):
         if settings.check_order:
             yield ExecutionOrderItem.from_parent(self, name=ORDER_ITEM, notebook=nb)
         reason = skip_reason(nb)
+        markers = self._markers(nb)
         for parameters in sets:
             name = self.path.stem if parameters is None else f"{self.path.stem}[{parameters.id}]"
             item = NotebookItem.from_parent(
@@ -81,7 +85,22 @@ class NotebookFile(pytest.File):
             )
             if reason is not None:
                 item.add_marker(pytest.mark.skip(reason=reason))
+            for marker in markers:
+                item.add_marker(marker)
             yield item
+
+    def _markers(self, nb: NotebookNode) -> list[pytest.MarkDecorator]:
+        """pytest markers from the notebook's metadata and ``[tool.nbharness.markers]``.
+
+        They go through ``pytest.mark``, so ``--strict-markers`` rejects an unregistered one.
+        """
+        settings = self.config.stash[SETTINGS_KEY]
+        relative = self.nodeid.split("::")[0]
+        names = list(nbharness_metadata(nb).get("markers", []))
+        for pattern, listed in settings.markers.items():
+            if relative == pattern or fnmatch.fnmatchcase(relative, pattern):
+                names += listed if isinstance(listed, list) else [listed]
+        return [getattr(pytest.mark, str(name)) for name in dict.fromkeys(names)]
 
     def _parameter_sets(self, nb: NotebookNode) -> list[ParameterSet]:
         """The first source that has sets wins: the hook, the metadata, pyproject.toml."""
@@ -177,7 +196,11 @@ class NotebookItem(_NotebookItemBase):
             executed = result.notebook
             executed.metadata.setdefault("nbharness", {})[EXECUTED_FROM] = self.nodeid
             write_notebook(executed, output_path(self, settings.output_dir))
-        error = result.error or self._unraised(result, settings.strict_raises)
+        error: NbHarnessError | None
+        if settings.find_import_errors and result.error is None:
+            error = failed_imports(result.notebook)  # every other cell error is beside the point
+        else:
+            error = result.error or self._unraised(result, settings.strict_raises)
         if error is None and self.parameters is None:
             error = self._check_outputs(result.notebook, settings)
         if error is None:
@@ -259,6 +282,16 @@ class NotebookItem(_NotebookItemBase):
             )
             if text:
                 self.add_report_section("call", name, text)
+
+
+def failed_imports(nb: NotebookNode) -> MissingImports | None:
+    found = [
+        f"cell {number} (In [{cell.execution_count}]): {out['ename']}: {out['evalue']}"
+        for number, cell in enumerate(nb.cells, start=1)
+        for out in cell.get("outputs", [])
+        if out.get("output_type") == "error" and out.get("ename") in IMPORT_ERRORS
+    ]
+    return MissingImports(found) if found else None
 
 
 def _outcome_from_kernel(error: CellError) -> None:

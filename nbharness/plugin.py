@@ -87,6 +87,26 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help="fail, instead of warning, when a parameter set names a parameter the "
         "notebook's parameters cell does not define",
     )
+    group.addoption(
+        "--nb-find-import-errors",
+        action="store_true",
+        dest="nb_find_import_errors",
+        help="run every cell past errors and fail a notebook only for ImportError or "
+        "ModuleNotFoundError: checks an environment without running analyses to the end",
+    )
+    group.addoption(
+        "--nb-env",
+        action="append",
+        metavar="KEY=VALUE",
+        dest="nb_env",
+        help="set an environment variable for every kernel (repeatable; over [tool.nbharness] env)",
+    )
+    _add(
+        parser,
+        "nb_cwd",
+        metavar="DIR",
+        help="run every kernel in this folder (default: each notebook's own folder)",
+    )
     _add(
         parser,
         "nb_launcher",

@@ -17,7 +17,8 @@ def run_for(path: Path, nb: NotebookNode, settings: Settings, stored: NotebookNo
     return Run(
         path=path,
         notebook=nb,
-        cwd=path.parent,
+        cwd=settings.cwd or path.parent,
+        env=settings.env,
         # The notebook's own limit (nbmake's metadata) wins over flags and ini.
         cell_timeout=timeout or settings.cell_timeout,
         cell_timeout_source="notebook metadata execution.timeout"
@@ -29,5 +30,5 @@ def run_for(path: Path, nb: NotebookNode, settings: Settings, stored: NotebookNo
         startup_timeout_source=settings.startup_timeout_source,
         kernel=settings.kernel,
         launcher=settings.launcher,
-        allow_errors=allow_errors,
+        allow_errors=allow_errors or settings.find_import_errors,
     )

@@ -56,6 +56,14 @@ class Settings:
     changed_since: str | None = None
     #: ``[tool.nbharness.parameters]``: notebook path or glob → list of parameter sets.
     parameters: Mapping[str, Any] = field(default_factory=dict)
+    #: Run past every error; fail only for imports that fail (``--nb-find-import-errors``).
+    find_import_errors: bool = False
+    #: Environment variables set for every kernel (``[tool.nbharness] env``, ``--nb-env``).
+    env: Mapping[str, str] = field(default_factory=dict)
+    #: The kernels' working directory; ``None``: each notebook's own folder.
+    cwd: Path | None = None
+    #: ``[tool.nbharness.markers]``: notebook path or glob → pytest marker names.
+    markers: Mapping[str, Any] = field(default_factory=dict)
     #: Where ``[tool.nbharness]`` was read from, for messages.
     project_file: str = "pyproject.toml"
     check_order: bool = False
@@ -74,6 +82,7 @@ class Settings:
         project = _tool_table(project_file)
         compare, compare_where = _lookup(config, "nb_compare")
         launcher, launcher_where = _lookup(config, "nb_launcher")
+        cwd, _ = _lookup(config, "nb_cwd")
         return cls(
             cell_timeout=_positive_seconds(timeout, where) if timeout else DEFAULT_CELL_TIMEOUT,
             cell_timeout_source=where,
@@ -90,6 +99,10 @@ class Settings:
             strict_raises=bool(config.getoption("nb_strict_raises")),
             strict_params=bool(config.getoption("nb_strict_params")),
             parameters=_table(project, "parameters", project_file),
+            markers=_table(project, "markers", project_file),
+            env=_kernel_env(config.getoption("nb_env") or [], project, project_file),
+            cwd=config.rootpath / cwd if cwd else None,
+            find_import_errors=bool(config.getoption("nb_find_import_errors")),
             project_file=project_file.name,
             check_order=_flag(config, "nb_check_order"),
             compare=_compare_settings(compare, compare_where, project, project_file),
@@ -129,6 +142,10 @@ class Settings:
         ]
         if self.output_dir is not None:
             parts.append(f"output dir={self.output_dir}")
+        if self.cwd is not None:
+            parts.append(f"cwd={self.cwd}")
+        if self.env:  # names only: values may be secrets
+            parts.append(f"env={','.join(sorted(self.env))}")
         if self.check_order:
             parts.append("check order")
         if self.compare is not None:
@@ -161,6 +178,20 @@ def _launcher(value: str | None, where: str) -> str:
     if value == "fork" and not FORK_AVAILABLE:
         raise pytest.UsageError(f"{where}: the fork launcher needs Linux; use 'process'")
     return value
+
+
+def _kernel_env(flags: list[str], project: Mapping[str, Any], path: Path) -> dict[str, str]:
+    """``[tool.nbharness] env``, then each ``--nb-env KEY=VALUE`` over it."""
+    table = project.get("env", {})
+    if not isinstance(table, dict) or not all(isinstance(v, str) for v in table.values()):
+        raise pytest.UsageError(f"{path}: [tool.nbharness] env must be a table of strings")
+    env = dict(table)
+    for flag in flags:
+        key, sep, value = flag.partition("=")
+        if not sep or not key:
+            raise pytest.UsageError(f"--nb-env: expected KEY=VALUE, got {flag!r}")
+        env[key] = value
+    return env
 
 
 def _globs(project: Mapping[str, Any], key: str, path: Path) -> tuple[str, ...]:

@@ -542,3 +542,82 @@ def test_a_kernel_that_does_not_answer_in_time_names_the_startup_limit(
     result = pytester.runpytest_subprocess("--nb", "--nb-startup-timeout", "2")
     result.assert_outcomes(failed=1)
     expect(result.stdout, ["*kernel 'silent' did not start within 2 s (--nb-startup-timeout)*"])
+
+
+def test_markers_from_metadata_and_pyproject_select_notebooks(pytester, make_notebook):
+    make_notebook("slow.ipynb", ["x = 1"], nbharness={"markers": ["slow"]})
+    make_notebook("reports/net.ipynb", ["x = 1"])
+    make_notebook("quick.ipynb", ["x = 1"])
+    pytester.makepyprojecttoml(
+        """
+        [tool.pytest.ini_options]
+        markers = ["slow: takes long", "network: needs the network"]
+        [tool.nbharness.markers]
+        "reports/*.ipynb" = ["network", "slow"]
+        """
+    )
+    pytester.runpytest("--nb", "-m", "not slow").assert_outcomes(passed=1, deselected=2)
+    pytester.runpytest("--nb", "-m", "network").assert_outcomes(passed=1, deselected=2)
+
+
+def test_strict_markers_rejects_an_unregistered_notebook_marker(pytester, make_notebook):
+    make_notebook("typo.ipynb", ["x = 1"], nbharness={"markers": ["slwo"]})
+    result = pytester.runpytest("--nb", "--strict-markers")
+    expect(result.stdout, ["*'slwo' not found in `markers` configuration option*"])
+    assert result.ret != pytest.ExitCode.OK
+
+
+def test_kernel_env_and_cwd_are_settable_and_the_header_hides_values(pytester, make_notebook):
+    (pytester.path / "work").mkdir()
+    here = str(pytester.path / "work")
+    make_notebook(
+        "sub/env.ipynb",
+        [
+            "import os",
+            "assert os.environ['FROM_TOML'] == 'toml', os.environ.get('FROM_TOML')",
+            "assert os.environ['API_TOKEN'] == 's3cret-value'",
+            f"assert os.getcwd() == {here!r}, os.getcwd()",
+        ],
+    )
+    pytester.makepyprojecttoml(
+        '[tool.nbharness]\nenv = {FROM_TOML = "toml", API_TOKEN = "overridden"}\n'
+    )
+    result = pytester.runpytest("--nb", "--nb-env", "API_TOKEN=s3cret-value", "--nb-cwd", "work")
+    result.assert_outcomes(passed=1)
+    expect(result.stdout, ["nbharness: *cwd=*work, env=API_TOKEN,FROM_TOML*"])
+    assert "s3cret" not in result.stdout.str()
+    bad = pytester.runpytest("--nb", "--nb-env", "NOEQUALS")
+    assert bad.ret == pytest.ExitCode.USAGE_ERROR
+    bad.stderr.fnmatch_lines(["*--nb-env: expected KEY=VALUE, got 'NOEQUALS'*"])
+
+
+def test_find_import_errors_fails_only_for_imports(pytester, make_notebook):
+    make_notebook(
+        "deps.ipynb", ["1/0", "import not_installed_pkg", "from os import nothing_here", "x = 1"]
+    )
+    make_notebook("fine.ipynb", ["1/0", "import os"])
+    result = pytester.runpytest("--nb", "--nb-find-import-errors")
+    result.assert_outcomes(passed=1, failed=1)
+    expect(
+        result.stdout,
+        [
+            "cell 2 (In [2]): ModuleNotFoundError: No module named 'not_installed_pkg' "
+            "(and 1 more)",
+            "",
+            "- cell 2 (In [2]): ModuleNotFoundError: *",
+            "- cell 3 (In [3]): ImportError: cannot import name 'nothing_here' from 'os'*",
+        ],
+    )
+
+
+def test_reruns_run_a_flaky_notebook_again_on_a_fresh_kernel(pytester, make_notebook):
+    flaky = (
+        "import os\n"
+        "if not os.path.exists('tried'):\n"
+        "    open('tried', 'w').close()\n"
+        "    raise ConnectionError('service hiccup')"
+    )
+    make_notebook("flaky.ipynb", [flaky])
+    result = pytester.runpytest("--nb", "--reruns", "1")
+    result.assert_outcomes(passed=1)
+    expect(result.stdout, ["*1 passed, 1 rerun*"])

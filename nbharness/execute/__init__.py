@@ -9,7 +9,7 @@ a kernel pool) across runs.
 from __future__ import annotations
 
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from importlib.metadata import entry_points
 from pathlib import Path
@@ -37,6 +37,8 @@ class Run:
     kernel: str | None = None
     #: How a local kernel starts: "fork" (from a warm fork server) or "process".
     launcher: str = "process"
+    #: Environment variables for the kernel, over this process's environment.
+    env: Mapping[str, str] = field(default_factory=dict)
     #: Errors in cells do not stop the run or fail it (nbmake's ``allow_errors``).
     allow_errors: bool = False
     #: Where ``cell_timeout`` was set, for the report: "--nb-timeout", "nb_timeout", ...

@@ -11,6 +11,7 @@ import atexit
 import contextlib
 import logging
 import math
+import os
 import signal
 import tempfile
 import time
@@ -111,7 +112,12 @@ class LocalRun(Closing):
         try:
             # We own the kernel manager, so nbclient leaves the kernel up for us.
             error = self._guard(
-                lambda: self._client.execute(cleanup_kc=False, stdout=self.log, stderr=self.log)
+                lambda: self._client.execute(
+                    cleanup_kc=False,
+                    stdout=self.log,
+                    stderr=self.log,
+                    env={**os.environ, **run.env},
+                )
             )
         except BaseException:
             self.close()
