@@ -6,7 +6,7 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from .commands import check
+from .commands import check, export
 from .errors import NbHarnessError
 
 #: Exit code for a bug in nbharness itself, told apart from "your notebook has a problem".
@@ -17,6 +17,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="nbharness", description=__doc__)
     subparsers = parser.add_subparsers(dest="command", required=True)
     check.add_parser(subparsers)
+    export.add_parser(subparsers)
     args = parser.parse_args(argv)
     try:
         result: int = args.run(args)

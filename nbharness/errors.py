@@ -169,16 +169,23 @@ class CodeError(NbHarnessError):
 IMPORT_ERRORS = ("ImportError", "ModuleNotFoundError")
 
 
-class MissingImports(NbHarnessError):
-    """``--nb-find-import-errors``: the imports that failed, each with its cell."""
+class ProblemList(NbHarnessError):
+    """Several problems with one notebook: the first in the summary, all in the details."""
 
-    def __init__(self, found: list[str]) -> None:
-        self.found = found
-        more = f" (and {len(found) - 1} more)" if len(found) > 1 else ""
-        super().__init__(f"{found[0]}{more}")
+    #: What the summary says before the first problem.
+    lead = ""
+
+    def __init__(self, problems: list[str]) -> None:
+        self.problems = problems
+        more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
+        super().__init__(f"{self.lead}{problems[0]}{more}")
 
     def details(self) -> list[str]:
-        return [f"- {line}" for line in self.found]
+        return [f"- {problem}" for problem in self.problems]
 
     def __reduce__(self) -> tuple[type, tuple[list[str]]]:
-        return (type(self), (self.found,))
+        return (type(self), (self.problems,))
+
+
+class MissingImports(ProblemList):
+    """``--nb-find-import-errors``: the imports that failed, each with its cell."""

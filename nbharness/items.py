@@ -25,6 +25,7 @@ from .errors import (
     NotebookWarning,
 )
 from .execute import Executor, RunResult, get_executor
+from .export import ExportOutOfDate, has_exports, modules_of, stale_modules
 from .notebook import nbharness_metadata, read_notebook, skip_reason, write_notebook
 from .order import ExecutionOrderError, order_problems
 from .params import (
@@ -50,6 +51,8 @@ EXECUTED_FROM = "executed_from"
 UPDATED = "nbharness_updated_outputs"
 #: Name of the execution-order lint's item: ``analysis.ipynb::execution-order``.
 ORDER_ITEM = "execution-order"
+#: Name of the export check's item: ``analysis.ipynb::export``.
+EXPORT_ITEM = "export"
 
 
 class NotebookFile(pytest.File):
@@ -69,6 +72,8 @@ class NotebookFile(pytest.File):
         settings = self.config.stash[SETTINGS_KEY]
         if settings.check_order:
             yield ExecutionOrderItem.from_parent(self, name=ORDER_ITEM, notebook=nb)
+        if settings.check_export and has_exports(nb):
+            yield ExportCheckItem.from_parent(self, name=EXPORT_ITEM, notebook=nb)
         reason = skip_reason(nb)
         markers = self._markers(nb)
         for parameters in sets:
@@ -152,12 +157,16 @@ class BrokenNotebookItem(_NotebookItemBase):
         raise self.error
 
 
-class ExecutionOrderItem(_NotebookItemBase):
-    """The execution-order lint of one notebook: reads stored counts, runs nothing."""
+class _StoredNotebookItem(_NotebookItemBase):
+    """A check of the notebook as stored: it runs no kernel."""
 
     def __init__(self, *, notebook: NotebookNode, **kwargs: object) -> None:
         super().__init__(**kwargs)  # type: ignore[arg-type]
         self.notebook = notebook
+
+
+class ExecutionOrderItem(_StoredNotebookItem):
+    """The execution-order lint of one notebook: reads stored counts, runs nothing."""
 
     def runtest(self) -> None:
         problems = order_problems(self.notebook.cells)
@@ -166,6 +175,20 @@ class ExecutionOrderItem(_NotebookItemBase):
 
     def headline(self) -> str:
         return f"{self.nodeid.split('::')[0]} (execution order)"
+
+
+class ExportCheckItem(_StoredNotebookItem):
+    """The notebook's exported modules exist and are what ``nbharness export`` would write."""
+
+    def runtest(self) -> None:
+        settings = self.config.stash[SETTINGS_KEY]
+        source = self.path.relative_to(self.config.rootpath).as_posix()
+        problems = stale_modules(modules_of(self.notebook, source, settings.export_root))
+        if problems:
+            raise ExportOutOfDate(problems)
+
+    def headline(self) -> str:
+        return f"{self.nodeid.split('::')[0]} (exported modules)"
 
 
 class NotebookItem(_NotebookItemBase):

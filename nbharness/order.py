@@ -13,23 +13,14 @@ import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from .errors import NbHarnessError
+from .errors import ProblemList
 from .markers import SKIP
 
 
-class ExecutionOrderError(NbHarnessError):
+class ExecutionOrderError(ProblemList):
     """The stored outputs could not come from one clean top-to-bottom run."""
 
-    def __init__(self, problems: list[str]) -> None:
-        self.problems = problems
-        more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
-        super().__init__(f"not run top to bottom in one fresh kernel: {problems[0]}{more}")
-
-    def details(self) -> list[str]:
-        return [f"- {problem}" for problem in self.problems]
-
-    def __reduce__(self) -> tuple[type, tuple[list[str]]]:
-        return (type(self), (self.problems,))
+    lead = "not run top to bottom in one fresh kernel: "
 
 
 def order_problems(cells: Sequence[Mapping[str, Any]]) -> list[str]:

@@ -116,6 +116,12 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     )
     _add_flag(
         parser,
+        "nb_check_export",
+        help="add a test per notebook that exports cells: its modules must be what "
+        "nbharness export would write",
+    )
+    _add_flag(
+        parser,
         "nb_cache",
         help="skip a notebook run whose code, parameters, kernel, settings and declared "
         "inputs are unchanged since it last passed",

@@ -6,7 +6,6 @@ Every validation error names where the bad value came from.
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,11 +16,7 @@ import pytest
 from .compare import DEFAULT_SANITIZERS, CompareSettings, compile_sanitizers
 from .errors import NbHarnessError
 from .execute import FORK_AVAILABLE
-
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover - Python 3.10
-    import tomli as tomllib
+from .project import export_root, tool_table
 
 #: Per-cell limit when none is set: long enough for real analysis cells, short enough
 #: that a hung cell does not eat a CI job (nbmake uses the same figure).
@@ -56,6 +51,10 @@ class Settings:
     changed_since: str | None = None
     #: ``[tool.nbharness.parameters]``: notebook path or glob → list of parameter sets.
     parameters: Mapping[str, Any] = field(default_factory=dict)
+    #: Add an item per exporting notebook: its modules must be up to date.
+    check_export: bool = False
+    #: Where exported modules go (``[tool.nbharness] export_root``).
+    export_root: Path = Path(".")
     #: Run past every error; fail only for imports that fail (``--nb-find-import-errors``).
     find_import_errors: bool = False
     #: Environment variables set for every kernel (``[tool.nbharness] env``, ``--nb-env``).
@@ -105,6 +104,8 @@ class Settings:
             find_import_errors=bool(config.getoption("nb_find_import_errors")),
             project_file=project_file.name,
             check_order=_flag(config, "nb_check_order"),
+            check_export=_flag(config, "nb_check_export"),
+            export_root=_export_root(config.rootpath, project),
             compare=_compare_settings(compare, compare_where, project, project_file),
             update_outputs=bool(config.getoption("nb_update_outputs")),
             launcher=_launcher(launcher, launcher_where),
@@ -201,6 +202,13 @@ def _globs(project: Mapping[str, Any], key: str, path: Path) -> tuple[str, ...]:
     return tuple(value)
 
 
+def _export_root(root: Path, project: dict[str, Any]) -> Path:
+    try:
+        return export_root(root, project)
+    except NbHarnessError as exc:
+        raise pytest.UsageError(str(exc)) from None
+
+
 def _flag(config: pytest.Config, name: str) -> bool:
     return bool(config.getoption(name) or config.getini(name))
 
@@ -250,13 +258,10 @@ COMPARE_MODES: dict[str, str | None] = {
 
 def _tool_table(path: Path) -> dict[str, Any]:
     """``[tool.nbharness]`` of ``path``; a file that is not valid TOML is a usage error."""
-    if not path.is_file():
-        return {}
     try:
-        document = tomllib.loads(path.read_text(encoding="utf-8"))
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-        raise pytest.UsageError(f"{path}: not valid TOML: {exc}") from None
-    return _table(document.get("tool", {}), "nbharness", path)
+        return tool_table(path)
+    except NbHarnessError as exc:
+        raise pytest.UsageError(str(exc)) from None
 
 
 def _table(parent: Mapping[str, Any], key: str, path: Path) -> dict[str, Any]:

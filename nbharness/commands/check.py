@@ -11,8 +11,11 @@ from typing import Any
 
 import nbformat
 
-from ..errors import display_path
+from ..errors import NbHarnessError, display_path
+from ..export import modules_of, stale_modules
+from ..notebook import read_notebook
 from ..order import order_problems
+from ..project import export_root, find_root, tool_table
 
 
 def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -24,11 +27,19 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
         action="store_true",
         help="stored execution counts must come from one clean top-to-bottom run",
     )
+    parser.add_argument(
+        "--export",
+        action="store_true",
+        help="modules exported from notebooks must exist and be what export would write",
+    )
     parser.add_argument("paths", nargs="*", type=Path, default=[Path(".")])
     parser.set_defaults(run=run)
 
 
 def run(args: argparse.Namespace) -> int:
+    every = not (args.order or args.export)  # no check named: all of them
+    root = find_root(Path.cwd())
+    target = export_root(root, tool_table(root / "pyproject.toml"))
     failed = 0
     for path in args.paths:
         if not path.exists():
@@ -42,11 +53,29 @@ def run(args: argparse.Namespace) -> int:
             print(f"{shown}: not a valid notebook: {exc}", file=sys.stderr)
             failed += 1
             continue
-        problems = order_problems(cells)
+        problems = order_problems(cells) if every or args.order else []
+        if every or args.export:
+            problems += export_problems(path, root, target)
         for problem in problems:
             print(f"{shown}: {problem}")
         failed += bool(problems)
     return 1 if failed else 0
+
+
+def export_problems(path: Path, root: Path, target: Path) -> list[str]:
+    try:
+        nb, _ = read_notebook(path)
+        return stale_modules(modules_of(nb, relative_to(path, root), target))
+    except NbHarnessError as exc:
+        return [str(exc)]
+
+
+def relative_to(path: Path, root: Path) -> str:
+    """A notebook as module headers name it: relative to the project root."""
+    try:
+        return path.resolve().relative_to(root).as_posix()
+    except ValueError:
+        return path.resolve().as_posix()
 
 
 def stored_cells(path: Path) -> list[dict[str, Any]]:

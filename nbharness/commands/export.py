@@ -1,0 +1,40 @@
+"""``nbharness export``: write the cells marked for export into their modules."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from ..errors import NbHarnessError, display_path
+from ..export import modules_of, unexported_names, write_module
+from ..notebook import read_notebook
+from ..project import export_root, find_root, tool_table
+from .check import notebooks, relative_to
+
+
+def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    parser = subparsers.add_parser("export", help="write cells marked for export into modules")
+    parser.add_argument(
+        "--force", action="store_true", help="overwrite a generated module edited by hand"
+    )
+    parser.add_argument("paths", nargs="*", type=Path, default=[Path(".")])
+    parser.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    root = find_root(Path.cwd())
+    target = export_root(root, tool_table(root / "pyproject.toml"))
+    failed = 0
+    for path in notebooks(args.paths):
+        try:
+            nb, _ = read_notebook(path)
+            for warning in unexported_names(nb):
+                print(f"{display_path(path)}: warning: {warning}", file=sys.stderr)
+            for module in modules_of(nb, relative_to(path, root), target):
+                if write_module(module, force=args.force):
+                    print(f"wrote {display_path(module.path)}")
+        except NbHarnessError as exc:
+            print(f"nbharness export: {exc}", file=sys.stderr)
+            failed += 1
+    return 1 if failed else 0
