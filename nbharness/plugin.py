@@ -8,6 +8,7 @@ import pytest
 
 from .cache import PassedRuns, input_files
 from .errors import NbHarnessError
+from .export import modules_of
 from .items import SETTINGS_KEY, UPDATED, NotebookFile, close_executor
 from .live import notebook  # noqa: F401  (the fixture, registered by importing it here)
 from .settings import DEFAULT_CELL_TIMEOUT, Settings
@@ -183,7 +184,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     inputs = set(input_files(config.rootpath, settings.cache_inputs))
     if inputs & changed:
         return  # a file every notebook depends on changed: run them all
-    keep = [i for i in items if i.path.suffix != ".ipynb" or i.path.resolve() in changed]
+    keep = [i for i in items if i.path.suffix != ".ipynb" or _touched(i, changed, settings)]
     dropped = [item for item in items if item not in keep]
     if dropped:
         config.hook.pytest_deselected(items=dropped)
@@ -192,6 +193,21 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 
 def pytest_sessionfinish(session: pytest.Session) -> None:
     close_executor(session.config)
+
+
+def _touched(item: pytest.Item, changed: set[Path], settings: Settings) -> bool:
+    """The notebook, or a module it exports, is among the changed files."""
+    if item.path.resolve() in changed:
+        return True
+    stored = getattr(item, "notebook", None)
+    if stored is None:
+        return False
+    source = item.path.relative_to(item.config.rootpath).as_posix()
+    try:
+        modules = modules_of(stored, source, settings.export_root)
+    except NbHarnessError:
+        return False
+    return any(module.path.resolve() in changed for module in modules)
 
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:

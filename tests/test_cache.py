@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import git
+import nbformat
 import pytest
 
+from .conftest import build_notebook
 from .test_plugin import expect
 
 SKIPPED = "*unchanged since last pass (--nb-cache)*"
@@ -111,3 +113,19 @@ def test_a_bad_ref_or_no_repository_is_a_usage_error(pytester, make_notebook, re
     result = pytester.runpytest("--nb", "--nb-changed-since", ref)
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     result.stderr.fnmatch_lines([f"*--nb-changed-since: {message}"])
+
+
+def test_changed_since_keeps_a_notebook_whose_exported_module_changed(pytester, repo):
+
+    pytester.makepyprojecttoml('[tool.nbharness]\nexport_root = "src"\n')
+    nbformat.write(
+        build_notebook(["#| default_exp lib", "#| export\nX = 1"]), pytester.path / "exports.ipynb"
+    )
+    (pytester.path / "src").mkdir()
+    (pytester.path / "src" / "lib.py").write_text("X = 1\n")
+    repo.index.add(["pyproject.toml", "exports.ipynb", "src/lib.py"])
+    repo.index.commit("exporting notebook")
+    (pytester.path / "src" / "lib.py").write_text("X = 2\n")
+    result = pytester.runpytest("--nb", "--nb-changed-since", "HEAD", "-v")
+    result.assert_outcomes(passed=2, deselected=3)
+    expect(result.stdout, ["exports.ipynb::exports PASSED*"])

@@ -18,6 +18,11 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
     parser.add_argument(
         "--force", action="store_true", help="overwrite a generated module edited by hand"
     )
+    parser.add_argument(
+        "--exit-non-zero-on-write",
+        action="store_true",
+        help="exit 1 when a module was written (for pre-commit, which cannot see new files)",
+    )
     parser.add_argument("paths", nargs="*", type=Path, default=[Path(".")])
     parser.set_defaults(run=run)
 
@@ -25,7 +30,7 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
 def run(args: argparse.Namespace) -> int:
     root = find_root(Path.cwd())
     target = export_root(root, tool_table(root / "pyproject.toml"))
-    failed = 0
+    failed = wrote = 0
     for path in notebooks(args.paths):
         try:
             nb, _ = read_notebook(path)
@@ -34,7 +39,8 @@ def run(args: argparse.Namespace) -> int:
             for module in modules_of(nb, relative_to(path, root), target):
                 if write_module(module, force=args.force):
                     print(f"wrote {display_path(module.path)}")
+                    wrote += 1
         except NbHarnessError as exc:
             print(f"nbharness export: {exc}", file=sys.stderr)
             failed += 1
-    return 1 if failed else 0
+    return 1 if failed or (wrote and args.exit_non_zero_on_write) else 0
