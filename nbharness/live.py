@@ -8,14 +8,20 @@ Python data (or their repr), and a kernel that is always killed when the test en
 from __future__ import annotations
 
 import ast
+import base64
+import contextlib
+import copy
 import dataclasses
 import json
-from collections.abc import Callable, Iterator
+import pickle as pickle_module
+import sys
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
 import pytest
 from nbformat import NotebookNode
+from nbformat.v4 import new_code_cell
 
 from .errors import CellError, CellProblem, CodeError, NbHarnessError, NotebookFailed
 from .execute import Executor, LiveRun
@@ -27,23 +33,59 @@ from .settings import Settings
 
 #: Wraps an expression so the kernel answers with JSON, using ``repr`` for the rest.
 _AS_JSON = "__import__('json').dumps(({expression}), default=repr)"
+#: ... or with the pickled object, as base64 text inside JSON.
+_AS_PICKLE = "__import__('base64').b64encode(__import__('pickle').dumps(({expression}))).decode()"
+#: Marks a cell the test added (``before=``/``after=``), so ``cells`` can leave it out.
+INJECTED = "nbharness-injected"
+
+
+def _injected(cell: NotebookNode) -> bool:
+    tags = cell_tags(cell)
+    return INJECTED in tags or "injected-parameters" in tags
+
+
+def with_injected_code(
+    nb: NotebookNode,
+    before: Mapping[int | str, str],
+    after: Mapping[int | str, str],
+) -> NotebookNode:
+    """The notebook with code cells added before or after cells named by index or tag."""
+    if not before and not after:
+        return nb
+    nb = copy.deepcopy(nb)
+    keys = set(before) | set(after)
+    cells = []
+    for index, cell in enumerate(nb.cells):
+        names: set[int | str] = {index, *cell_tags(cell)}
+        cells += [_code(before[key]) for key in before if key in names]
+        cells.append(cell)
+        cells += [_code(after[key]) for key in after if key in names]
+        keys -= names
+    if keys:
+        raise NbHarnessError(f"no cell has the index or tag {sorted(map(str, keys))[0]!r}")
+    nb.cells = cells
+    return nb
+
+
+def _code(source: str) -> NotebookNode:
+    cell: NotebookNode = new_code_cell(source)
+    cell.metadata["tags"] = [INJECTED]
+    return cell
 
 
 class LiveNotebook:
     """An executed notebook whose kernel is still running."""
 
-    def __init__(self, live: LiveRun, injected_at: int | None) -> None:
+    def __init__(self, live: LiveRun) -> None:
         self._live = live
-        self._injected_at = injected_at
-        #: The executed notebook, papermill's injected-parameters cell included.
+        #: The executed notebook, with the cells the test injected and the parameters cell.
         self.notebook: NotebookNode = live.result.notebook
+        self._patches = 0
 
     @property
     def cells(self) -> list[NotebookNode]:
-        """The executed cells, indexed as in your notebook (without the injected cell)."""
-        return [
-            cell for index, cell in enumerate(self.notebook.cells) if index != self._injected_at
-        ]
+        """The executed cells, indexed as in your notebook (without injected cells)."""
+        return [cell for cell in self.notebook.cells if not _injected(cell)]
 
     def cell(self, key: int | str) -> NotebookNode:
         """A cell by 0-based index, or the first cell carrying the tag ``key``."""
@@ -71,9 +113,43 @@ class LiveNotebook:
         """Run ``code`` in the kernel and return the executed cell (with its outputs)."""
         return self._run(code, code)
 
-    def value(self, expression: str) -> Any:
-        """The value of ``expression`` in the kernel: JSON data, or its ``repr`` as a string."""
-        return self._evaluate(expression, expression)
+    def value(self, expression: str, *, pickle: bool = False) -> Any:
+        """The value of ``expression`` in the kernel: JSON data, or its ``repr`` as a string.
+
+        With ``pickle=True`` the object itself comes back, pickled in the kernel: both
+        sides must run the same Python (checked) and have the object's classes.
+        """
+        if not pickle:
+            return self._evaluate(expression, expression)
+        version = self._evaluate("__import__('sys').version_info[:2]", "sys.version_info")
+        if tuple(version) != sys.version_info[:2]:
+            here = ".".join(map(str, sys.version_info[:2]))
+            there = ".".join(map(str, version))
+            raise CodeError(
+                f"pickle needs the same Python on both sides: the kernel runs {there}, "
+                f"this process {here}"
+            )
+        encoded = self._evaluate(_AS_PICKLE.format(expression=expression), expression)
+        return pickle_module.loads(base64.b64decode(encoded))
+
+    @contextlib.contextmanager
+    def patch(self, target: str, **kwargs: Any) -> Iterator[None]:
+        """``unittest.mock.patch(target, **kwargs)`` inside the kernel, for the ``with`` block.
+
+        Keyword values cross as JSON (``return_value=3``, ``side_effect=[1, 2]``).
+        """
+        self._patches += 1
+        name = f"__nbharness_patch_{self._patches}"
+        payload = json.dumps(kwargs)
+        self._run(
+            f"{name} = __import__('unittest.mock').mock.patch({target!r}, "
+            f"**__import__('json').loads({payload!r})); {name}.start()",
+            f"patch({target!r})",
+        )
+        try:
+            yield
+        finally:
+            self._run(f"{name}.stop(); del {name}", f"patch({target!r})")
 
     def call(self, function: str, *args: Any, **kwargs: Any) -> Any:
         """Call a function defined in the notebook with JSON-able arguments."""
@@ -110,16 +186,18 @@ def open_notebook(
     executor: Executor,
     parameters: dict[str, Any] | None = None,
     kernel: str | None = None,
+    before: Mapping[int | str, str] | None = None,
+    after: Mapping[int | str, str] | None = None,
 ) -> LiveNotebook:
     """Run the notebook at ``path`` and keep its kernel; raise ``NotebookFailed`` if it fails."""
-    nb, _ = read_notebook(path)
-    stored, injected_at = nb, None
+    stored, _ = read_notebook(path)
+    nb = with_injected_code(stored, before or {}, after or {})
     if parameters is not None:
         (values,) = sets_from([parameters], f"{path.name}: parameters=")
-        nb, injected_at = inject(nb, values.values, kernel or settings.kernel)
+        nb, _ = inject(nb, values.values, kernel or settings.kernel)
     run = dataclasses.replace(run_for(path, nb, settings, stored), kernel=kernel or settings.kernel)
     live = executor.open(run)
-    notebook = LiveNotebook(live, injected_at)
+    notebook = LiveNotebook(live)
     if live.result.error is not None:
         notebook.close()
         raise NotebookFailed(f"{path.name}: {render(live.result.error, 'long')}")
@@ -139,12 +217,19 @@ def notebook(request: pytest.FixtureRequest) -> Iterator[Callable[..., LiveNoteb
     opened: list[LiveNotebook] = []
 
     def open_(
-        path: str | Path, parameters: dict[str, Any] | None = None, *, kernel: str | None = None
+        path: str | Path,
+        parameters: dict[str, Any] | None = None,
+        *,
+        kernel: str | None = None,
+        before: Mapping[int | str, str] | None = None,
+        after: Mapping[int | str, str] | None = None,
     ) -> LiveNotebook:
         resolved = Path(path) if Path(path).is_absolute() else config.rootpath / path
         try:
             settings, executor = config.stash[SETTINGS_KEY], executor_for(config)
-            live = open_notebook(resolved, settings, executor, parameters, kernel)
+            live = open_notebook(
+                resolved, settings, executor, parameters, kernel, before=before, after=after
+            )
         except NbHarnessError as exc:
             pytest.fail(str(exc), pytrace=False)
         opened.append(live)

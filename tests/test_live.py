@@ -100,3 +100,44 @@ def test_a_missing_notebook_or_bad_parameters_fail_in_one_line(pytester, make_no
             "*analysis.ipynb: parameters=: set 1, parameter 'n': a date cannot be injected*",
         ],
     )
+
+
+def test_code_injected_before_or_after_cells_runs_there_and_is_not_a_cell(notebook, analysis):
+    nb = notebook(
+        analysis,
+        before={"helpers": "BEFORE_HELPERS = 'yes'"},
+        after={1: "values = [v + 100 for v in values]"},
+    )
+    assert nb.value("values") == [100, 101, 104]
+    assert nb.value("BEFORE_HELPERS") == "yes"
+    assert len(nb.cells) == len(ANALYSIS)
+    assert nb.text(3) == "305\n"
+
+
+def test_a_patch_holds_inside_the_with_block_only(notebook, analysis):
+    nb = notebook(analysis)
+    with nb.patch("math.sqrt", return_value=42):
+        assert nb.value("math.sqrt(4)") == 42
+    assert nb.value("math.sqrt(4)") == 2.0
+
+
+def test_pickle_brings_back_the_object_itself(notebook, analysis):
+    nb = notebook(analysis)
+    assert nb.value("{1, 2, 3}") == "{1, 2, 3}"  # JSON cannot hold a set: its repr
+    assert nb.value("{1, 2, 3}", pickle=True) == {1, 2, 3}
+    assert nb.value("__import__('fractions').Fraction(1, 3)", pickle=True) == __import__(
+        "fractions"
+    ).Fraction(1, 3)
+
+
+def test_injecting_at_an_unknown_cell_fails_in_one_line(pytester, make_notebook):
+    make_notebook("analysis.ipynb", ANALYSIS)
+    pytester.makepyfile(
+        """
+        def test_it(notebook):
+            notebook("analysis.ipynb", before={"no-such-tag": "x = 1"})
+        """
+    )
+    result = pytester.runpytest()
+    result.assert_outcomes(failed=1)
+    expect(result.stdout, ["*no cell has the index or tag 'no-such-tag'*"])
