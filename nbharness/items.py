@@ -14,6 +14,7 @@ from nbformat import NotebookNode
 
 from .cache import PROPERTY, SKIP_REASON, PassedRuns, run_key
 from .compare import compare_outputs
+from .cover import measured
 from .errors import (
     IMPORT_ERRORS,
     CellError,
@@ -213,7 +214,7 @@ class NotebookItem(_NotebookItemBase):
         if self.warning:
             self._warn(self.warning)
         nb, injected_at = self._parameterized(settings)
-        run = run_for(self.path, nb, settings, self.notebook)
+        run = measured(run_for(self.path, nb, settings, self.notebook), self.config)
         result = executor_for(self.config).execute(run)
         if settings.output_dir is not None:
             executed = result.notebook

@@ -46,6 +46,10 @@ class Run:
     #: A limit on the whole notebook, start-up excluded; ``None``: no limit.
     notebook_timeout: float | None = None
     notebook_timeout_source: str = "--nb-notebook-timeout"
+    #: Code run silently in the kernel before the first cell and after the last
+    #: (coverage start and save); never shown in the executed notebook.
+    prologue: str = ""
+    epilogue: str = ""
     #: How long the kernel may take to start and answer.
     startup_timeout: float = 60.0
     startup_timeout_source: str = "--nb-startup-timeout"

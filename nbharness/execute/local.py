@@ -101,7 +101,7 @@ class LocalRun(Closing):
             resources={"metadata": {"path": str(run.cwd)}},
             skip_cells_with_tag=SKIP_TAG,
             allow_errors=run.allow_errors,
-            on_notebook_start=self.watch.kernel_ready,
+            on_notebook_start=self._kernel_ready,
             on_cell_start=self.watch.started,
             on_cell_executed=self.watch.executed,
             on_cell_error=self.watch.failed,
@@ -122,6 +122,9 @@ class LocalRun(Closing):
         except BaseException:
             self.close()
             raise
+        if run.epilogue and not isinstance(error, (CellTimeout, KernelDied, KernelStartFailed)):
+            with contextlib.suppress(Exception):  # best effort: the run's verdict stands
+                run_sync(self._silently)(run.epilogue)
         if isinstance(error, KernelStartFailed):
             # nbclient registered its clean-up with atexit before the start failed, and
             # only unregisters it after a start that worked: it would fail at exit.
@@ -130,6 +133,17 @@ class LocalRun(Closing):
             self.result = RunResult(nb, exited_early=True, unraised=self.watch.unraised)
         else:
             self.result = RunResult(nb, error, unraised=self.watch.unraised)
+
+    async def _kernel_ready(self, notebook: NotebookNode) -> None:
+        self.watch.kernel_ready(notebook)
+        if self.run.prologue:
+            await self._silently(self.run.prologue)
+
+    async def _silently(self, code: str) -> None:
+        """Run ``code`` with no outputs, no history and no execution count."""
+        assert self._client.kc is not None
+        msg_id = self._client.kc.execute(code, silent=True, store_history=False)
+        await self._client.async_wait_for_reply(msg_id)
 
     def run_code(self, code: str) -> NotebookNode:
         """Run ``code`` in the live kernel; the cell with its outputs, or the error raised."""
