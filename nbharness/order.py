@@ -47,6 +47,8 @@ def order_problems(cells: Sequence[Mapping[str, Any]]) -> list[str]:
                     f"(Out [{stale}])"
                 )
         ran.append((number, count))
+    if not ran:
+        return []  # counts stripped (nbdev, nbstripout --keep-output): nothing to judge
     problems += _sequence_problems(ran)
     if ran:
         last = ran[-1][0]

@@ -167,3 +167,70 @@ def test_the_pre_commit_hook_regenerates_modules_and_fails_when_it_changed_them(
     assert (project / "src" / "stations" / "stats.py").exists()
     second = subprocess.run(run, cwd=project, capture_output=True, text=True)
     assert second.returncode == 0, second.stdout
+
+
+def test_only_leading_directives_count_and_nbdev_spellings_are_understood(tmp_path):
+    cells = [
+        "#| default_exp m",
+        "x = 1\n#| export\nNOT_EXPORTED = True",
+        "TEMPLATE = '''\n#| export\n'''",
+        "#|export\nA = 1",
+        "# | export\nB = 2",
+        "#| exporti\nC = 3",
+        "#| exports  # shown in the docs\nD = 4",
+        "#| hide\n#| export\n# a real comment\nE = 5",
+    ]
+    (module,) = modules_of(build_notebook(cells), "nb.ipynb", tmp_path)
+    assert [number for number, _ in module.cells] == [4, 5, 6, 7, 8]
+    assert module.cells[-1][1] == "# a real comment\nE = 5"
+    assert "NOT_EXPORTED" not in module.text()
+    assert "TEMPLATE" not in module.text()
+
+
+@pytest.mark.parametrize(
+    ("cells", "message"),
+    [
+        (
+            ["#| default_exp m", "#| export\ndef f(:\n    pass"],
+            "cell 2 is marked for export but is not Python",
+        ),
+        (
+            ["#| default_exp m", "#| export\n%matplotlib inline"],
+            "cell 2 is marked for export but is not Python",
+        ),
+        (["#| default_exp pkg.class", "#| export\nx = 1"], "'pkg.class' is not a module name"),
+    ],
+)
+def test_cells_a_module_cannot_hold_are_refused(tmp_path, cells, message):
+    with pytest.raises(Exception, match=message):
+        modules_of(build_notebook(cells), "nb.ipynb", tmp_path)
+
+
+def test_force_never_overwrites_a_file_nbharness_did_not_write(project, capsys):
+    own = project / "src" / "stations" / "stats.py"
+    own.parent.mkdir(parents=True)
+    own.write_text("X = 'mine'\n")
+    assert main(["export", "--force", "notebooks"]) == 1
+    assert own.read_text() == "X = 'mine'\n"
+    assert "--force" not in capsys.readouterr().err
+
+
+def test_modules_go_to_the_notebooks_own_project_wherever_export_runs(project, monkeypatch):
+    monkeypatch.chdir(project.parent)
+    assert main(["export", str(project / "notebooks")]) == 0
+    module = project / "src" / "stations" / "stats.py"
+    assert module.exists()
+    assert oct(module.stat().st_mode & 0o777) == oct(0o666 & ~_umask())
+
+
+def test_two_notebooks_exporting_one_module_are_a_conflict(project, capsys):
+    nbformat.write(build_notebook(CELLS), project / "notebooks" / "copy.ipynb")
+    assert main(["export", "notebooks"]) == 1
+    err = capsys.readouterr().err
+    assert "is exported by both notebooks/copy.ipynb and notebooks/stats.ipynb" in err
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask

@@ -38,8 +38,6 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
 
 def run(args: argparse.Namespace) -> int:
     every = not (args.order or args.export)  # no check named: all of them
-    root = find_root(Path.cwd())
-    target = export_root(root, tool_table(root / "pyproject.toml"))
     failed = 0
     for path in args.paths:
         if not path.exists():
@@ -55,19 +53,26 @@ def run(args: argparse.Namespace) -> int:
             continue
         problems = order_problems(cells) if every or args.order else []
         if every or args.export:
-            problems += export_problems(path, root, target)
+            problems += export_problems(path)
         for problem in problems:
             print(f"{shown}: {problem}")
         failed += bool(problems)
     return 1 if failed else 0
 
 
-def export_problems(path: Path, root: Path, target: Path) -> list[str]:
+def export_problems(path: Path) -> list[str]:
     try:
         nb, _ = read_notebook(path)
+        root, target = project_of(path)
         return stale_modules(modules_of(nb, relative_to(path, root), target))
     except NbHarnessError as exc:
         return [str(exc)]
+
+
+def project_of(notebook: Path) -> tuple[Path, Path]:
+    """The notebook's project root (nearest ``pyproject.toml`` above it) and export root."""
+    root = find_root(notebook.resolve().parent)
+    return root, export_root(root, tool_table(root / "pyproject.toml"))
 
 
 def relative_to(path: Path, root: Path) -> str:

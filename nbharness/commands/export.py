@@ -7,10 +7,9 @@ import sys
 from pathlib import Path
 
 from ..errors import NbHarnessError, display_path
-from ..export import modules_of, unexported_names, write_module
+from ..export import ExportError, modules_of, unexported_names, write_module
 from ..notebook import read_notebook
-from ..project import export_root, find_root, tool_table
-from .check import notebooks, relative_to
+from .check import notebooks, project_of, relative_to
 
 
 def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -28,15 +27,21 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
 
 
 def run(args: argparse.Namespace) -> int:
-    root = find_root(Path.cwd())
-    target = export_root(root, tool_table(root / "pyproject.toml"))
     failed = wrote = 0
+    exported_by: dict[Path, str] = {}  # module file -> the notebook exporting it in this run
     for path in notebooks(args.paths):
         try:
             nb, _ = read_notebook(path)
+            root, target = project_of(path)
             for warning in unexported_names(nb):
                 print(f"{display_path(path)}: warning: {warning}", file=sys.stderr)
             for module in modules_of(nb, relative_to(path, root), target):
+                other = exported_by.setdefault(module.path, module.source)
+                if other != module.source:
+                    raise ExportError(
+                        f"{display_path(module.path)} is exported by both {other} and "
+                        f"{module.source}; give one of them another module"
+                    )
                 if write_module(module, force=args.force):
                     print(f"wrote {display_path(module.path)}")
                     wrote += 1
