@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import fnmatch
 import re
 import warnings
 from collections.abc import Iterator
@@ -39,6 +38,7 @@ from .params import (
     sets_from,
     unknown_names,
 )
+from .project import path_matches
 from .report import CrashLine, FailureRepr, render
 from .runs import run_for
 from .settings import Settings
@@ -102,11 +102,11 @@ class NotebookFile(pytest.File):
         """
         settings = self.config.stash[SETTINGS_KEY]
         relative = self.nodeid.split("::")[0]
-        names = list(nbharness_metadata(nb).get("markers", []))
+        names = _names(nbharness_metadata(nb).get("markers", []))
         for pattern, listed in settings.markers.items():
-            if relative == pattern or fnmatch.fnmatchcase(relative, pattern):
-                names += listed if isinstance(listed, list) else [listed]
-        return [getattr(pytest.mark, str(name)) for name in dict.fromkeys(names)]
+            if path_matches(relative, pattern):
+                names += _names(listed)
+        return [getattr(pytest.mark, name) for name in dict.fromkeys(names)]
 
     def _parameter_sets(self, nb: NotebookNode) -> list[ParameterSet]:
         """The first source that has sets wins: the hook, the metadata, pyproject.toml."""
@@ -306,6 +306,13 @@ class NotebookItem(_NotebookItemBase):
             )
             if text:
                 self.add_report_section("call", name, text)
+
+
+def _names(value: object) -> list[str]:
+    """Marker names given as one string or a list of strings."""
+    if isinstance(value, str):
+        return [value]
+    return [str(item) for item in value] if isinstance(value, list) else []
 
 
 def failed_imports(nb: NotebookNode) -> MissingImports | None:

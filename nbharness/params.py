@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import copy
 import datetime
-import fnmatch
 import math
 import re
 from collections.abc import Mapping
@@ -23,6 +22,7 @@ from nbformat import NotebookNode
 
 from .errors import NbHarnessError
 from .notebook import cell_tags, kernel_name, nbharness_metadata
+from .project import path_matches
 
 PARAMETERS_TAG = "parameters"
 #: Longest id built from values before we fall back to the set's position.
@@ -69,7 +69,7 @@ def project_sets(
 ) -> list[ParameterSet] | None:
     """The sets of the first key in ``[tool.nbharness.parameters]`` matching the path."""
     for pattern, raw in table.items():
-        if relative_path == pattern or fnmatch.fnmatchcase(relative_path, pattern):
+        if path_matches(relative_path, pattern):
             return sets_from(raw, f"{where} [tool.nbharness.parameters] {pattern!r}")
     return None
 

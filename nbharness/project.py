@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import fnmatch
 import sys
 from pathlib import Path
 from typing import Any
@@ -26,6 +27,12 @@ def tool_table(path: Path) -> dict[str, Any]:
     if not isinstance(table, dict):
         raise NbHarnessError(f"{path}: [tool.nbharness] must be a table")
     return table
+
+
+def path_matches(relative: str, pattern: str) -> bool:
+    """A notebook's path (from the root) against a key of a path-keyed table: the path
+    itself, or a glob in which ``*`` also matches ``/``."""
+    return relative == pattern or fnmatch.fnmatchcase(relative, pattern)
 
 
 def find_root(start: Path) -> Path:
