@@ -6,7 +6,7 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from .commands import check, export
+from .commands import check, export, sync
 from .errors import NbHarnessError
 
 #: Exit code for a bug in nbharness itself, told apart from "your notebook has a problem".
@@ -18,6 +18,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     subparsers = parser.add_subparsers(dest="command", required=True)
     check.add_parser(subparsers)
     export.add_parser(subparsers)
+    sync.add_parser(subparsers)
     args = parser.parse_args(argv)
     try:
         result: int = args.run(args)

@@ -1,0 +1,85 @@
+"""``nbharness sync``: bring every notebook and its script twin into agreement."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import jupytext
+
+from ..errors import NbHarnessError, display_path
+from ..notebook import nbharness_metadata, read_notebook, write_atomically
+from ..pairing import (
+    SyncConflict,
+    conflict_diffs,
+    merged_cells,
+    pairing_of,
+    plan,
+    record,
+    script_text,
+    synced_text_from_git,
+    write_notebook_json,
+)
+from ..project import find_root, tool_table
+from ..report import render
+from .check import notebooks
+
+
+def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    parser = subparsers.add_parser("sync", help="sync notebooks with their script twins")
+    parser.add_argument(
+        "--prefer",
+        choices=["notebook", "script"],
+        help="on a both-sides change, keep this side (the other is rewritten)",
+    )
+    parser.add_argument("paths", nargs="*", type=Path, default=[Path(".")])
+    parser.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    failed = 0
+    for path in notebooks(args.paths):
+        try:
+            for line in sync_one(path, args.prefer):
+                print(line)
+        except NbHarnessError as exc:
+            print(render(exc), file=sys.stderr)
+            failed += 1
+    return 1 if failed else 0
+
+
+def sync_one(path: Path, prefer: str | None) -> list[str]:
+    """Sync one notebook with its twin; the lines to print (what was written)."""
+    root = find_root(path.resolve().parent)
+    notebook_bytes = path.read_bytes()
+    nb, _ = read_notebook(path)
+    pairing = pairing_of(root, tool_table(root / "pyproject.toml"), nb)
+    if pairing is None:
+        return []
+    script = pairing.twin(path)
+    script_bytes = script.read_bytes() if script.exists() else None
+    step = plan(nb, script, pairing.fmt, prefer)
+    if step.action == "none":
+        return []
+    if step.action == "conflict":
+        assert step.script_now is not None
+        base = synced_text_from_git(script, str(nbharness_metadata(nb).get("synced", "")))
+        diffs = conflict_diffs(base, step.notebook_text, step.script_now, script)
+        raise SyncConflict(path, script, diffs)
+    if step.action == "notebook":
+        assert step.script_now is not None
+        nb.cells = merged_cells(nb, jupytext.reads(step.script_now, pairing.fmt).cells)
+    text = script_text(nb, pairing.fmt)
+    record(nb, text)
+    # Write only if neither file changed while we read and decided.
+    unchanged_script = (script.read_bytes() if script.exists() else None) == script_bytes
+    if path.read_bytes() != notebook_bytes or not unchanged_script:
+        raise NbHarnessError(f"{display_path(path)} or its twin changed while syncing; run again")
+    written = []
+    if step.script_now != text:
+        write_atomically(script, text)
+        written.append(f"wrote {display_path(script)}")
+    write_notebook_json(nb, path)
+    written.append(f"wrote {display_path(path)}")
+    return written

@@ -1,0 +1,203 @@
+"""Paired scripts: every notebook has a plain-text twin (a jupytext script) kept in sync.
+
+Which side changed is decided from content, never from file times. The record is a hash
+of the script text as last synced, kept in the notebook's metadata
+(``{"nbharness": {"synced": "<sha256>"}}``), so it travels with the notebook through
+git, clones and checkouts:
+
+- the two sides agree → nothing to do;
+- the script still has the synced text → the notebook changed: rewrite the script;
+- the notebook still renders to the synced text → the script changed: rebuild the
+  notebook's cells from it, keeping the outputs of cells whose source did not change;
+- both changed (or they differ and there is no record) → a conflict: write nothing.
+"""
+
+from __future__ import annotations
+
+import copy
+import difflib
+import hashlib
+from dataclasses import dataclass
+from pathlib import Path
+
+import jupytext
+import nbformat
+from nbformat import NotebookNode
+
+from .errors import NbHarnessError, display_path
+from .notebook import nbharness_metadata, write_atomically
+
+DEFAULT_FORMAT = "py:percent"
+#: The script header must not change when only jupytext's version does.
+_NO_VERSION = "-jupytext.text_representation.jupytext_version"
+_EXTENSIONS = {"py": ".py", "md": ".md", "myst": ".md", "Rmd": ".Rmd", "qmd": ".qmd", "R": ".R"}
+
+
+class SyncConflict(NbHarnessError):
+    """Both sides changed since they were last synced."""
+
+    def __init__(self, notebook: Path, script: Path, diffs: list[str]) -> None:
+        self.notebook, self.script, self.diffs = notebook, script, diffs
+        super().__init__(
+            f"{display_path(notebook)} and {display_path(script)} both changed since they "
+            "were last synced; nothing was written"
+        )
+
+    def details(self) -> list[str]:
+        shown_nb = display_path(self.notebook)
+        return [
+            *self.diffs,
+            "",
+            "Keep one side and sync again:",
+            f"  nbharness sync --prefer notebook {shown_nb}   # the notebook's cells win",
+            f"  nbharness sync --prefer script {shown_nb}     # the script's text wins",
+        ]
+
+    def __reduce__(self) -> tuple[type, tuple[Path, Path, list[str]]]:
+        return (type(self), (self.notebook, self.script, self.diffs))
+
+
+def pairing_of(root: Path, table: dict[str, object], nb: NotebookNode) -> Pairing | None:
+    """The pairing in effect: ``[tool.nbharness] pairing``, else the notebook's own jupytext
+    ``formats``; ``None`` when neither pairs it."""
+    fmt = table.get("pairing")
+    if fmt is None:
+        formats = (nb.metadata.get("jupytext") or {}).get("formats", "")
+        others = [f for f in str(formats).split(",") if f and not f.startswith("ipynb")]
+        fmt = others[0] if others else None
+    if fmt is None:
+        return None
+    scripts = table.get("scripts_dir")
+    return Pairing(str(fmt), root, str(scripts) if scripts else None)
+
+
+@dataclass(frozen=True)
+class Pairing:
+    """How notebooks pair: a jupytext format, and an optional folder for the scripts."""
+
+    fmt: str = DEFAULT_FORMAT
+    root: Path = Path(".")
+    scripts_dir: str | None = None
+
+    def twin(self, notebook: Path) -> Path:
+        extension = _EXTENSIONS.get(self.fmt.split(":")[0], "." + self.fmt.split(":")[0])
+        if self.scripts_dir is None:
+            return notebook.with_suffix(extension)
+        relative = notebook.resolve().relative_to(self.root.resolve())
+        return (self.root / self.scripts_dir / relative).with_suffix(extension)
+
+
+def script_text(nb: NotebookNode, fmt: str) -> str:
+    """The notebook's inputs as a script, with no version stamp and no sync record."""
+    nb = copy.deepcopy(nb)
+    nb.metadata.pop("nbharness", None)
+    nb.metadata["jupytext"] = {"notebook_metadata_filter": _NO_VERSION}
+    text: str = jupytext.writes(nb, fmt)
+    return text
+
+
+def digest(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+@dataclass
+class Plan:
+    """What sync will do for one pair: "none", "script", "notebook", or a conflict."""
+
+    action: str
+    notebook_text: str
+    script_now: str | None
+
+
+def plan(nb: NotebookNode, script: Path, fmt: str, prefer: str | None = None) -> Plan:
+    rendered = script_text(nb, fmt)
+    if not script.exists():
+        return Plan("script", rendered, None)
+    current = script.read_text(encoding="utf-8")
+    record = nbharness_metadata(nb).get("synced")
+    if current == rendered:
+        return Plan("none" if record == digest(current) else "record", rendered, current)
+    if prefer == "notebook":
+        return Plan("script", rendered, current)  # the notebook wins: rewrite the script
+    if prefer == "script":
+        return Plan("notebook", rendered, current)  # the script wins: rebuild the notebook
+    if record == digest(current):
+        return Plan("script", rendered, current)  # only the notebook changed
+    if record == digest(rendered):
+        return Plan("notebook", rendered, current)  # only the script changed
+    return Plan("conflict", rendered, current)
+
+
+def merged_cells(old: NotebookNode, new_cells: list[NotebookNode]) -> list[NotebookNode]:
+    """The script's cells, each keeping the old cell's outputs, count, id and metadata when
+    its source and type did not change; an edited or new cell starts with no outputs."""
+    old_keys = [_key(cell) for cell in old.cells]
+    new_keys = [_key(cell) for cell in new_cells]
+    cells: list[NotebookNode] = []
+    matcher = difflib.SequenceMatcher(a=old_keys, b=new_keys, autojunk=False)
+    for tag, a0, a1, b0, b1 in matcher.get_opcodes():
+        if tag == "equal":
+            cells += [copy.deepcopy(cell) for cell in old.cells[a0:a1]]
+        else:
+            cells += [_fresh(cell) for cell in new_cells[b0:b1]]
+    return cells
+
+
+def _key(cell: NotebookNode) -> tuple[str, str]:
+    return (str(cell.cell_type), str(cell.source))
+
+
+def _fresh(cell: NotebookNode) -> NotebookNode:
+    cell = copy.deepcopy(cell)
+    if cell.cell_type == "code":
+        cell.outputs = []
+        cell.execution_count = None
+    return cell
+
+
+def record(nb: NotebookNode, text: str) -> None:
+    nb.metadata.setdefault("nbharness", {})["synced"] = digest(text)
+
+
+def write_notebook_json(nb: NotebookNode, path: Path) -> None:
+    write_atomically(path, nbformat.writes(nb) + "\n")
+
+
+def conflict_diffs(
+    base: str | None, notebook_text: str, script_now: str, script: Path
+) -> list[str]:
+    """Each side against the last synced text when git still has it, else side by side."""
+    if base is None:
+        return list(
+            difflib.unified_diff(
+                notebook_text.splitlines(),
+                script_now.splitlines(),
+                "notebook (as a script)",
+                str(script),
+                lineterm="",
+            )
+        )
+    return [
+        *difflib.unified_diff(
+            base.splitlines(), notebook_text.splitlines(), "last synced", "notebook", lineterm=""
+        ),
+        *difflib.unified_diff(
+            base.splitlines(), script_now.splitlines(), "last synced", str(script), lineterm=""
+        ),
+    ]
+
+
+def synced_text_from_git(script: Path, wanted: str, depth: int = 50) -> str | None:
+    """The script's text as last synced, from git history (the record is only a hash)."""
+    try:
+        import git
+
+        with git.Repo(script.parent, search_parent_directories=True) as repo:
+            relative = script.resolve().relative_to(Path(repo.working_dir).resolve()).as_posix()
+            for commit in repo.iter_commits(paths=relative, max_count=depth):
+                text: str = (commit.tree / relative).data_stream.read().decode("utf-8", "replace")
+                if digest(text) == wanted:
+                    return text
+    except Exception:  # no repository, no history: the diff falls back to side by side
+        return None
+    return None

@@ -1,0 +1,122 @@
+"""Paired scripts: content-based sync, outputs kept true, conflicts refused, on real git repos."""
+
+from __future__ import annotations
+
+import json
+
+import git
+import nbformat
+import pytest
+
+from nbharness.cli import main
+
+from .conftest import build_notebook
+
+CELLS = [
+    {"markdown": "# Report"},
+    {"source": "x = 1", "count": 1, "outputs": []},
+    {
+        "source": "print(x)",
+        "count": 2,
+        "outputs": [{"output_type": "stream", "name": "stdout", "text": "1\n"}],
+    },
+]
+
+
+@pytest.fixture
+def project(tmp_path, monkeypatch):
+    (tmp_path / "pyproject.toml").write_text('[tool.nbharness]\npairing = "py:percent"\n')
+    nbformat.write(build_notebook(CELLS), tmp_path / "report.ipynb")
+    monkeypatch.chdir(tmp_path)
+    return tmp_path
+
+
+def cells(path):
+    return nbformat.read(path, as_version=4).cells
+
+
+def test_a_missing_twin_is_created_without_a_version_stamp(project, capsys):
+    assert main(["sync", "."]) == 0
+    script = (project / "report.py").read_text()
+    assert "# %%\nx = 1\n" in script
+    assert "jupytext_version:" not in script
+    assert capsys.readouterr().out.splitlines() == ["wrote report.py", "wrote report.ipynb"]
+    assert main(["sync", "."]) == 0
+    assert capsys.readouterr().out == ""
+
+
+def test_a_script_edit_reaches_the_notebook_keeping_unchanged_cells_outputs(project):
+    main(["sync", "."])
+    script = project / "report.py"
+    script.write_text(script.read_text().replace("x = 1", "x = 2"))
+    assert main(["sync", "."]) == 0
+    code = cells(project / "report.ipynb")
+    assert code[1].source == "x = 2"
+    assert code[1].outputs == []
+    assert code[1].execution_count is None
+    assert code[2].outputs[0]["text"] == "1\n"
+    assert code[2].id == "cell-3"
+
+
+def test_a_notebook_edit_reaches_the_script(project):
+    main(["sync", "."])
+    nb = nbformat.read(project / "report.ipynb", as_version=4)
+    nb.cells.append(nbformat.v4.new_code_cell("y = x + 1", id="new-cell"))
+    nbformat.write(nb, project / "report.ipynb")
+    assert main(["sync", "."]) == 0
+    assert (project / "report.py").read_text().endswith("# %%\ny = x + 1\n")
+
+
+def test_touching_files_or_a_fresh_clone_changes_nothing(project, tmp_path_factory, capsys):
+    main(["sync", "."])
+    with git.Repo.init(project) as repo:
+        repo.index.add(["pyproject.toml", "report.ipynb", "report.py"])
+        repo.index.commit("paired")
+        clone_path = tmp_path_factory.mktemp("clone") / "repo"
+        git.Repo.clone_from(project, clone_path).close()
+    (project / "report.py").touch()
+    capsys.readouterr()
+    assert main(["sync", str(project)]) == 0
+    assert main(["sync", str(clone_path)]) == 0
+    assert capsys.readouterr().out == ""
+
+
+def test_both_sides_changed_is_refused_with_diffs_against_the_last_synced_text(project, capsys):
+    main(["sync", "."])
+    with git.Repo.init(project) as repo:
+        repo.index.add(["pyproject.toml", "report.ipynb", "report.py"])
+        repo.index.commit("paired")
+    script = project / "report.py"
+    script.write_text(script.read_text().replace("x = 1", "x = 3"))
+    raw = json.loads((project / "report.ipynb").read_text())
+    raw["cells"][2]["source"] = "print(x * 10)"
+    (project / "report.ipynb").write_text(json.dumps(raw))
+    before = script.read_bytes(), (project / "report.ipynb").read_bytes()
+    capsys.readouterr()
+    assert main(["sync", "."]) == 1
+    err = capsys.readouterr().err
+    assert "report.ipynb and report.py both changed since they were last synced" in err
+    assert "--- last synced" in err
+    assert "+x = 3" in err
+    assert "+print(x * 10)" in err
+    assert "nbharness sync --prefer notebook report.ipynb" in err
+    assert (script.read_bytes(), (project / "report.ipynb").read_bytes()) == before
+    assert main(["sync", "--prefer", "script", "."]) == 0
+    assert cells(project / "report.ipynb")[2].source == "print(x)"
+    assert cells(project / "report.ipynb")[1].source == "x = 3"
+
+
+def test_notebooks_without_pairing_are_left_alone(tmp_path, monkeypatch):
+    nbformat.write(build_notebook(["x = 1"]), tmp_path / "lone.ipynb")
+    monkeypatch.chdir(tmp_path)
+    assert main(["sync", "."]) == 0
+    assert not (tmp_path / "lone.py").exists()
+
+
+def test_the_notebooks_own_jupytext_formats_pair_it(tmp_path, monkeypatch):
+    nbformat.write(
+        build_notebook(["x = 1"], jupytext={"formats": "ipynb,md:myst"}), tmp_path / "own.ipynb"
+    )
+    monkeypatch.chdir(tmp_path)
+    assert main(["sync", "."]) == 0
+    assert "```{code-cell}" in (tmp_path / "own.md").read_text()
