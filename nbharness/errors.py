@@ -181,7 +181,7 @@ class ProblemList(NbHarnessError):
         super().__init__(f"{self.lead}{problems[0]}{more}")
 
     def details(self) -> list[str]:
-        return [f"- {problem}" for problem in self.problems]
+        return [f"- {problem}" for problem in self.problems] if len(self.problems) > 1 else []
 
     def __reduce__(self) -> tuple[type, tuple[list[str]]]:
         return (type(self), (self.problems,))

@@ -23,11 +23,13 @@ from .errors import (
     MissingImports,
     NbHarnessError,
     NotebookWarning,
+    ProblemList,
 )
 from .execute import Executor, RunResult, get_executor
 from .export import ExportOutOfDate, has_exports, modules_of, stale_modules
 from .notebook import nbharness_metadata, read_notebook, skip_reason, write_notebook
 from .order import ExecutionOrderError, order_problems
+from .pairing import pairing_of, pairing_problem
 from .params import (
     PARAMETERS_TAG,
     ParameterError,
@@ -38,7 +40,7 @@ from .params import (
     sets_from,
     unknown_names,
 )
-from .project import path_matches
+from .project import path_matches, tool_table
 from .report import CrashLine, FailureRepr, render
 from .runs import run_for
 from .settings import Settings
@@ -54,6 +56,7 @@ UPDATED = "nbharness_updated_outputs"
 ORDER_ITEM = "execution-order"
 #: Name of the export check's item: ``analysis.ipynb::export``.
 EXPORT_ITEM = "export"
+PAIRING_ITEM = "pairing"
 
 
 class NotebookFile(pytest.File):
@@ -75,6 +78,8 @@ class NotebookFile(pytest.File):
             yield ExecutionOrderItem.from_parent(self, name=ORDER_ITEM, notebook=nb)
         if settings.check_export and has_exports(nb):
             yield ExportCheckItem.from_parent(self, name=EXPORT_ITEM, notebook=nb)
+        if settings.check_pairing:
+            yield PairingCheckItem.from_parent(self, name=PAIRING_ITEM, notebook=nb)
         reason = skip_reason(nb)
         markers = self._markers(nb)
         for parameters in sets:
@@ -190,6 +195,22 @@ class ExportCheckItem(_StoredNotebookItem):
 
     def headline(self) -> str:
         return f"{self.nodeid.split('::')[0]} (exported modules)"
+
+
+class PairingCheckItem(_StoredNotebookItem):
+    """The notebook has its script twin, in sync (when the project pairs notebooks)."""
+
+    def runtest(self) -> None:
+        root = self.config.rootpath
+        pairing = pairing_of(root, tool_table(root / "pyproject.toml"), self.notebook)
+        if pairing is None:
+            pytest.skip("the project does not pair notebooks with scripts")
+        problem = pairing_problem(self.notebook, self.path, pairing)
+        if problem:
+            raise ProblemList([problem])
+
+    def headline(self) -> str:
+        return f"{self.nodeid.split('::')[0]} (paired script)"
 
 
 class NotebookItem(_NotebookItemBase):

@@ -155,6 +155,20 @@ def _fresh(cell: NotebookNode) -> NotebookNode:
     return cell
 
 
+def pairing_problem(nb: NotebookNode, notebook: Path, pairing: Pairing) -> str | None:
+    """What ``check`` says about a pair: no twin, or out of sync; ``None`` when in sync."""
+    script = pairing.twin(notebook)
+    step = plan(nb, script, pairing.fmt)
+    shown = display_path(notebook)
+    if step.script_now is None:
+        return f"no twin {display_path(script)} (run nbharness sync {shown})"
+    if step.action in ("none", "record"):
+        return None
+    if step.action == "conflict":
+        return f"{display_path(script)} and the notebook both changed (run nbharness sync {shown})"
+    return f"{display_path(script)} is out of sync (run nbharness sync {shown})"
+
+
 def record(nb: NotebookNode, text: str) -> None:
     nb.metadata.setdefault("nbharness", {})["synced"] = digest(text)
 

@@ -123,6 +123,11 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     )
     _add_flag(
         parser,
+        "nb_check_pairing",
+        help="add a test per notebook: its script twin exists and is in sync",
+    )
+    _add_flag(
+        parser,
         "nb_cache",
         help="skip a notebook run whose code, parameters, kernel, settings and declared "
         "inputs are unchanged since it last passed",

@@ -53,6 +53,7 @@ class Settings:
     parameters: Mapping[str, Any] = field(default_factory=dict)
     #: Add an item per exporting notebook: its modules must be up to date.
     check_export: bool = False
+    check_pairing: bool = False
     #: Where exported modules go (``[tool.nbharness] export_root``).
     export_root: Path = Path(".")
     #: Run past every error; fail only for imports that fail (``--nb-find-import-errors``).
@@ -105,6 +106,7 @@ class Settings:
             project_file=project_file.name,
             check_order=_flag(config, "nb_check_order"),
             check_export=_flag(config, "nb_check_export"),
+            check_pairing=_flag(config, "nb_check_pairing"),
             export_root=_export_root(config.rootpath, project),
             compare=_compare_settings(compare, compare_where, project, project_file),
             update_outputs=bool(config.getoption("nb_update_outputs")),

@@ -115,8 +115,6 @@ def test_the_pytest_item_fails_an_out_of_order_notebook_without_running_it(pytes
         [
             "*_ messy.ipynb (execution order) _*",
             "not run top to bottom in one fresh kernel: cell 2 (In [1]) ran before cell 1 (In [2])",
-            "",
-            "- cell 2 (In [1]) ran before cell 1 (In [2])",
         ],
     )
 

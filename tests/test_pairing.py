@@ -120,3 +120,21 @@ def test_the_notebooks_own_jupytext_formats_pair_it(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     assert main(["sync", "."]) == 0
     assert "```{code-cell}" in (tmp_path / "own.md").read_text()
+
+
+def test_check_and_the_pytest_item_report_missing_and_stale_twins(pytester, capsys):
+    pytester.makepyprojecttoml('[tool.nbharness]\npairing = "py:percent"\n')
+    nbformat.write(build_notebook(["x = 1"]), pytester.path / "a.ipynb")
+    nbformat.write(build_notebook(["y = 1"]), pytester.path / "b.ipynb")
+    result = pytester.runpytest("--nb", "--nb-check-pairing", "-k", "pairing")
+    result.assert_outcomes(failed=2)
+    result.stdout.fnmatch_lines(["no twin a.py (run nbharness sync a.ipynb)"])
+    with pytest.MonkeyPatch.context() as patch:
+        patch.chdir(pytester.path)
+        assert main(["sync", "a.ipynb"]) == 0
+        capsys.readouterr()
+        assert main(["check", "--pairing", "."]) == 1
+        assert capsys.readouterr().out.splitlines() == [
+            "b.ipynb: no twin b.py (run nbharness sync b.ipynb)"
+        ]
+    pytester.runpytest("--nb", "--nb-check-pairing", "a.ipynb::pairing").assert_outcomes(passed=1)

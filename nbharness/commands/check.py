@@ -15,6 +15,7 @@ from ..errors import NbHarnessError, display_path
 from ..export import modules_of, stale_modules
 from ..notebook import read_notebook
 from ..order import order_problems
+from ..pairing import pairing_of, pairing_problem
 from ..project import export_root, find_root, tool_table
 
 
@@ -28,6 +29,11 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
         help="stored execution counts must come from one clean top-to-bottom run",
     )
     parser.add_argument(
+        "--pairing",
+        action="store_true",
+        help="every paired notebook has its script twin, in sync",
+    )
+    parser.add_argument(
         "--export",
         action="store_true",
         help="modules exported from notebooks must exist and be what export would write",
@@ -37,7 +43,7 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
 
 
 def run(args: argparse.Namespace) -> int:
-    every = not (args.order or args.export)  # no check named: all of them
+    every = not (args.order or args.export or args.pairing)  # none named: all of them
     failed = 0
     for path in args.paths:
         if not path.exists():
@@ -54,6 +60,8 @@ def run(args: argparse.Namespace) -> int:
         problems = order_problems(cells) if every or args.order else []
         if every or args.export:
             problems += export_problems(path)
+        if every or args.pairing:
+            problems += pairing_problems(path)
         for problem in problems:
             print(f"{shown}: {problem}")
         failed += bool(problems)
@@ -67,6 +75,17 @@ def export_problems(path: Path) -> list[str]:
         return stale_modules(modules_of(nb, relative_to(path, root), target))
     except NbHarnessError as exc:
         return [str(exc)]
+
+
+def pairing_problems(path: Path) -> list[str]:
+    try:
+        nb, _ = read_notebook(path)
+        root = find_root(path.resolve().parent)
+        pairing = pairing_of(root, tool_table(root / "pyproject.toml"), nb)
+        problem = pairing_problem(nb, path, pairing) if pairing else None
+    except NbHarnessError as exc:
+        return [str(exc)]
+    return [problem] if problem else []
 
 
 def project_of(notebook: Path) -> tuple[Path, Path]:

@@ -33,20 +33,29 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
         choices=["notebook", "script"],
         help="on a both-sides change, keep this side (the other is rewritten)",
     )
+    parser.add_argument(
+        "--exit-non-zero-on-write",
+        action="store_true",
+        help="exit 1 when a file was written (for pre-commit: then git add them)",
+    )
     parser.add_argument("paths", nargs="*", type=Path, default=[Path(".")])
     parser.set_defaults(run=run)
 
 
 def run(args: argparse.Namespace) -> int:
     failed = 0
+    written: list[str] = []
     for path in notebooks(args.paths):
         try:
             for line in sync_one(path, args.prefer):
                 print(line)
+                written.append(line.removeprefix("wrote "))
         except NbHarnessError as exc:
             print(render(exc), file=sys.stderr)
             failed += 1
-    return 1 if failed else 0
+    if written and args.exit_non_zero_on_write:
+        print(f"then: git add {' '.join(written)}", file=sys.stderr)
+    return 1 if failed or (written and args.exit_non_zero_on_write) else 0
 
 
 def sync_one(path: Path, prefer: str | None) -> list[str]:
