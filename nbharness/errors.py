@@ -77,6 +77,8 @@ class CellProblem(NbHarnessError):
     index: int
     source: str
     execution_count: int | None = None
+    #: ``path/to/script.py:LINE`` of the failing line in the paired script, if any.
+    script_location: str = ""
 
     def __post_init__(self) -> None:
         super().__init__(self.summary)

@@ -24,12 +24,13 @@ from .errors import (
     NbHarnessError,
     NotebookWarning,
     ProblemList,
+    display_path,
 )
 from .execute import Executor, RunResult, get_executor
 from .export import ExportOutOfDate, has_exports, modules_of, stale_modules
 from .notebook import nbharness_metadata, read_notebook, skip_reason, write_notebook
 from .order import ExecutionOrderError, order_problems
-from .pairing import pairing_of, pairing_problem
+from .pairing import pairing_of, pairing_problem, script_line
 from .params import (
     PARAMETERS_TAG,
     ParameterError,
@@ -41,7 +42,7 @@ from .params import (
     unknown_names,
 )
 from .project import path_matches, tool_table
-from .report import CrashLine, FailureRepr, render
+from .report import CrashLine, FailureRepr, failing_line, render
 from .runs import run_for
 from .settings import Settings
 from .snapshot import NotStored, store_outputs
@@ -256,7 +257,20 @@ class NotebookItem(_NotebookItemBase):
         if isinstance(error, CellProblem) and injected_at is not None and error.index > injected_at:
             # Count cells as the user's notebook has them, without papermill's cell.
             error = dataclasses.replace(error, index=error.index - 1)
+        if isinstance(error, CellProblem):
+            error = dataclasses.replace(error, script_location=self._in_script(error))
         raise error
+
+    def _in_script(self, error: CellProblem) -> str:
+        """Where the failing line is in the paired script, when the notebook has a twin."""
+        root = self.config.rootpath
+        pairing = pairing_of(root, tool_table(root / "pyproject.toml"), self.notebook)
+        if pairing is None or not pairing.twin(self.path).exists():
+            return ""
+        line = script_line(self.notebook, pairing.fmt, error.index, failing_line(error) or 1)
+        if line is None:
+            return ""
+        return f"{display_path(pairing.twin(self.path))}:{line}"
 
     def _skip_if_unchanged(self, settings: Settings) -> None:
         """With ``--nb-cache``: skip a run that passed with the same key; else file the key."""

@@ -169,6 +169,23 @@ def pairing_problem(nb: NotebookNode, notebook: Path, pairing: Pairing) -> str |
     return f"{display_path(script)} is out of sync (run nbharness sync {shown})"
 
 
+def script_line(nb: NotebookNode, fmt: str, index: int, line: int) -> int | None:
+    """The script line holding ``line`` (1-based) of cell ``index``, or ``None``.
+
+    Cells are found in the script as jupytext writes it: after the header, each cell
+    starts at its ``# %%`` marker (percent format), or where its source first appears.
+    """
+    lines = script_text(nb, fmt).splitlines()
+    markers = [n for n, text in enumerate(lines) if text.startswith("# %%")]
+    if fmt.endswith(":percent") and len(markers) == len(nb.cells):
+        return markers[index] + 1 + line
+    first = nb.cells[index].source.splitlines()[:1]
+    for number, text in enumerate(lines):
+        if first and text == first[0]:
+            return number + line
+    return None
+
+
 def record(nb: NotebookNode, text: str) -> None:
     nb.metadata.setdefault("nbharness", {})["synced"] = digest(text)
 

@@ -30,6 +30,8 @@ def render(error: NbHarnessError, style: str = "long", fulltrace: bool = False) 
     """The whole report for ``error`` in pytest's ``--tb`` ``style``."""
     lines = [error.summary]
     if isinstance(error, CellProblem):
+        if error.script_location:
+            lines.append(f"In the paired script: {error.script_location}")
         lines += ["", f"Source of {error.where}:"]
         lines += numbered_source(error.source, failing_line(error))
         if isinstance(error, CellError) and error.traceback and style not in ("short", "line"):

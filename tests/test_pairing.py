@@ -138,3 +138,19 @@ def test_check_and_the_pytest_item_report_missing_and_stale_twins(pytester, caps
             "b.ipynb: no twin b.py (run nbharness sync b.ipynb)"
         ]
     pytester.runpytest("--nb", "--nb-check-pairing", "a.ipynb::pairing").assert_outcomes(passed=1)
+
+
+def test_a_failure_report_points_into_the_paired_script(pytester):
+    pytester.makepyprojecttoml('[tool.nbharness]\npairing = "py:percent"\n')
+    cells = [{"markdown": "# Ratio"}, "x = 1", "def ratio(a):\n    return a / 0", "y = 2\nratio(x)"]
+    nbformat.write(build_notebook(cells), pytester.path / "ratio.ipynb")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.chdir(pytester.path)
+        assert main(["sync", "ratio.ipynb"]) == 0
+    lines = (pytester.path / "ratio.py").read_text().splitlines()
+    result = pytester.runpytest("--nb")
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(["In the paired script: ratio.py:*"])
+    location = next(line for line in result.stdout.lines if line.startswith("In the paired"))
+    number = int(location.rsplit(":", 1)[1])
+    assert lines[number - 1] == "ratio(x)"
