@@ -131,7 +131,8 @@ def _compared(old: Mapping[str, Any], new: Mapping[str, Any], settings: CompareS
         return False  # markdown, or not run this time (skip-execution, after sys.exit(0))
     if IGNORE_OUTPUT.on(old) or SKIP.on(old):
         return False
-    return settings.strict or bool(old.get("outputs"))
+    # As nbval does: a cell that ran (has a count) claims its outputs, even none at all.
+    return settings.strict or bool(old.get("outputs")) or old.get("execution_count") is not None
 
 
 def output_text(outputs: Sequence[Mapping[str, Any]], settings: CompareSettings) -> str:

@@ -27,11 +27,10 @@ class Marker:
             return True
         source = cell.get("source", "")
         text = "".join(source) if isinstance(source, list) else str(source)
+        # As nbval reads them: a comment line that is the marker and nothing else.
         return any(
-            word in self.comments
+            line.strip().startswith("#") and line.strip().lstrip("#").strip() in self.comments
             for line in text.splitlines()
-            if line.lstrip().startswith("#")
-            for word in line.lstrip("# \t").split()
         )
 
 

@@ -236,3 +236,11 @@ def test_compare_does_not_swallow_the_path_after_it(pytester, make_notebook):
     make_notebook("other.ipynb", ["1/0"])
     pytester.runpytest("--nb", "--nb-compare", "one.ipynb").assert_outcomes(passed=1)
     pytester.runpytest("--nb", "--nb-compare=strict", "one.ipynb").assert_outcomes(passed=1)
+
+
+def test_a_cell_that_ran_and_stored_no_output_must_still_print_nothing(pytester, make_notebook):
+    make_notebook("quiet.ipynb", [{"source": "print('now I talk')", "outputs": [], "count": 1}])
+    make_notebook("unrun.ipynb", [{"source": "print('never ran before')", "outputs": []}])
+    result_ = pytester.runpytest("--nb", "--nb-compare")
+    result_.assert_outcomes(passed=1, failed=1)
+    expect(result_.stdout, ["FAILED quiet.ipynb::quiet - outputs differ*"])

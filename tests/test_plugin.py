@@ -621,3 +621,22 @@ def test_reruns_run_a_flaky_notebook_again_on_a_fresh_kernel(pytester, make_note
     result = pytester.runpytest("--nb", "--reruns", "1")
     result.assert_outcomes(passed=1)
     expect(result.stdout, ["*1 passed, 1 rerun*"])
+
+
+def test_an_error_raised_after_a_cell_finished_still_fails(pytester, make_notebook):
+    hook = (
+        "def fail_after(*args):\n"
+        "    raise ValueError('broken post-execute hook')\n"
+        "get_ipython().events.register('post_run_cell', fail_after)"
+    )
+    make_notebook("late.ipynb", [hook, "x = 1"])
+    result = pytester.runpytest("--nb")
+    result.assert_outcomes(failed=1)
+    expect(result.stdout, ["*raised ValueError: broken post-execute hook*"])
+
+
+def test_a_marker_word_in_prose_is_not_a_marker(pytester, make_notebook):
+    make_notebook(
+        "prose.ipynb", ["# we removed NBVAL_SKIP here: this cell must run\nraise ValueError('ran')"]
+    )
+    pytester.runpytest("--nb").assert_outcomes(failed=1)

@@ -129,6 +129,8 @@ class LocalRun(Closing):
             # nbclient registered its clean-up with atexit before the start failed, and
             # only unregisters it after a start that worked: it would fail at exit.
             atexit.unregister(self._client._cleanup_kernel)
+        if error is None and not run.allow_errors:
+            error = _late_error(nb)
         if _is_clean_exit(error):
             self.result = RunResult(nb, exited_early=True, unraised=self.watch.unraised)
         else:
@@ -220,6 +222,25 @@ class LocalRun(Closing):
             reason = f"{type(exc).__name__}: {exc}".strip().splitlines()[0]
             return KernelStartFailed(f"kernel {name!r} could not start: {reason}")
         raise exc
+
+
+def _late_error(nb: NotebookNode) -> CellError | None:
+    """An error output in a cell whose execution succeeded: raised by a callback after
+    the cell (a matplotlib post_execute hook, say). nbclient lets it pass; we do not."""
+    for index, cell in enumerate(nb.cells):
+        if cell.cell_type != "code" or RAISES.on(cell):
+            continue
+        for out in cell.get("outputs", []):
+            if out.get("output_type") == "error" and out.get("ename") != "SystemExit":
+                return CellError(
+                    index,
+                    cell.source,
+                    cell.get("execution_count"),
+                    ename=out.get("ename", "Error"),
+                    evalue=out.get("evalue", ""),
+                    traceback=list(out.get("traceback", [])),
+                )
+    return None
 
 
 def _is_clean_exit(error: NbHarnessError | None) -> bool:
