@@ -6,7 +6,7 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from .commands import check, export, sync
+from .commands import check, export, sync, textconv
 from .errors import NbHarnessError
 
 #: Exit code for a bug in nbharness itself, told apart from "your notebook has a problem".
@@ -19,6 +19,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     check.add_parser(subparsers)
     export.add_parser(subparsers)
     sync.add_parser(subparsers)
+    textconv.add_parser(subparsers)
     args = parser.parse_args(argv)
     try:
         result: int = args.run(args)

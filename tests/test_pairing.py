@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
+from pathlib import Path
 
 import git
 import nbformat
@@ -154,3 +158,23 @@ def test_a_failure_report_points_into_the_paired_script(pytester):
     location = next(line for line in result.stdout.lines if line.startswith("In the paired"))
     number = int(location.rsplit(":", 1)[1])
     assert lines[number - 1] == "ratio(x)"
+
+
+def test_git_diff_shows_a_notebook_as_review_text(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("PATH", f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}")
+    nbformat.write(build_notebook(CELLS), tmp_path / "report.ipynb")
+    with git.Repo.init(tmp_path) as repo:
+        assert main(["config-git"]) == 0
+        repo.index.add(["report.ipynb", ".gitattributes"])
+        repo.index.commit("notebook")
+    raw = json.loads((tmp_path / "report.ipynb").read_text())
+    raw["cells"][1]["source"] = "x = 2"
+    raw["cells"][2]["outputs"][0]["text"] = ["2\n"]
+    (tmp_path / "report.ipynb").write_text(json.dumps(raw))
+    diff = subprocess.run(["git", "diff"], cwd=tmp_path, capture_output=True, text=True, check=True)
+    assert "-x = 1" in diff.stdout
+    assert "+x = 2" in diff.stdout
+    assert "-# cell 3: stdout (1 lines) 1" in diff.stdout
+    assert "+# cell 3: stdout (1 lines) 2" in diff.stdout
+    assert '"source"' not in diff.stdout
