@@ -33,6 +33,13 @@ def read_notebook(path: Path) -> tuple[NotebookNode, str | None]:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         raise InvalidNotebook(path, f"cannot read it: {exc}") from None
+    if path.suffix != ".ipynb":  # a jupytext text notebook
+        import jupytext  # 150 ms to import: only when a script is read
+
+        try:
+            return jupytext.reads(text, fmt=path.suffix.lstrip(".")), None
+        except Exception as exc:  # jupytext raises many kinds on odd text
+            raise InvalidNotebook(path, f"{type(exc).__name__}: {_first_line(str(exc))}") from None
     try:
         raw = json.loads(text)
     except json.JSONDecodeError as exc:

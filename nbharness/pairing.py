@@ -20,7 +20,6 @@ import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 
-import jupytext
 import nbformat
 from nbformat import NotebookNode
 
@@ -87,8 +86,43 @@ class Pairing:
         return (self.root / self.scripts_dir / relative).with_suffix(extension)
 
 
+#: How a jupytext text notebook starts, by extension: a YAML header naming ``jupyter``.
+_HEADERS = {".py": "# ---\n# jupyter:", ".md": "---\njupyter:", ".R": "# ---\n# jupyter:"}
+
+
+def is_script_only_notebook(path: Path, root: Path) -> bool:
+    """A jupytext text notebook with no ``.ipynb`` twin (so it runs as itself)."""
+    header = _HEADERS.get(path.suffix)
+    if header is None:
+        return False
+    try:
+        with path.open(encoding="utf-8") as fh:
+            start = fh.read(len(header) + 2)
+    except (OSError, UnicodeDecodeError):
+        return False
+    if not start.startswith(header):
+        return False
+    return not path.with_suffix(".ipynb").exists() and not _twin_in_tree(path, root)
+
+
+def _twin_in_tree(script: Path, root: Path) -> bool:
+    """With ``scripts_dir``, the notebook lives in the mirrored tree under the root."""
+    from .project import tool_table
+
+    scripts_dir = tool_table(root / "pyproject.toml").get("scripts_dir")
+    if not scripts_dir:
+        return False
+    try:
+        relative = script.resolve().relative_to((root / str(scripts_dir)).resolve())
+    except ValueError:
+        return False
+    return (root / relative).with_suffix(".ipynb").exists()
+
+
 def script_text(nb: NotebookNode, fmt: str) -> str:
     """The notebook's inputs as a script, with no version stamp and no sync record."""
+    import jupytext  # 150 ms to import: only when pairing is used
+
     nb = copy.deepcopy(nb)
     nb.metadata.pop("nbharness", None)
     nb.metadata["jupytext"] = {"notebook_metadata_filter": _NO_VERSION}

@@ -11,6 +11,7 @@ from .errors import NbHarnessError
 from .export import modules_of
 from .items import SETTINGS_KEY, UPDATED, NotebookFile, close_executor
 from .live import notebook  # noqa: F401  (the fixture, registered by importing it here)
+from .pairing import is_script_only_notebook
 from .settings import DEFAULT_CELL_TIMEOUT, Settings
 
 #: Folders Jupyter writes its own copies into; never notebooks of the project.
@@ -126,6 +127,13 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         "nb_check_pairing",
         help="add a test per notebook: its script twin exists and is in sync",
     )
+    group.addoption(
+        "--nb-scripts",
+        action="store_true",
+        dest="nb_scripts",
+        help="also run script-only notebooks: jupytext text files whose .ipynb twin is not "
+        "in the repository (a pair runs once, as its .ipynb)",
+    )
     _add_flag(
         parser,
         "nb_cache",
@@ -235,8 +243,11 @@ def pytest_report_header(config: pytest.Config) -> str | None:
 
 
 def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> NotebookFile | None:
-    if not parent.config.getoption("nb") or file_path.suffix != ".ipynb":
+    config = parent.config
+    if not config.getoption("nb") or IGNORED_PARTS.intersection(file_path.parts):
         return None
-    if IGNORED_PARTS.intersection(file_path.parts):
-        return None
-    return NotebookFile.from_parent(parent, path=file_path)
+    if file_path.suffix == ".ipynb":
+        return NotebookFile.from_parent(parent, path=file_path)
+    if config.getoption("nb_scripts") and is_script_only_notebook(file_path, config.rootpath):
+        return NotebookFile.from_parent(parent, path=file_path)
+    return None

@@ -178,3 +178,33 @@ def test_git_diff_shows_a_notebook_as_review_text(tmp_path, monkeypatch):
     assert "-# cell 3: stdout (1 lines) 1" in diff.stdout
     assert "+# cell 3: stdout (1 lines) 2" in diff.stdout
     assert '"source"' not in diff.stdout
+
+
+SCRIPT = """\
+# ---
+# jupyter:
+#   kernelspec:
+#     display_name: Python 3
+#     language: python
+#     name: python3
+# ---
+
+# %%
+x = 40 + 2
+
+# %%
+assert x == 42
+"""
+
+
+def test_script_only_notebooks_run_with_nb_scripts_and_pairs_run_once(pytester):
+    (pytester.path / "only_script.py").write_text(SCRIPT)
+    (pytester.path / "paired.py").write_text(SCRIPT)
+    nbformat.write(build_notebook(["y = 1"]), pytester.path / "paired.ipynb")
+    (pytester.path / "helper.py").write_text("VALUE = 1\n")
+    result = pytester.runpytest("--nb", "--nb-scripts", "-v")
+    result.assert_outcomes(passed=2)
+    result.stdout.fnmatch_lines(
+        ["only_script.py::only_script PASSED*", "paired.ipynb::paired PASSED*"]
+    )
+    pytester.runpytest("--nb", "-v").assert_outcomes(passed=1)
