@@ -208,3 +208,69 @@ def test_script_only_notebooks_run_with_nb_scripts_and_pairs_run_once(pytester):
         ["only_script.py::only_script PASSED*", "paired.ipynb::paired PASSED*"]
     )
     pytester.runpytest("--nb", "-v").assert_outcomes(passed=1)
+
+
+MERGE_CELLS = [
+    {"source": "a = 1", "count": 1, "outputs": []},
+    {"source": "b = 2", "count": 2, "outputs": []},
+    {
+        "source": "print(a + b)",
+        "count": 3,
+        "outputs": [{"output_type": "stream", "name": "stdout", "text": "3\n"}],
+    },
+]
+
+
+def _edit(path, index, source):
+    raw = json.loads(path.read_text())
+    raw["cells"][index]["source"] = source
+    path.write_text(json.dumps(raw, indent=1))
+
+
+@pytest.fixture
+def merge_repo(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("PATH", f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}")
+    nbformat.write(build_notebook(MERGE_CELLS), tmp_path / "nb.ipynb")
+    repo = git.Repo.init(tmp_path, initial_branch="main")
+    with repo.config_writer() as config:
+        config.set_value("user", "name", "Test")
+        config.set_value("user", "email", "test@example.invalid")
+    assert main(["config-git"]) == 0
+    repo.index.add(["nb.ipynb", ".gitattributes"])
+    repo.index.commit("base")
+    repo.git.checkout("-b", "theirs")
+    yield repo
+    repo.close()
+
+
+def test_a_merge_of_edits_to_different_cells_is_clean_and_keeps_outputs(merge_repo, tmp_path):
+    _edit(tmp_path / "nb.ipynb", 1, "b = 20")
+    merge_repo.index.add(["nb.ipynb"])
+    merge_repo.index.commit("theirs: b")
+    merge_repo.git.checkout("main")
+    _edit(tmp_path / "nb.ipynb", 0, "a = 10")
+    merge_repo.index.add(["nb.ipynb"])
+    merge_repo.index.commit("ours: a")
+    merge_repo.git.merge("theirs", "--no-edit")
+    merged = nbformat.read(tmp_path / "nb.ipynb", as_version=4)
+    assert [cell.source for cell in merged.cells] == ["a = 10", "b = 20", "print(a + b)"]
+    assert merged.cells[2].outputs[0]["text"] == "3\n"
+
+
+def test_a_merge_of_edits_to_one_cell_reports_a_conflict_in_a_valid_notebook(merge_repo, tmp_path):
+    _edit(tmp_path / "nb.ipynb", 1, "b = 20")
+    merge_repo.index.add(["nb.ipynb"])
+    merge_repo.index.commit("theirs: b")
+    merge_repo.git.checkout("main")
+    _edit(tmp_path / "nb.ipynb", 1, "b = 30")
+    merge_repo.index.add(["nb.ipynb"])
+    merge_repo.index.commit("ours: b")
+    with pytest.raises(git.GitCommandError):
+        merge_repo.git.merge("theirs", "--no-edit")
+    merged = nbformat.read(tmp_path / "nb.ipynb", as_version=4)
+    sources = "\n".join(cell.source for cell in merged.cells)
+    assert "<<<<<<< ours" in sources
+    assert "b = 30" in sources
+    assert "b = 20" in sources
+    assert merged.cells[-1].outputs[0]["text"] == "3\n"

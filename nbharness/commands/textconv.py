@@ -16,12 +16,13 @@ import git
 from nbformat import NotebookNode
 
 from ..errors import NbHarnessError
+from ..merge import merge
 from ..notebook import read_notebook
 from ..pairing import DEFAULT_FORMAT, script_text
 from ..report import strip_ansi
 
 DRIVER = "nbharness"
-ATTRIBUTE = f"*.ipynb diff={DRIVER}"
+ATTRIBUTE = f"*.ipynb diff={DRIVER} merge={DRIVER}"
 
 
 def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -32,6 +33,13 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
         "config-git", help="make git diff show notebooks as review text (this repository)"
     )
     config.set_defaults(run=run_config_git)
+    driver = subparsers.add_parser(
+        "merge-driver", help="git's merge driver for notebooks (set up by config-git)"
+    )
+    for name in ("base", "ours", "theirs"):
+        driver.add_argument(name, type=Path)
+    driver.add_argument("path", nargs="?", help="the notebook's path in the repository")
+    driver.set_defaults(run=run_merge_driver)
 
 
 def run_textconv(args: argparse.Namespace) -> int:
@@ -76,6 +84,11 @@ def _first(text: str) -> str:
     return first[:120] + (" …" if len(first) > 120 else "")
 
 
+def run_merge_driver(args: argparse.Namespace) -> int:
+    """Exit 0 for a clean merge, 1 to make git report a conflict."""
+    return 0 if merge(args.base, args.ours, args.theirs) else 1
+
+
 def run_config_git(args: argparse.Namespace) -> int:
     try:
         repo = git.Repo(Path.cwd(), search_parent_directories=True)
@@ -85,10 +98,15 @@ def run_config_git(args: argparse.Namespace) -> int:
         with repo.config_writer() as config:
             config.set_value(f'diff "{DRIVER}"', "textconv", "nbharness textconv")
             config.set_value(f'diff "{DRIVER}"', "cachetextconv", "true")
+            config.set_value(f'merge "{DRIVER}"', "name", "nbharness notebook merge")
+            config.set_value(f'merge "{DRIVER}"', "driver", "nbharness merge-driver %O %A %B %P")
         attributes = Path(repo.working_dir) / ".gitattributes"
         existing = attributes.read_text(encoding="utf-8") if attributes.exists() else ""
         if ATTRIBUTE not in existing.splitlines():
             separator = "" if not existing or existing.endswith("\n") else "\n"
             attributes.write_text(existing + separator + ATTRIBUTE + "\n", encoding="utf-8")
-    print(f"git diff now shows notebooks as review text ({ATTRIBUTE}; commit .gitattributes)")
+    print(
+        "git diff now shows notebooks as review text and git merge merges them "
+        f"({ATTRIBUTE}; commit .gitattributes)"
+    )
     return 0
