@@ -220,6 +220,16 @@ def script_line(nb: NotebookNode, fmt: str, index: int, line: int) -> int | None
     return None
 
 
+def strip_outputs(nb: NotebookNode) -> bool:
+    """Remove outputs and execution counts; whether there were any."""
+    changed = False
+    for cell in nb.cells:
+        if cell.cell_type == "code" and (cell.outputs or cell.execution_count is not None):
+            cell.outputs, cell.execution_count = [], None
+            changed = True
+    return changed
+
+
 def record(nb: NotebookNode, text: str) -> None:
     nb.metadata.setdefault("nbharness", {})["synced"] = digest(text)
 

@@ -18,6 +18,7 @@ from ..pairing import (
     plan,
     record,
     script_text,
+    strip_outputs,
     synced_text_from_git,
     write_notebook_json,
 )
@@ -34,6 +35,12 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
         help="on a both-sides change, keep this side (the other is rewritten)",
     )
     parser.add_argument(
+        "--strip-outputs",
+        action="store_true",
+        help="also remove outputs and execution counts from the notebooks "
+        "(or set [tool.nbharness] strip_outputs = true)",
+    )
+    parser.add_argument(
         "--exit-non-zero-on-write",
         action="store_true",
         help="exit 1 when a file was written (for pre-commit: then git add them)",
@@ -47,7 +54,7 @@ def run(args: argparse.Namespace) -> int:
     written: list[str] = []
     for path in notebooks(args.paths):
         try:
-            for line in sync_one(path, args.prefer):
+            for line in sync_one(path, args.prefer, args.strip_outputs):
                 print(line)
                 written.append(line.removeprefix("wrote "))
         except NbHarnessError as exc:
@@ -58,18 +65,21 @@ def run(args: argparse.Namespace) -> int:
     return 1 if failed or (written and args.exit_non_zero_on_write) else 0
 
 
-def sync_one(path: Path, prefer: str | None) -> list[str]:
+def sync_one(path: Path, prefer: str | None, strip: bool = False) -> list[str]:
     """Sync one notebook with its twin; the lines to print (what was written)."""
     root = find_root(path.resolve().parent)
     notebook_bytes = path.read_bytes()
     nb, _ = read_notebook(path)
-    pairing = pairing_of(root, tool_table(root / "pyproject.toml"), nb)
+    table = tool_table(root / "pyproject.toml")
+    pairing = pairing_of(root, table, nb)
     if pairing is None:
         return []
     script = pairing.twin(path)
     script_bytes = script.read_bytes() if script.exists() else None
     step = plan(nb, script, pairing.fmt, prefer)
-    if step.action == "none":
+    # Outputs are not in the script, so stripping them never changes the plan.
+    stripped = (strip or table.get("strip_outputs") is True) and strip_outputs(nb)
+    if step.action == "none" and not stripped:
         return []
     if step.action == "conflict":
         assert step.script_now is not None
