@@ -17,6 +17,7 @@ from __future__ import annotations
 import copy
 import difflib
 import hashlib
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -30,6 +31,7 @@ DEFAULT_FORMAT = "py:percent"
 #: The script header must not change when only jupytext's version does.
 _NO_VERSION = "-jupytext.text_representation.jupytext_version"
 _EXTENSIONS = {"py": ".py", "md": ".md", "myst": ".md", "Rmd": ".Rmd", "qmd": ".qmd", "R": ".R"}
+_LANGUAGE_EXTENSIONS = {"python": "py", "r": "R", "julia": "jl", "bash": "sh", "c++": "cpp"}
 
 
 class SyncConflict(NbHarnessError):
@@ -58,16 +60,36 @@ class SyncConflict(NbHarnessError):
 
 def pairing_of(root: Path, table: dict[str, object], nb: NotebookNode) -> Pairing | None:
     """The pairing in effect: ``[tool.nbharness] pairing``, else the notebook's own jupytext
-    ``formats``; ``None`` when neither pairs it."""
+    ``formats``; ``None`` when neither pairs it (or ``pairing = false``)."""
     fmt = table.get("pairing")
+    where = f"{root / 'pyproject.toml'}: [tool.nbharness] pairing"
+    if fmt is False:
+        return None
     if fmt is None:
         formats = (nb.metadata.get("jupytext") or {}).get("formats", "")
         others = [f for f in str(formats).split(",") if f and not f.startswith("ipynb")]
         fmt = others[0] if others else None
+        where = "the notebook's jupytext formats"
     if fmt is None:
         return None
+    if not isinstance(fmt, str) or not re.fullmatch(r"[A-Za-z]+(:[A-Za-z]+)?", fmt):
+        raise NbHarnessError(
+            f"{where}: expected a jupytext format such as 'py:percent', 'md:myst' or "
+            f"'auto:percent', got {fmt!r}"
+        )
     scripts = table.get("scripts_dir")
-    return Pairing(str(fmt), root, str(scripts) if scripts else None)
+    return Pairing(_for_language(fmt, nb), root, str(scripts) if scripts else None)
+
+
+def _for_language(fmt: str, nb: NotebookNode) -> str:
+    """``auto`` (or ``py`` for a notebook in another language) becomes the language's
+    own script extension: an R notebook pairs with ``.R``, never with a ``.py``."""
+    extension, _, name = fmt.partition(":")
+    language = str((nb.metadata.get("kernelspec") or {}).get("language") or "python").lower()
+    if extension == "auto" or (extension == "py" and language != "python"):
+        info_extension = str((nb.metadata.get("language_info") or {}).get("file_extension", ""))
+        extension = info_extension.lstrip(".") or _LANGUAGE_EXTENSIONS.get(language, "txt")
+    return f"{extension}:{name}" if name else extension
 
 
 @dataclass(frozen=True)
@@ -164,28 +186,49 @@ def plan(nb: NotebookNode, script: Path, fmt: str, prefer: str | None = None) ->
 
 def merged_cells(old: NotebookNode, new_cells: list[NotebookNode]) -> list[NotebookNode]:
     """The script's cells, each keeping the old cell's outputs, count, id and metadata when
-    its source and type did not change; an edited or new cell starts with no outputs."""
+    its source and type did not change (moved cells too); an edited or new cell starts
+    with no outputs. An edited markdown cell keeps the attachments it still refers to."""
     old_keys = [_key(cell) for cell in old.cells]
     new_keys = [_key(cell) for cell in new_cells]
-    cells: list[NotebookNode] = []
+    cells: list[NotebookNode | None] = [None] * len(new_cells)
+    unused = list(range(len(old.cells)))
     matcher = difflib.SequenceMatcher(a=old_keys, b=new_keys, autojunk=False)
-    for tag, a0, a1, b0, b1 in matcher.get_opcodes():
+    for tag, a0, a1, b0, _ in matcher.get_opcodes():
         if tag == "equal":
-            cells += [copy.deepcopy(cell) for cell in old.cells[a0:a1]]
-        else:
-            cells += [_fresh(cell) for cell in new_cells[b0:b1]]
-    return cells
+            for offset in range(a1 - a0):
+                cells[b0 + offset] = copy.deepcopy(old.cells[a0 + offset])
+                unused.remove(a0 + offset)
+    attachments = {
+        name: data for cell in old.cells for name, data in (cell.get("attachments") or {}).items()
+    }
+    with_ids = (old.nbformat, old.nbformat_minor) >= (4, 5)
+    for index, cell in enumerate(new_cells):
+        if cells[index] is not None:
+            continue
+        moved = next((i for i in unused if old_keys[i] == new_keys[index]), None)
+        if moved is not None:  # the same cell, moved: it keeps everything
+            unused.remove(moved)
+            cells[index] = copy.deepcopy(old.cells[moved])
+            continue
+        cells[index] = _fresh(cell, attachments, with_ids)
+    return [cell for cell in cells if cell is not None]
 
 
 def _key(cell: NotebookNode) -> tuple[str, str]:
     return (str(cell.cell_type), str(cell.source))
 
 
-def _fresh(cell: NotebookNode) -> NotebookNode:
+def _fresh(cell: NotebookNode, attachments: dict[str, object], with_ids: bool) -> NotebookNode:
     cell = copy.deepcopy(cell)
+    if not with_ids:
+        cell.pop("id", None)  # nbformat before 4.5 has no cell ids: one would be invalid
     if cell.cell_type == "code":
         cell.outputs = []
         cell.execution_count = None
+    elif cell.cell_type == "markdown":
+        kept = {n: d for n, d in attachments.items() if f"attachment:{n}" in cell.source}
+        if kept:
+            cell["attachments"] = kept
     return cell
 
 
@@ -199,7 +242,10 @@ def pairing_problem(nb: NotebookNode, notebook: Path, pairing: Pairing) -> str |
     if step.action in ("none", "record"):
         return None
     if step.action == "conflict":
-        return f"{display_path(script)} and the notebook both changed (run nbharness sync {shown})"
+        return (
+            f"{display_path(script)} and the notebook both changed (keep one side: "
+            f"nbharness sync --prefer notebook|script {shown})"
+        )
     return f"{display_path(script)} is out of sync (run nbharness sync {shown})"
 
 

@@ -309,3 +309,76 @@ def test_the_sync_hook_runs_under_pre_commit_and_fails_when_it_wrote(project, mo
     assert "then: git add report.py report.ipynb" in first.stdout
     second = subprocess.run(run, cwd=project, capture_output=True, text=True)
     assert second.returncode == 0, second.stdout
+
+
+def test_naming_the_script_syncs_its_notebook(project):
+    main(["sync", "."])
+    script = project / "report.py"
+    script.write_text(script.read_text().replace("x = 1", "x = 5"))
+    assert main(["sync", "report.py"]) == 0
+    assert script.read_text().startswith("# ---")
+    assert cells(project / "report.ipynb")[1].source == "x = 5"
+
+
+def test_a_script_edit_keeps_an_older_notebook_valid_and_moved_cells_keep_outputs(project):
+    raw = json.loads((project / "report.ipynb").read_text())
+    raw["nbformat_minor"] = 4
+    for cell in raw["cells"]:
+        cell.pop("id")
+    (project / "report.ipynb").write_text(json.dumps(raw))
+    main(["sync", "."])
+    script = project / "report.py"
+    text = script.read_text()
+    moved = text.replace("# %%\nx = 1\n\n# %%\nprint(x)\n", "# %%\nprint(x)\n\n# %%\nx = 2\n")
+    assert moved != text
+    script.write_text(moved)
+    assert main(["sync", "."]) == 0
+    nb = nbformat.read(project / "report.ipynb", as_version=4)
+    nbformat.validate(nb)
+    assert [cell.source for cell in nb.cells[1:]] == ["print(x)", "x = 2"]
+    assert nb.cells[1].outputs[0]["text"] == "1\n"
+    assert "id" not in nb.cells[2]
+
+
+def test_an_edited_markdown_cell_keeps_its_attachment(project):
+    raw = json.loads((project / "report.ipynb").read_text())
+    raw["cells"][0]["source"] = "# Report\n![logo](attachment:logo.png)"
+    raw["cells"][0]["attachments"] = {"logo.png": {"image/png": "iVBORw0KGgo="}}
+    (project / "report.ipynb").write_text(json.dumps(raw))
+    main(["sync", "."])
+    script = project / "report.py"
+    script.write_text(script.read_text().replace("# # Report", "# # Annual report"))
+    assert main(["sync", "."]) == 0
+    assert cells(project / "report.ipynb")[0].attachments == {
+        "logo.png": {"image/png": "iVBORw0KGgo="}
+    }
+
+
+def test_a_notebook_in_another_language_pairs_with_its_own_extension(project):
+    nb = build_notebook(["x <- 1"], kernelspec={"name": "ir", "display_name": "R", "language": "R"})
+    nb.metadata["language_info"] = {"name": "R", "file_extension": ".r"}
+    nbformat.write(nb, project / "analysis.ipynb")
+    assert main(["sync", "analysis.ipynb"]) == 0
+    assert (project / "analysis.r").exists()
+    assert not (project / "analysis.py").exists()
+
+
+@pytest.mark.parametrize("value", ['"ipynb,py:percent"', '""', "1", '["py:percent"]'])
+def test_a_bad_pairing_setting_is_one_line_naming_it(project, capsys, value):
+    (project / "pyproject.toml").write_text(f"[tool.nbharness]\npairing = {value}\n")
+    assert main(["sync", "."]) == 1
+    err = capsys.readouterr().err
+    assert "[tool.nbharness] pairing: expected a jupytext format such as 'py:percent'" in err
+    assert "internal error" not in err
+
+
+def test_odd_notebooks_fail_alone_in_one_line(project, capsys):
+    (project / "pyproject.toml").write_text('[tool.nbharness]\npairing = "py:percent"\n')
+    raw = {"nbformat": 3, "nbformat_minor": 0, "metadata": {}, "worksheets": [{"cells": []}]}
+    (project / "old.ipynb").write_text(json.dumps(raw))
+    assert main(["sync", ".", "missing.ipynb"]) == 1
+    err = capsys.readouterr().err
+    assert "missing.ipynb: no such file or folder" in err
+    assert "old.ipynb is nbformat 3: open and save it with Jupyter" in err
+    assert (project / "report.py").exists()
+    assert "Traceback" not in err

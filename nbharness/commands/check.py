@@ -49,7 +49,7 @@ def run(args: argparse.Namespace) -> int:
         if not path.exists():
             print(f"{display_path(path)}: no such file or folder", file=sys.stderr)
             failed += 1
-    for path in notebooks([path for path in args.paths if path.exists()]):
+    for path in paired_notebooks([path for path in args.paths if path.exists()]):
         shown = display_path(path)
         try:
             cells = stored_cells(path)
@@ -63,7 +63,7 @@ def run(args: argparse.Namespace) -> int:
         if every or args.pairing:
             problems += pairing_problems(path)
         for problem in problems:
-            print(f"{shown}: {problem}")
+            print(problem if problem.startswith(f"{shown}: ") else f"{shown}: {problem}")
         failed += bool(problems)
     return 1 if failed else 0
 
@@ -85,6 +85,8 @@ def pairing_problems(path: Path) -> list[str]:
         problem = pairing_problem(nb, path, pairing) if pairing else None
     except NbHarnessError as exc:
         return [str(exc)]
+    except Exception as exc:  # jupytext and nbformat fail in many ways on odd notebooks
+        return [f"cannot be paired: {type(exc).__name__}: {exc}".splitlines()[0]]
     return [problem] if problem else []
 
 
@@ -110,6 +112,17 @@ def stored_cells(path: Path) -> list[dict[str, Any]]:
         return list(nbformat.convert(nbformat.reader.reads(text), 4).cells)
     cells: list[dict[str, Any]] = raw.get("cells", [])
     return cells
+
+
+def paired_notebooks(paths: list[Path]) -> Iterator[Path]:
+    """The notebooks named or found, and for a script named, its notebook (pre-commit
+    passes whichever side was staged); each once."""
+    seen: set[Path] = set()
+    for path in notebooks(paths):
+        notebook = path if path.suffix == ".ipynb" else path.with_suffix(".ipynb")
+        if notebook.exists() and notebook.resolve() not in seen:
+            seen.add(notebook.resolve())
+            yield notebook
 
 
 def notebooks(paths: list[Path]) -> Iterator[Path]:

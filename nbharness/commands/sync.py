@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from pathlib import Path
 
@@ -24,7 +25,7 @@ from ..pairing import (
 )
 from ..project import find_root, tool_table
 from ..report import render
-from .check import notebooks
+from .check import paired_notebooks
 
 
 def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -52,13 +53,21 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
 def run(args: argparse.Namespace) -> int:
     failed = 0
     written: list[str] = []
-    for path in notebooks(args.paths):
+    for given in args.paths:
+        if not given.exists():
+            print(f"{display_path(given)}: no such file or folder", file=sys.stderr)
+            failed += 1
+    for path in paired_notebooks([p for p in args.paths if p.exists()]):
         try:
             for line in sync_one(path, args.prefer, args.strip_outputs):
                 print(line)
                 written.append(line.removeprefix("wrote "))
         except NbHarnessError as exc:
             print(render(exc), file=sys.stderr)
+            failed += 1
+        except Exception as exc:  # jupytext and nbformat fail in many ways on odd notebooks
+            reason = f"{type(exc).__name__}: {exc}".splitlines()[0]
+            print(f"{display_path(path)}: cannot be paired: {reason}", file=sys.stderr)
             failed += 1
     if written and args.exit_non_zero_on_write:
         print(f"then: git add {' '.join(written)}", file=sys.stderr)
@@ -70,6 +79,11 @@ def sync_one(path: Path, prefer: str | None, strip: bool = False) -> list[str]:
     root = find_root(path.resolve().parent)
     notebook_bytes = path.read_bytes()
     nb, _ = read_notebook(path)
+    if json.loads(notebook_bytes).get("nbformat", 4) < 4:
+        raise NbHarnessError(
+            f"{display_path(path)} is nbformat {json.loads(notebook_bytes)['nbformat']}: open and "
+            "save it with Jupyter (or `jupyter nbconvert --to notebook --inplace`) before pairing"
+        )
     table = tool_table(root / "pyproject.toml")
     pairing = pairing_of(root, table, nb)
     if pairing is None:

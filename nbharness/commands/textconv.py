@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+import shutil
 from pathlib import Path
 
 import git
@@ -96,10 +97,11 @@ def run_config_git(args: argparse.Namespace) -> int:
         raise NbHarnessError(f"{Path.cwd()} is not in a git repository") from None
     with repo:
         with repo.config_writer() as config:
-            config.set_value(f'diff "{DRIVER}"', "textconv", "nbharness textconv")
+            command = shutil.which("nbharness") or "nbharness"  # git may not share our PATH
+            config.set_value(f'diff "{DRIVER}"', "textconv", f"{command} textconv")
             config.set_value(f'diff "{DRIVER}"', "cachetextconv", "true")
             config.set_value(f'merge "{DRIVER}"', "name", "nbharness notebook merge")
-            config.set_value(f'merge "{DRIVER}"', "driver", "nbharness merge-driver %O %A %B %P")
+            config.set_value(f'merge "{DRIVER}"', "driver", f"{command} merge-driver %O %A %B %P")
         attributes = Path(repo.working_dir) / ".gitattributes"
         existing = attributes.read_text(encoding="utf-8") if attributes.exists() else ""
         if ATTRIBUTE not in existing.splitlines():
