@@ -26,6 +26,7 @@ from nbformat import NotebookNode
 
 from .errors import NbHarnessError, display_path
 from .notebook import nbharness_metadata, write_atomically
+from .project import load_toml
 
 DEFAULT_FORMAT = "py:percent"
 #: The script header must not change when only jupytext's version does.
@@ -66,10 +67,7 @@ def pairing_of(root: Path, table: dict[str, object], nb: NotebookNode) -> Pairin
     if fmt is False:
         return None
     if fmt is None:
-        formats = (nb.metadata.get("jupytext") or {}).get("formats", "")
-        others = [f for f in str(formats).split(",") if f and not f.startswith("ipynb")]
-        fmt = others[0] if others else None
-        where = "the notebook's jupytext formats"
+        fmt, where = _jupytext_format(root, nb)
     if fmt is None:
         return None
     if not isinstance(fmt, str) or not re.fullmatch(r"[A-Za-z]+(:[A-Za-z]+)?", fmt):
@@ -79,6 +77,34 @@ def pairing_of(root: Path, table: dict[str, object], nb: NotebookNode) -> Pairin
         )
     scripts = table.get("scripts_dir")
     return Pairing(_for_language(fmt, nb), root, str(scripts) if scripts else None)
+
+
+def _jupytext_format(root: Path, nb: NotebookNode) -> tuple[str | None, str]:
+    """jupytext's own pairing, for projects that have one: the notebook's ``formats``
+    metadata, else ``formats`` in ``jupytext.toml`` or ``[tool.jupytext]``."""
+    sources = [
+        ((nb.metadata.get("jupytext") or {}).get("formats"), "the notebook's jupytext formats")
+    ]
+    for config, where in (
+        (load_toml(root / "jupytext.toml"), f"{root / 'jupytext.toml'}: formats"),
+        (
+            load_toml(root / "pyproject.toml").get("tool", {}).get("jupytext", {}),
+            "[tool.jupytext] formats",
+        ),
+    ):
+        sources.append((config.get("formats"), where))
+    for formats, where in sources:
+        if not formats:
+            continue
+        if not isinstance(formats, str) or "/" in formats:
+            raise NbHarnessError(
+                f"{where}: only a plain formats string such as 'ipynb,py:percent' is "
+                f"understood, not {formats!r} (set [tool.nbharness] pairing instead)"
+            )
+        others = [f for f in formats.split(",") if f and not f.startswith("ipynb")]
+        if others:
+            return others[0], where
+    return None, ""
 
 
 def _for_language(fmt: str, nb: NotebookNode) -> str:

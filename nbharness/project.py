@@ -15,15 +15,20 @@ else:  # pragma: no cover - Python 3.10
     import tomli as tomllib
 
 
-def tool_table(path: Path) -> dict[str, Any]:
-    """``[tool.nbharness]`` of a ``pyproject.toml``; empty when there is none."""
+def load_toml(path: Path) -> dict[str, Any]:
+    """A TOML file as a dict; empty when there is none; one line naming it when invalid."""
     if not path.is_file():
         return {}
     try:
-        document = tomllib.loads(path.read_text(encoding="utf-8"))
+        document: dict[str, Any] = tomllib.loads(path.read_text(encoding="utf-8"))
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise NbHarnessError(f"{path}: not valid TOML: {exc}") from None
-    table = document.get("tool", {}).get("nbharness", {})
+    return document
+
+
+def tool_table(path: Path) -> dict[str, Any]:
+    """``[tool.nbharness]`` of a ``pyproject.toml``; empty when there is none."""
+    table = load_toml(path).get("tool", {}).get("nbharness", {})
     if not isinstance(table, dict):
         raise NbHarnessError(f"{path}: [tool.nbharness] must be a table")
     return table

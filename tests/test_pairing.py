@@ -382,3 +382,18 @@ def test_odd_notebooks_fail_alone_in_one_line(project, capsys):
     assert "old.ipynb is nbformat 3: open and save it with Jupyter" in err
     assert (project / "report.py").exists()
     assert "Traceback" not in err
+
+
+@pytest.mark.parametrize(
+    ("name", "text"),
+    [
+        ("jupytext.toml", 'formats = "ipynb,py:percent"\n'),
+        ("pyproject.toml", '[tool.jupytext]\nformats = "ipynb,py:percent"\n'),
+    ],
+)
+def test_jupytext_users_configuration_pairs_their_notebooks(tmp_path, monkeypatch, name, text):
+    (tmp_path / name).write_text(text)
+    nbformat.write(build_notebook(["x = 1"]), tmp_path / "nb.ipynb")
+    monkeypatch.chdir(tmp_path)
+    assert main(["sync", "."]) == 0
+    assert (tmp_path / "nb.py").exists()
