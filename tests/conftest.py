@@ -3,14 +3,19 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import git
 import nbformat
 import psutil
 import pytest
+import yaml
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
 # pytester's in-process runs unload every module first imported during a run. Import the
@@ -120,3 +125,35 @@ def no_orphan_processes(request: pytest.FixtureRequest) -> Iterator[None]:
     session_zygotes = getattr(ours, "zygotes", ZygotePool()).pids()
     new = [p.pid for p in me.children(recursive=True) if p.pid not in before | session_zygotes]
     assert_all_dead(new)
+
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture
+def pre_commit(monkeypatch: pytest.MonkeyPatch) -> Callable[..., Callable[[str], Any]]:
+    """A git repo in ``project`` using this repository's hooks, run by the real pre-commit.
+
+    The hooks are the ones ``.pre-commit-hooks.yaml`` declares, with ``language: system``
+    so that they run from this environment instead of one pre-commit would build.
+    """
+
+    def setup(project: Path, hook_ids: list[str], committed: list[str]) -> Callable[[str], Any]:
+        manifest = yaml.safe_load((ROOT / ".pre-commit-hooks.yaml").read_text())
+        hooks = [{**hook, "language": "system"} for hook in manifest if hook["id"] in hook_ids]
+        config = {"repos": [{"repo": "local", "hooks": hooks}]}
+        (project / ".pre-commit-config.yaml").write_text(yaml.safe_dump(config))
+        bin_dir = Path(sys.executable).parent
+        monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
+        monkeypatch.setenv("PRE_COMMIT_HOME", str(project.parent / "pre-commit-home"))
+        with git.Repo.init(project) as repo:
+            repo.index.add([".pre-commit-config.yaml", *committed])
+            repo.index.commit("start")
+
+        def run(path: str) -> subprocess.CompletedProcess[str]:
+            command = [sys.executable, "-m", "pre_commit", "run", "--files", path]
+            return subprocess.run(command, cwd=project, capture_output=True, text=True)
+
+        return run
+
+    return setup

@@ -7,10 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-import git
 import nbformat
 import pytest
-import yaml
 
 from nbharness.cli import main
 from nbharness.export import modules_of, unexported_names
@@ -147,25 +145,14 @@ def test_the_pytest_check_names_notebook_and_module(pytester):
 
 
 def test_the_pre_commit_hook_regenerates_modules_and_fails_when_it_changed_them(
-    project, monkeypatch
+    project, pre_commit
 ):
-    manifest = yaml.safe_load((ROOT / ".pre-commit-hooks.yaml").read_text())
-    hook = next(h for h in manifest if h["id"] == "nbharness-export")
-    # The same hook, run from this environment instead of one pre-commit would build.
-    local = {**hook, "language": "system"}
-    config = {"repos": [{"repo": "local", "hooks": [local]}]}
-    (project / ".pre-commit-config.yaml").write_text(yaml.safe_dump(config))
-    monkeypatch.setenv("PATH", f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}")
-    monkeypatch.setenv("PRE_COMMIT_HOME", str(project.parent / "pre-commit-home"))
-    with git.Repo.init(project) as repo:
-        repo.index.add([".pre-commit-config.yaml", "pyproject.toml", "notebooks/stats.ipynb"])
-        repo.index.commit("notebooks")
-    run = [sys.executable, "-m", "pre_commit", "run", "--files", "notebooks/stats.ipynb"]
-    first = subprocess.run(run, cwd=project, capture_output=True, text=True)
+    run = pre_commit(project, ["nbharness-export"], ["pyproject.toml", "notebooks/stats.ipynb"])
+    first = run("notebooks/stats.ipynb")
     assert first.returncode == 1, first.stdout
     assert "wrote src/stations/stats.py" in first.stdout
     assert (project / "src" / "stations" / "stats.py").exists()
-    second = subprocess.run(run, cwd=project, capture_output=True, text=True)
+    second = run("notebooks/stats.ipynb")
     assert second.returncode == 0, second.stdout
 
 

@@ -11,7 +11,6 @@ from pathlib import Path
 import git
 import nbformat
 import pytest
-import yaml
 
 from nbharness.cli import main
 
@@ -289,25 +288,13 @@ def test_strip_outputs_clears_the_notebook_and_leaves_the_script(project, capsys
     assert (project / "report.py").read_bytes() == script
 
 
-def test_the_sync_hook_runs_under_pre_commit_and_fails_when_it_wrote(project, monkeypatch):
-    manifest = yaml.safe_load((ROOT / ".pre-commit-hooks.yaml").read_text())
-    hooks = [
-        {**h, "language": "system"}
-        for h in manifest
-        if h["id"] in ("nbharness-sync", "nbharness-check")
-    ]
-    config = {"repos": [{"repo": "local", "hooks": hooks}]}
-    (project / ".pre-commit-config.yaml").write_text(yaml.safe_dump(config))
-    monkeypatch.setenv("PATH", f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}")
-    monkeypatch.setenv("PRE_COMMIT_HOME", str(project.parent / "pre-commit-home"))
-    with git.Repo.init(project) as repo:
-        repo.index.add([".pre-commit-config.yaml", "pyproject.toml", "report.ipynb"])
-        repo.index.commit("notebook")
-    run = [sys.executable, "-m", "pre_commit", "run", "--files", "report.ipynb"]
-    first = subprocess.run(run, cwd=project, capture_output=True, text=True)
+def test_the_sync_hook_runs_under_pre_commit_and_fails_when_it_wrote(project, pre_commit):
+    hooks = ["nbharness-sync", "nbharness-check"]
+    run = pre_commit(project, hooks, ["pyproject.toml", "report.ipynb"])
+    first = run("report.ipynb")
     assert first.returncode == 1
     assert "then: git add report.py report.ipynb" in first.stdout
-    second = subprocess.run(run, cwd=project, capture_output=True, text=True)
+    second = run("report.ipynb")
     assert second.returncode == 0, second.stdout
 
 
