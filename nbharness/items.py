@@ -8,6 +8,7 @@ import warnings
 from collections.abc import Iterator
 from pathlib import Path
 
+import nbformat
 import pytest
 from nbformat import NotebookNode
 
@@ -28,6 +29,7 @@ from .errors import (
 )
 from .execute import Executor, RunResult, get_executor
 from .export import ExportOutOfDate, has_exports, modules_of, stale_modules
+from .markers import is_injected, user_index
 from .notebook import nbharness_metadata, read_notebook, skip_reason, write_notebook
 from .order import ExecutionOrderError, order_problems
 from .pairing import pairing_of, pairing_problem, script_line
@@ -235,7 +237,7 @@ class NotebookItem(_NotebookItemBase):
         self._skip_if_unchanged(settings)
         if self.warning:
             self._warn(self.warning)
-        nb, injected_at = self._parameterized(settings)
+        nb = self._parameterized(settings)
         run = measured(run_for(self.path, nb, settings, self.notebook), self.config)
         result = executor_for(self.config).execute(run)
         if settings.output_dir is not None:
@@ -249,15 +251,15 @@ class NotebookItem(_NotebookItemBase):
             error = result.error or self._unraised(result, settings.strict_raises)
         if error is None and self.parameters is None:
             error = self._check_outputs(result.notebook, settings)
+        ran = result.notebook.cells
         if error is None:
             return
         if isinstance(error, CellError):
             _outcome_from_kernel(error)
             self._attach_cell_streams(result.notebook, error.index)
-        if isinstance(error, CellProblem) and injected_at is not None and error.index > injected_at:
-            # Count cells as the user's notebook has them, without papermill's cell.
-            error = dataclasses.replace(error, index=error.index - 1)
         if isinstance(error, CellProblem):
+            # Count cells as the user's notebook has them, without the cells added to the run.
+            error = dataclasses.replace(error, index=user_index(ran, error.index))
             error = dataclasses.replace(error, script_location=self._in_script(error))
         raise error
 
@@ -288,10 +290,10 @@ class NotebookItem(_NotebookItemBase):
             pytest.skip(SKIP_REASON)
         self.user_properties.append((PROPERTY, key))
 
-    def _parameterized(self, settings: Settings) -> tuple[NotebookNode, int | None]:
+    def _parameterized(self, settings: Settings) -> NotebookNode:
         """The notebook to run: with papermill's injected cell when there is a set."""
         if self.parameters is None:
-            return self.notebook, None
+            return self.notebook
         values = self.parameters.values
         unknown = unknown_names(self.notebook, values, settings.kernel)
         if unknown:
@@ -302,10 +304,14 @@ class NotebookItem(_NotebookItemBase):
             if settings.strict_params:
                 raise ParameterError(message)
             self._warn(message)
-        return inject(self.notebook, values, settings.kernel)
+        return inject(self.notebook, values, settings.kernel)[0]
 
-    def _check_outputs(self, executed: NotebookNode, settings: Settings) -> NbHarnessError | None:
+    def _check_outputs(self, run: NotebookNode, settings: Settings) -> NbHarnessError | None:
         """Store the fresh outputs (``--nb-update-outputs``) or compare them (``--nb-compare``)."""
+        # Compare and store the user's cells only, not the cells added to the run.
+        executed = nbformat.from_dict(
+            {**run, "cells": [c for c in run.cells if not is_injected(c)]}
+        )
         if settings.update_outputs:
             try:
                 if store_outputs(self.path, self.notebook, executed, settings.compare_or_default):

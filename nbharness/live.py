@@ -10,7 +10,6 @@ from __future__ import annotations
 import ast
 import base64
 import contextlib
-import copy
 import dataclasses
 import json
 import pickle as pickle_module
@@ -21,10 +20,10 @@ from typing import Any
 
 import pytest
 from nbformat import NotebookNode
-from nbformat.v4 import new_code_cell
 
 from .errors import CellError, CellProblem, CodeError, NbHarnessError, NotebookFailed
 from .execute import Executor, LiveRun
+from .markers import is_injected, with_injected_code
 from .notebook import cell_tags, read_notebook
 from .params import inject, sets_from
 from .report import clean_traceback, render
@@ -35,42 +34,6 @@ from .settings import Settings
 _AS_JSON = "__import__('json').dumps(({expression}), default=repr)"
 #: ... or with the pickled object, as base64 text inside JSON.
 _AS_PICKLE = "__import__('base64').b64encode(__import__('pickle').dumps(({expression}))).decode()"
-#: Marks a cell the test added (``before=``/``after=``), so ``cells`` can leave it out.
-INJECTED = "nbharness-injected"
-
-
-def _injected(cell: NotebookNode) -> bool:
-    tags = cell_tags(cell)
-    return INJECTED in tags or "injected-parameters" in tags
-
-
-def with_injected_code(
-    nb: NotebookNode,
-    before: Mapping[int | str, str],
-    after: Mapping[int | str, str],
-) -> NotebookNode:
-    """The notebook with code cells added before or after cells named by index or tag."""
-    if not before and not after:
-        return nb
-    nb = copy.deepcopy(nb)
-    keys = set(before) | set(after)
-    cells = []
-    for index, cell in enumerate(nb.cells):
-        names: set[int | str] = {index, *cell_tags(cell)}
-        cells += [_code(before[key]) for key in before if key in names]
-        cells.append(cell)
-        cells += [_code(after[key]) for key in after if key in names]
-        keys -= names
-    if keys:
-        raise NbHarnessError(f"no cell has the index or tag {sorted(map(str, keys))[0]!r}")
-    nb.cells = cells
-    return nb
-
-
-def _code(source: str) -> NotebookNode:
-    cell: NotebookNode = new_code_cell(source)
-    cell.metadata["tags"] = [INJECTED]
-    return cell
 
 
 class LiveNotebook:
@@ -85,7 +48,7 @@ class LiveNotebook:
     @property
     def cells(self) -> list[NotebookNode]:
         """The executed cells, indexed as in your notebook (without injected cells)."""
-        return [cell for cell in self.notebook.cells if not _injected(cell)]
+        return [cell for cell in self.notebook.cells if not is_injected(cell)]
 
     def cell(self, key: int | str) -> NotebookNode:
         """A cell by 0-based index, or the first cell carrying the tag ``key``."""

@@ -11,7 +11,9 @@ from collections.abc import Mapping
 from typing import Any
 
 from nbformat import NotebookNode
+from nbformat.v4 import new_code_cell
 
+from .errors import NbHarnessError
 from .notebook import RAISES_TAG, SKIP_TAG, cell_tags
 
 
@@ -53,3 +55,63 @@ def with_executor_tags(nb: NotebookNode) -> NotebookNode:
             if tag not in tags and marker.on(cell):
                 tags.append(tag)
     return nb
+
+
+#: Marks a cell nbharness added to a run (``before=``/``after=`` code, nbmake's mocks);
+#: papermill marks its parameters cell ``injected-parameters``. Neither is the user's.
+INJECTED = "nbharness-injected"
+
+
+def is_injected(cell: Mapping[str, Any]) -> bool:
+    tags = cell_tags(cell)
+    return INJECTED in tags or "injected-parameters" in tags
+
+
+def user_index(cells: list[NotebookNode], index: int) -> int:
+    """A cell's index in the user's notebook: injected cells before it do not count."""
+    return index - sum(1 for cell in cells[:index] if is_injected(cell))
+
+
+def with_injected_code(
+    nb: NotebookNode,
+    before: Mapping[int | str, str],
+    after: Mapping[int | str, str],
+) -> NotebookNode:
+    """The notebook with code cells added before or after cells named by index or tag."""
+    if not before and not after:
+        return nb
+    nb = copy.deepcopy(nb)
+    keys = set(before) | set(after)
+    cells = []
+    for index, cell in enumerate(nb.cells):
+        names: set[int | str] = {index, *cell_tags(cell)}
+        cells += [_code(before[key]) for key in before if key in names]
+        cells.append(cell)
+        cells += [_code(after[key]) for key in after if key in names]
+        keys -= names
+    if keys:
+        raise NbHarnessError(f"no cell has the index or tag {sorted(map(str, keys))[0]!r}")
+    nb.cells = cells
+    return nb
+
+
+def with_nbmake_hooks(nb: NotebookNode) -> NotebookNode:
+    """nbmake's cell metadata, as nbmake runs it: ``nbmake.mock`` ``{name: value}`` assigns
+    the values after the cell; ``nbmake.post_cell_execute`` runs its lines after it."""
+    after: dict[int | str, str] = {}
+    for index, cell in enumerate(nb.cells):
+        nbmake = cell.get("metadata", {}).get("nbmake") or {}
+        if not isinstance(nbmake, Mapping):
+            continue
+        lines = [f"{name} = {value!r}" for name, value in (nbmake.get("mock") or {}).items()]
+        post = nbmake.get("post_cell_execute") or []
+        lines += [post] if isinstance(post, str) else [str(line) for line in post]
+        if lines:
+            after[index] = "\n".join(lines)
+    return with_injected_code(nb, {}, after)
+
+
+def _code(source: str) -> NotebookNode:
+    cell: NotebookNode = new_code_cell(source)
+    cell.metadata["tags"] = [INJECTED]
+    return cell

@@ -7,6 +7,7 @@ from pathlib import Path
 from nbformat import NotebookNode
 
 from .execute import Run
+from .markers import with_nbmake_hooks
 from .notebook import execution_metadata
 from .settings import Settings
 
@@ -16,7 +17,7 @@ def run_for(path: Path, nb: NotebookNode, settings: Settings, stored: NotebookNo
     timeout, allow_errors = execution_metadata(stored)
     return Run(
         path=path,
-        notebook=nb,
+        notebook=with_nbmake_hooks(nb),
         cwd=settings.cwd or path.parent,
         env=settings.env,
         # The notebook's own limit (nbmake's metadata) wins over flags and ini.

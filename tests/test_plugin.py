@@ -640,3 +640,14 @@ def test_a_marker_word_in_prose_is_not_a_marker(pytester, make_notebook):
         "prose.ipynb", ["# we removed NBVAL_SKIP here: this cell must run\nraise ValueError('ran')"]
     )
     pytester.runpytest("--nb").assert_outcomes(failed=1)
+
+
+def test_nbmake_mocks_and_post_cell_code_run_after_their_cell(pytester, make_notebook):
+    mocked = {
+        "source": "x = 1",
+        "metadata": {"nbmake": {"mock": {"x": 2}, "post_cell_execute": ["y = x + 1"]}},
+    }
+    make_notebook("mocked.ipynb", [mocked, "assert (x, y) == (2, 3)", "1/0"])
+    result = pytester.runpytest("--nb", "--nb-compare")
+    result.assert_outcomes(failed=1)
+    expect(result.stdout, ["*cell 3 (In [*]) raised ZeroDivisionError*"])
