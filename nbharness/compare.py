@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .errors import NbHarnessError
-from .markers import IGNORE_OUTPUT, SKIP
+from .markers import CHECK_OUTPUT, IGNORE_OUTPUT, SKIP
 from .report import strip_ansi
 
 #: Noise in most notebooks' outputs, replaced before comparing (``default_sanitizers``).
@@ -84,11 +84,15 @@ def compare_outputs(
     stored: Sequence[Mapping[str, Any]],
     fresh: Sequence[Mapping[str, Any]],
     settings: CompareSettings,
+    only_marked: bool = False,
 ) -> OutputMismatch | None:
-    """Compare two versions of the same cells; ``None`` when every compared cell matches."""
+    """Compare two versions of the same cells; ``None`` when every compared cell matches.
+
+    ``only_marked`` compares just the cells marked to be checked (nbval's lax mode).
+    """
     diffs = []
     for number, (old, new) in enumerate(zip(stored, fresh, strict=True), start=1):
-        if not _compared(old, new, settings):
+        if not _compared(old, new, settings) or (only_marked and not CHECK_OUTPUT.on(old)):
             continue
         before = output_text(old.get("outputs", []), settings)
         after = output_text(new.get("outputs", []), settings)
@@ -129,8 +133,8 @@ def _capped(diff: list[str]) -> list[str]:
 def _compared(old: Mapping[str, Any], new: Mapping[str, Any], settings: CompareSettings) -> bool:
     if old.get("cell_type") != "code" or new.get("execution_count") is None:
         return False  # markdown, or not run this time (skip-execution, after sys.exit(0))
-    if IGNORE_OUTPUT.on(old) or SKIP.on(old):
-        return False
+    if SKIP.on(old) or (IGNORE_OUTPUT.on(old) and not CHECK_OUTPUT.on(old)):
+        return False  # nbval: a check-output marker overrides an ignore-output one
     # As nbval does: a cell that ran (has a count) claims its outputs, even none at all.
     return settings.strict or bool(old.get("outputs")) or old.get("execution_count") is not None
 

@@ -13,7 +13,7 @@ import pytest
 from nbformat import NotebookNode
 
 from .cache import PROPERTY, SKIP_REASON, PassedRuns, run_key
-from .compare import compare_outputs
+from .compare import CompareSettings, compare_outputs
 from .cover import measured
 from .errors import (
     IMPORT_ERRORS,
@@ -321,7 +321,8 @@ class NotebookItem(_NotebookItemBase):
             return None
         if settings.compare is not None:
             return compare_outputs(self.notebook.cells, executed.cells, settings.compare)
-        return None
+        # Without --nb-compare, cells marked check-output are still compared (nbval-lax).
+        return compare_outputs(self.notebook.cells, executed.cells, CompareSettings(), True)
 
     def _warn(self, message: str) -> None:
         """A warning located at the notebook, not at nbharness's code."""

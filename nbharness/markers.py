@@ -38,6 +38,7 @@ class Marker:
 
 SKIP = Marker({SKIP_TAG, "nbval-skip"}, {"NBVAL_SKIP"})
 RAISES = Marker({RAISES_TAG, "nbval-raises-exception"}, {"NBVAL_RAISES_EXCEPTION"})
+CHECK_OUTPUT = Marker({"nbval-check-output"}, {"NBVAL_CHECK_OUTPUT"})
 IGNORE_OUTPUT = Marker(
     {"nbharness-ignore-output", "nbval-ignore-output"},
     {"NBVAL_IGNORE_OUTPUT", "PYTEST_VALIDATE_IGNORE_OUTPUT"},

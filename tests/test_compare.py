@@ -244,3 +244,26 @@ def test_a_cell_that_ran_and_stored_no_output_must_still_print_nothing(pytester,
     result_ = pytester.runpytest("--nb", "--nb-compare")
     result_.assert_outcomes(passed=1, failed=1)
     expect(result_.stdout, ["FAILED quiet.ipynb::quiet - outputs differ*"])
+
+
+def test_check_output_markers_compare_without_the_flag_and_beat_ignore_tags(
+    pytester, make_notebook
+):
+    wrong = [stdout("stale\n")]
+    make_notebook(
+        "marked.ipynb",
+        [{"source": "# NBVAL_CHECK_OUTPUT\nprint('new')", "outputs": wrong, "count": 1}],
+    )
+    make_notebook("plain.ipynb", [{"source": "print('new')", "outputs": wrong, "count": 1}])
+    both = {"source": "print('new')", "outputs": wrong, "count": 1}
+    both["tags"] = ["nbval-ignore-output", "nbval-check-output"]
+    make_notebook("both.ipynb", [both])
+    result_ = pytester.runpytest("--nb")
+    result_.assert_outcomes(passed=1, failed=2)
+    expect(
+        result_.stdout,
+        [
+            "FAILED both.ipynb::both - outputs differ*",
+            "FAILED marked.ipynb::marked - outputs differ*",
+        ],
+    )
