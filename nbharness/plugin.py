@@ -11,7 +11,8 @@ from .errors import NbHarnessError
 from .export import modules_of
 from .items import SETTINGS_KEY, UPDATED, NotebookFile, close_executor
 from .live import notebook  # noqa: F401  (the fixture, registered by importing it here)
-from .pairing import is_script_only_notebook
+from .pairing import is_script_only_notebook, pairing_of
+from .project import tool_table
 from .settings import DEFAULT_CELL_TIMEOUT, Settings
 
 #: Folders Jupyter writes its own copies into; never notebooks of the project.
@@ -209,18 +210,22 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
 
 
 def _touched(item: pytest.Item, changed: set[Path], settings: Settings) -> bool:
-    """The notebook, or a module it exports, is among the changed files."""
+    """The notebook, its paired script or a module it exports is among the changed files."""
     if item.path.resolve() in changed:
         return True
     stored = getattr(item, "notebook", None)
     if stored is None:
         return False
-    source = item.path.relative_to(item.config.rootpath).as_posix()
+    root = item.config.rootpath
+    source = item.path.relative_to(root).as_posix()
     try:
-        modules = modules_of(stored, source, settings.export_root)
+        related = [module.path for module in modules_of(stored, source, settings.export_root)]
+        pairing = pairing_of(root, tool_table(root / "pyproject.toml"), stored)
     except NbHarnessError:
         return False
-    return any(module.path.resolve() in changed for module in modules)
+    if pairing is not None:
+        related.append(pairing.twin(item.path))
+    return any(path.resolve() in changed for path in related)
 
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:

@@ -129,3 +129,14 @@ def test_changed_since_keeps_a_notebook_whose_exported_module_changed(pytester, 
     result = pytester.runpytest("--nb", "--nb-changed-since", "HEAD", "-v")
     result.assert_outcomes(passed=2, deselected=3)
     expect(result.stdout, ["exports.ipynb::exports PASSED*"])
+
+
+def test_changed_since_keeps_a_notebook_whose_paired_script_changed(pytester, repo):
+    pytester.makepyprojecttoml('[tool.nbharness]\npairing = "py:percent"\n')
+    (pytester.path / "kept.py").write_text("# %%\nx = 1\n")
+    repo.index.add(["pyproject.toml", "kept.py"])
+    repo.index.commit("paired")
+    (pytester.path / "kept.py").write_text("# %%\nx = 2\n")
+    result = pytester.runpytest("--nb", "--nb-changed-since", "HEAD", "-v")
+    expect(result.stdout, ["kept.ipynb::kept PASSED*"])
+    assert "edited.ipynb" not in result.stdout.str()
