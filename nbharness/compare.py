@@ -85,17 +85,22 @@ def compare_outputs(
     fresh: Sequence[Mapping[str, Any]],
     settings: CompareSettings,
     only_marked: bool = False,
+    ignore: Sequence[str] = (),
 ) -> OutputMismatch | None:
     """Compare two versions of the same cells; ``None`` when every compared cell matches.
 
-    ``only_marked`` compares just the cells marked to be checked (nbval's lax mode).
+    ``only_marked`` compares just the cells marked to be checked (nbval's lax mode);
+    ``ignore`` holds pytest-notebook's notebook-level ``nbreg.diff_ignore`` paths.
     """
     diffs = []
     for number, (old, new) in enumerate(zip(stored, fresh, strict=True), start=1):
         if not _compared(old, new, settings) or (only_marked and not CHECK_OUTPUT.on(old)):
             continue
-        before = output_text(old.get("outputs", []), settings)
-        after = output_text(new.get("outputs", []), settings)
+        paths = _cell_ignores(old, number - 1, ignore)
+        if "/outputs" in paths:
+            continue
+        before = output_text(_kept(old.get("outputs", []), paths), settings)
+        after = output_text(_kept(new.get("outputs", []), paths), settings)
         if before != after:
             count = old.get("execution_count")  # as the stored notebook shows it
             name = f"cell {number}" + (f" (In [{count}])" if count is not None else "")
@@ -104,6 +109,34 @@ def compare_outputs(
             )
             diffs.append((name, _capped(list(diff))))
     return OutputMismatch(diffs) if diffs else None
+
+
+def _cell_ignores(cell: Mapping[str, Any], index: int, notebook_level: Sequence[str]) -> set[str]:
+    """pytest-notebook's ``nbreg.diff_ignore`` paths that apply to this cell, relative to
+    it (``/outputs/*/data/text/latex``); any output index counts as ``*``."""
+    nbreg = cell.get("metadata", {}).get("nbreg") or {}
+    paths = list(nbreg.get("diff_ignore", [])) if isinstance(nbreg, Mapping) else []
+    for path in notebook_level:
+        parts = str(path).split("/", 3)  # "", "cells", index or *, rest
+        if len(parts) == 4 and parts[1] == "cells" and parts[2] in ("*", str(index)):
+            paths.append("/" + parts[3])
+    normalized = {re.sub(r"^/outputs/[^/]+", "/outputs/*", str(p)).rstrip("/") for p in paths}
+    if "/outputs/*" in normalized:
+        normalized.add("/outputs")  # every output: the whole cell
+    return normalized
+
+
+def _kept(outputs: Sequence[Mapping[str, Any]], paths: set[str]) -> list[Mapping[str, Any]]:
+    """The outputs without what ``paths`` ignore: a MIME type, or stream text."""
+    mimes = {path.removeprefix("/outputs/*/data/") for path in paths if "/data/" in path}
+    kept: list[Mapping[str, Any]] = []
+    for out in outputs:
+        if out.get("output_type") == "stream" and "/outputs/*/text" in paths:
+            continue
+        if mimes and "data" in out:
+            out = {**out, "data": {k: v for k, v in out["data"].items() if k not in mimes}}
+        kept.append(out)
+    return kept
 
 
 def differing_cells(

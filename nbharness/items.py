@@ -319,10 +319,13 @@ class NotebookItem(_NotebookItemBase):
             except NotStored as exc:
                 self._warn(f"outputs not updated: {exc}")
             return None
+        nbreg = self.notebook.metadata.get("nbreg") or {}
+        ignore = nbreg.get("diff_ignore", []) if isinstance(nbreg, dict) else []
+        stored = self.notebook.cells
         if settings.compare is not None:
-            return compare_outputs(self.notebook.cells, executed.cells, settings.compare)
+            return compare_outputs(stored, executed.cells, settings.compare, ignore=ignore)
         # Without --nb-compare, cells marked check-output are still compared (nbval-lax).
-        return compare_outputs(self.notebook.cells, executed.cells, CompareSettings(), True)
+        return compare_outputs(stored, executed.cells, CompareSettings(), True, ignore)
 
     def _warn(self, message: str) -> None:
         """A warning located at the notebook, not at nbharness's code."""

@@ -267,3 +267,32 @@ def test_check_output_markers_compare_without_the_flag_and_beat_ignore_tags(
             "FAILED marked.ipynb::marked - outputs differ*",
         ],
     )
+
+
+def test_pytest_notebooks_diff_ignore_paths_are_honoured(pytester, make_notebook):
+    latex = {
+        "output_type": "execute_result",
+        "execution_count": 1,
+        "metadata": {},
+        "data": {"text/plain": "'x'", "text/latex": "$stale$"},
+    }
+    code = (
+        "class X:\n"
+        "    def _repr_latex_(self):\n"
+        "        return '$new$'\n"
+        "    def __repr__(self):\n"
+        "        return \"'x'\"\n"
+        "X()"
+    )
+    cell = {"source": code, "outputs": [latex], "count": 1}
+    cell["metadata"] = {"nbreg": {"diff_ignore": ["/outputs/*/data/text/latex"]}}
+    make_notebook("cell_level.ipynb", [cell])
+    make_notebook(
+        "notebook_level.ipynb",
+        [{"source": code, "outputs": [latex], "count": 1}],
+        nbreg={"diff_ignore": ["/cells/0/outputs/0/data/text/latex"]},
+    )
+    make_notebook("not_ignored.ipynb", [{"source": code, "outputs": [latex], "count": 1}])
+    result_ = pytester.runpytest("--nb", "--nb-compare")
+    result_.assert_outcomes(passed=2, failed=1)
+    expect(result_.stdout, ["FAILED not_ignored.ipynb::not_ignored - outputs differ*"])
