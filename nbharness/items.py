@@ -32,7 +32,7 @@ from .export import ExportOutOfDate, has_exports, modules_of, stale_modules
 from .markers import is_injected, user_index
 from .notebook import nbharness_metadata, read_notebook, skip_reason, write_notebook
 from .order import ExecutionOrderError, order_problems
-from .pairing import pairing_of, pairing_problem, script_line
+from .pairing import Pairing, pairing_of, pairing_problem, script_line
 from .params import (
     PARAMETERS_TAG,
     ParameterError,
@@ -43,7 +43,7 @@ from .params import (
     sets_from,
     unknown_names,
 )
-from .project import path_matches, tool_table
+from .project import path_matches
 from .report import CrashLine, FailureRepr, failing_line, render
 from .runs import run_for
 from .settings import Settings
@@ -204,8 +204,7 @@ class PairingCheckItem(_StoredNotebookItem):
     """The notebook has its script twin, in sync (when the project pairs notebooks)."""
 
     def runtest(self) -> None:
-        root = self.config.rootpath
-        pairing = pairing_of(root, tool_table(root / "pyproject.toml"), self.notebook)
+        pairing = pairing_for(self.config, self.notebook)
         if pairing is None:
             pytest.skip("the project does not pair notebooks with scripts")
         problem = pairing_problem(self.notebook, self.path, pairing)
@@ -265,8 +264,7 @@ class NotebookItem(_NotebookItemBase):
 
     def _in_script(self, error: CellProblem) -> str:
         """Where the failing line is in the paired script, when the notebook has a twin."""
-        root = self.config.rootpath
-        pairing = pairing_of(root, tool_table(root / "pyproject.toml"), self.notebook)
+        pairing = pairing_for(self.config, self.notebook)
         if pairing is None or not pairing.twin(self.path).exists():
             return ""
         line = script_line(self.notebook, pairing.fmt, error.index, failing_line(error) or 1)
@@ -382,6 +380,11 @@ def _outcome_from_kernel(error: CellError) -> None:
         raise pytest.skip.Exception(reason, _use_item_location=True)
     if error.ename == "XFailed":
         pytest.xfail(reason)
+
+
+def pairing_for(config: pytest.Config, nb: NotebookNode) -> Pairing | None:
+    """The notebook's pairing, from the ``[tool.nbharness]`` table the session read once."""
+    return pairing_of(config.rootpath, dict(config.stash[SETTINGS_KEY].tool), nb)
 
 
 def executor_for(config: pytest.Config) -> Executor:

@@ -9,10 +9,9 @@ import pytest
 from .cache import PassedRuns, input_files
 from .errors import NbHarnessError
 from .export import modules_of
-from .items import SETTINGS_KEY, UPDATED, NotebookFile, close_executor
+from .items import SETTINGS_KEY, UPDATED, NotebookFile, close_executor, pairing_for
 from .live import notebook  # noqa: F401  (the fixture, registered by importing it here)
-from .pairing import is_script_only_notebook, pairing_of
-from .project import tool_table
+from .pairing import is_script_only_notebook
 from .settings import DEFAULT_CELL_TIMEOUT, Settings
 
 #: Folders Jupyter writes its own copies into; never notebooks of the project.
@@ -220,7 +219,7 @@ def _touched(item: pytest.Item, changed: set[Path], settings: Settings) -> bool:
     source = item.path.relative_to(root).as_posix()
     try:
         related = [module.path for module in modules_of(stored, source, settings.export_root)]
-        pairing = pairing_of(root, tool_table(root / "pyproject.toml"), stored)
+        pairing = pairing_for(item.config, stored)
     except NbHarnessError:
         return False
     if pairing is not None:

@@ -66,6 +66,8 @@ class Settings:
     markers: Mapping[str, Any] = field(default_factory=dict)
     #: Where ``[tool.nbharness]`` was read from, for messages.
     project_file: str = "pyproject.toml"
+    #: The whole ``[tool.nbharness]`` table, read once per session (pairing reads it).
+    tool: Mapping[str, Any] = field(default_factory=dict)
     check_order: bool = False
     #: Output regression settings, or ``None`` when ``--nb-compare`` is off.
     compare: CompareSettings | None = None
@@ -100,6 +102,7 @@ class Settings:
             strict_params=bool(config.getoption("nb_strict_params")),
             parameters=_table(project, "parameters", project_file),
             markers=_table(project, "markers", project_file),
+            tool=project,
             env=_kernel_env(config.getoption("nb_env") or [], project, project_file),
             cwd=config.rootpath / cwd if cwd else None,
             find_import_errors=bool(config.getoption("nb_find_import_errors")),
