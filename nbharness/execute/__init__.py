@@ -65,6 +65,8 @@ class RunResult:
     exited_early: bool = False
     #: 0-based indexes of cells tagged ``raises-exception`` that raised nothing.
     unraised: list[int] = field(default_factory=list)
+    #: Things worth a warning about a run that stands (output a server dropped, say).
+    warnings: list[str] = field(default_factory=list)
 
 
 _Closing = TypeVar("_Closing", bound="Closing")
