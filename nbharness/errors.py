@@ -49,18 +49,26 @@ class InvalidNotebook(NbHarnessError):
 class KernelNotFound(NbHarnessError):
     """The kernel a notebook asks for is not installed where it would run."""
 
-    def __init__(self, name: str, available: list[str], override: str = "--nb-kernel NAME") -> None:
+    def __init__(
+        self,
+        name: str,
+        available: list[str],
+        override: str = "--nb-kernel NAME",
+        where: str = "",
+    ) -> None:
         known = ", ".join(sorted(available)) or "none"
+        place = f" {where}" if where else ""
         super().__init__(
-            f"kernel {name!r} from the notebook's kernelspec is not installed "
+            f"kernel {name!r} from the notebook's kernelspec is not installed{place} "
             f"(installed: {known}); run with {override} to override it"
         )
         self.name = name
         self.available = available
         self.override = override
+        self.where = where
 
-    def __reduce__(self) -> tuple[type, tuple[str, list[str], str]]:
-        return (type(self), (self.name, self.available, self.override))
+    def __reduce__(self) -> tuple[type, tuple[str, list[str], str, str]]:
+        return (type(self), (self.name, self.available, self.override, self.where))
 
 
 class KernelStartFailed(NbHarnessError):

@@ -181,3 +181,24 @@ def _worth_retrying(exc: RemoteError) -> bool:
     if exc.status is not None:
         return exc.status == 429 or exc.status in RETRY_STATUSES
     return any(word in str(exc) for word in ("reset", "aborted", "Remote end closed"))
+
+
+class Server:
+    """A Jupyter server to run kernels on: a hub user's server, or a plain server or gateway."""
+
+    def __init__(self, url: str, token: str, label: str = "", image: str = "") -> None:
+        self.url = url.rstrip("/") + "/"
+        self._token = token
+        #: How reports name it: ``alice/`` on a hub, else its URL.
+        self.label = label or self.url
+        self.image = image
+
+    def __repr__(self) -> str:
+        return f"Server({self.url!r})"
+
+    def rest(self, timeout: float = 30.0) -> Rest:
+        return Rest(self.url, self._token, timeout)
+
+    @property
+    def ws_url(self) -> str:
+        return "ws" + self.url[len("http") :]

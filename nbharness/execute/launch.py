@@ -33,15 +33,9 @@ RECONNECT_MS = 5
 IOPUB_ECHO_S = 0.5
 
 
-class KernelClient(AsyncKernelClient):
-    """jupyter_client's client, ready as soon as the kernel has answered on both channels."""
-
-    @default("context")
-    def _quick_reconnecting_context(self) -> zmq.asyncio.Context:
-        self._created_context = True
-        context = zmq.asyncio.Context()
-        context.setsockopt(zmq.RECONNECT_IVL, RECONNECT_MS)
-        return context
+class ReadyOnReply(AsyncKernelClient):
+    """A client that is ready as soon as the kernel has answered on shell and iopub,
+    rather than after jupyter_client's 200 ms of iopub silence."""
 
     async def wait_for_ready(self, timeout: float | None = None) -> None:
         """Ready when a kernel_info request is answered on shell and echoed on iopub."""
@@ -84,6 +78,17 @@ class KernelClient(AsyncKernelClient):
             ):
                 return True
         return False
+
+
+class KernelClient(ReadyOnReply):
+    """jupyter_client's client for local kernels: quick to connect, quick to be ready."""
+
+    @default("context")
+    def _quick_reconnecting_context(self) -> zmq.asyncio.Context:
+        self._created_context = True
+        context = zmq.asyncio.Context()
+        context.setsockopt(zmq.RECONNECT_IVL, RECONNECT_MS)
+        return context
 
 
 class KernelManager(AsyncKernelManager):

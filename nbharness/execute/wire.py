@@ -96,6 +96,9 @@ def _normalised(msg: dict[str, Any]) -> dict[str, Any]:
     return msg
 
 
+#: Put in every channel's queue on close, so a reader still waiting ends.
+_CLOSED: dict[str, Any] = {}
+
 #: Asks the server whether the kernel behind a dropped websocket still exists: ``None``
 #: if it does, else why not ("the kernel is gone", "the server stopped", ...).
 KernelCheck = Callable[[], Awaitable[str | None]]
@@ -148,10 +151,15 @@ class KernelSocket:
 
     async def get(self, channel: str, timeout: float | None) -> dict[str, Any]:
         """The channel's next message; ``queue.Empty`` when none comes within ``timeout``."""
+        queue = self.queues[channel]
         try:
-            return await asyncio.wait_for(self.queues[channel].get(), timeout)
+            msg = await asyncio.wait_for(queue.get(), timeout)
         except asyncio.TimeoutError:
             raise Empty from None
+        if msg is _CLOSED:
+            queue.put_nowait(msg)  # for any other reader of this channel
+            raise asyncio.CancelledError  # ends a waiting reader quietly, as zmq does
+        return msg
 
     async def close(self) -> None:
         self._closing = True
@@ -162,6 +170,9 @@ class KernelSocket:
         if self._ws is not None:
             self._ws.close()
             self._ws = None
+        for queue in self.queues.values():
+            queue.put_nowait(_CLOSED)
+        await asyncio.sleep(0)  # let waiting readers see it
 
     async def _read(self) -> None:
         drops = 0
@@ -187,7 +198,7 @@ class KernelSocket:
             return
         content = msg["content"]
         if msg["msg_type"] == "status" and content.get("execution_state") in ("restarting", "dead"):
-            self.lost = "the kernel died (the server is restarting it)"
+            self.lost = "the server saw it die and is restarting it"
         elif msg["msg_type"] == "stream" and "rate exceeded" in content.get("text", ""):
             self.rate_limited = True
 

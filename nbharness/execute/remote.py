@@ -1,0 +1,295 @@
+"""Runs notebooks on kernels of a remote Jupyter server: a JupyterHub user's server, a
+plain Jupyter server or a kernel gateway.
+
+The notebook file is read here; its code runs there. Each run gets its own kernel,
+started with ``POST /api/kernels`` and driven by nbclient over the kernel websocket
+(``wire.py``), and is deleted afterwards whatever happened: a pass, a failure, a
+timeout, Ctrl-C or SIGTERM. A kernel that died must be deleted too, since the server
+restarts it. Kernels this executor did not start are never touched.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import json
+import signal
+from types import FrameType
+from typing import Any
+
+from jupyter_client.manager import AsyncKernelManager
+
+from ..errors import KernelNotFound, NbHarnessError
+from ..rest import RemoteError, Rest, Server
+from . import CellObserver, Closing, Run, RunResult
+from .launch import ReadyOnReply
+from .nbrun import KernelRun
+from .wire import KernelSocket
+
+#: Statuses that mean the server itself is gone (stopped, culled, being restarted).
+SERVER_GONE = {302, 303, 424}
+#: How long clean-up requests may take: Ctrl-C must never hang for long.
+CLEANUP_TIMEOUT_S = 10.0
+
+
+class RemoteExecutor(Closing):
+    """Runs each notebook on a new kernel of ``server``.
+
+    ``remote_cwd`` is the kernels' working directory relative to the server's root
+    (``None``: the root). Closing deletes any kernel a run left behind.
+    """
+
+    def __init__(self, server: Server, remote_cwd: str | None = None) -> None:
+        self.server = server
+        self.remote_cwd = remote_cwd
+        self.rest = server.rest()
+        self.kernels: set[RemoteKernelManager] = set()
+        self._kernelspecs: list[str] | None = None
+        self._previous_sigterm: Any = None
+
+    def __enter__(self) -> RemoteExecutor:
+        # SIGTERM (a CI job cancelled) unwinds like Ctrl-C, so kernels are deleted.
+        with contextlib.suppress(ValueError):  # not the main thread: leave signals alone
+            self._previous_sigterm = signal.signal(signal.SIGTERM, _interrupt)
+        return self
+
+    def close(self) -> None:
+        for km in list(self.kernels):
+            with contextlib.suppress(RemoteError):
+                km.delete()
+        if self._previous_sigterm is not None:
+            with contextlib.suppress(ValueError):
+                signal.signal(signal.SIGTERM, self._previous_sigterm)
+            self._previous_sigterm = None
+
+    def execute(self, run: Run, observer: CellObserver | None = None) -> RunResult:
+        with self.open(run, observer) as live:
+            return live.result
+
+    def open(self, run: Run, observer: CellObserver | None = None) -> RemoteRun:
+        return RemoteRun(run, self, observer)
+
+    def kernelspecs(self) -> list[str]:
+        """The kernels the server offers; the first request, so a bad token fails here."""
+        if self._kernelspecs is None:
+            model = self.rest.get("api/kernelspecs") or {}
+            self._kernelspecs = sorted(model.get("kernelspecs", {}))
+        return self._kernelspecs
+
+
+def _interrupt(signum: int, frame: FrameType | None) -> None:
+    raise KeyboardInterrupt(f"signal {signal.Signals(signum).name}")
+
+
+class RemoteRun(KernelRun):
+    """A run on a remote kernel; the environment is set by code run before the first cell."""
+
+    def __init__(self, run: Run, executor: RemoteExecutor, observer: CellObserver | None) -> None:
+        self.executor = executor
+        if run.env:
+            setup = f"__import__('os').environ.update({json.dumps(dict(run.env))})\n"
+            run = dataclasses.replace(run, prologue=setup + run.prologue)
+        super().__init__(run, observer)
+
+    def kernel_missing(self, name: str) -> NbHarnessError | None:
+        try:
+            available = self.executor.kernelspecs()
+        except RemoteError as exc:
+            return exc
+        if name in available:
+            return None
+        where = self.executor.server.label
+        return KernelNotFound(name, available, where=f"on {where}")
+
+    def manager(self, name: str) -> RemoteKernelManager:
+        executor = self.executor
+        return RemoteKernelManager(executor.server, name, executor.remote_cwd, executor.kernels)
+
+    def _remote(self) -> RemoteKernelManager:
+        assert isinstance(self.km, RemoteKernelManager)
+        return self.km
+
+    def death(self) -> tuple[str, str]:
+        return self._remote().lost or "", ""
+
+    def start_said(self) -> str:
+        return self._remote().lost or "the server gave no reason"
+
+    def timed_out(self) -> None:
+        """Interrupt the cell first: the kernel is deleted next, but a busy kernel on a
+        shared server should stop computing at once."""
+        with contextlib.suppress(RemoteError):
+            self._remote().interrupt()
+
+    def notes(self) -> list[str]:
+        km = self._remote()
+        if km.socket is not None and km.socket.rate_limited:
+            return [
+                f"{km.server.label} dropped output over its iopub rate limit; raise "
+                "ServerApp.iopub_data_rate_limit / iopub_msg_rate_limit on the server to keep it"
+            ]
+        return []
+
+    async def stop_kernel(self) -> None:
+        km = self._remote()
+        if km.socket is not None:
+            await km.socket.close()
+        with contextlib.suppress(RemoteError):
+            await asyncio.to_thread(km.delete)
+
+
+class RemoteKernelManager(AsyncKernelManager):
+    """A kernel on a Jupyter server, started and deleted over its REST API.
+
+    It plugs into nbclient where a local kernel manager would; everything nbclient asks
+    of a kernel goes over REST (start, interrupt, delete) or the websocket (messages).
+    """
+
+    def __init__(
+        self,
+        server: Server,
+        kernel_name: str,
+        remote_cwd: str | None,
+        registry: set[RemoteKernelManager],
+    ) -> None:
+        super().__init__(kernel_name=kernel_name)
+        self.server = server
+        self.rest: Rest = server.rest(timeout=CLEANUP_TIMEOUT_S * 3)
+        self.remote_cwd = remote_cwd
+        self.registry = registry
+        self.remote_id: str | None = None
+        self.socket: KernelSocket | None = None
+
+    def __hash__(self) -> int:
+        return id(self)
+
+    @property
+    def has_kernel(self) -> bool:
+        return self.remote_id is not None
+
+    @property
+    def ipykernel(self) -> bool:
+        return False  # no local history file to point it at
+
+    @property
+    def lost(self) -> str | None:
+        return self.socket.lost if self.socket is not None else None
+
+    async def start_kernel(self, **kwargs: Any) -> None:  # type: ignore[override]
+        body = {"name": self.kernel_name}
+        if self.remote_cwd:
+            body["path"] = self.remote_cwd
+        model = await asyncio.to_thread(self.rest.post, "api/kernels", body)
+        self.remote_id = str(model["id"])
+        self.registry.add(self)
+
+    def client(self, **kwargs: Any) -> RemoteKernelClient:  # type: ignore[override]
+        assert self.remote_id is not None
+        url = f"{self.server.ws_url}api/kernels/{self.remote_id}/channels"
+        kc = RemoteKernelClient(parent=self, session=self.session, log=self.log)
+        # The same session id on reconnect makes the server replay what it buffered.
+        kc.socket = self.socket = KernelSocket(
+            f"{url}?session_id={self.session.session}",
+            self.server.rest().headers,
+            self._check,
+        )
+        return kc
+
+    async def is_alive(self) -> bool:  # type: ignore[override]
+        return self.has_kernel and self.lost is None
+
+    async def interrupt_kernel(self) -> None:  # type: ignore[override]
+        await asyncio.to_thread(self.interrupt)
+
+    def interrupt(self) -> None:
+        if self.remote_id is not None:
+            self.rest.post(f"api/kernels/{self.remote_id}/interrupt")
+
+    async def shutdown_kernel(self, now: bool = False, restart: bool = False) -> None:  # type: ignore[override]
+        await asyncio.to_thread(self.delete)
+
+    async def cleanup_resources(self, restart: bool = False) -> None:  # type: ignore[override]
+        """Nothing local to clean: the server owns the kernel's process and files."""
+
+    def delete(self) -> None:
+        """Delete the kernel on the server (dead or not: the server would restart it)."""
+        kernel_id, self.remote_id = self.remote_id, None
+        self.registry.discard(self)
+        if kernel_id is None:
+            return
+        try:
+            self.rest.delete(f"api/kernels/{kernel_id}")
+        except RemoteError as exc:
+            if exc.status not in SERVER_GONE | {404}:
+                raise
+
+    async def _check(self) -> str | None:
+        """After the websocket dropped: ``None`` if the kernel is still there, else why not."""
+        try:
+            await asyncio.to_thread(self.rest.get, f"api/kernels/{self.remote_id}")
+        except RemoteError as exc:
+            if exc.status == 404:
+                return "the kernel is gone: the server deleted or culled it"
+            if exc.status in SERVER_GONE:
+                return f"{self.server.label} stopped (HTTP {exc.status}) while the kernel ran"
+            return f"the websocket closed and the server cannot be asked why: {exc}"
+        return None
+
+
+class RemoteKernelClient(ReadyOnReply):
+    """The kernel's channels as nbclient expects them, carried over one websocket."""
+
+    socket: KernelSocket
+
+    async def start_channels(self, *args: Any, **kwargs: Any) -> None:  # type: ignore[override]
+        await self.socket.connect(timeout=CLEANUP_TIMEOUT_S * 3)
+
+    async def stop_channels(self) -> None:  # type: ignore[override]
+        await self.socket.close()
+
+    @property
+    def channels_running(self) -> bool:
+        return self.socket.lost is None
+
+    async def is_alive(self) -> bool:
+        return self.socket.lost is None
+
+    _async_is_alive = is_alive
+
+    @property
+    def shell_channel(self) -> _Channel:
+        return _Channel(self.socket, "shell")
+
+    @property
+    def iopub_channel(self) -> _Channel:
+        return _Channel(self.socket, "iopub")
+
+    @property
+    def stdin_channel(self) -> _Channel:
+        return _Channel(self.socket, "stdin")
+
+    @property
+    def control_channel(self) -> _Channel:
+        return _Channel(self.socket, "control")
+
+
+class _Channel:
+    """One channel of the websocket, with the calls jupyter_client's channels offer."""
+
+    def __init__(self, socket: KernelSocket, name: str) -> None:
+        self.socket = socket
+        self.name = name
+
+    def send(self, msg: dict[str, Any]) -> None:
+        self.socket.send(self.name, msg)
+
+    async def get_msg(self, timeout: float | None = None) -> dict[str, Any]:
+        return await self.socket.get(self.name, timeout)
+
+    def is_alive(self) -> bool:
+        return self.socket.lost is None
+
+    def start(self) -> None: ...
+
+    def stop(self) -> None: ...
