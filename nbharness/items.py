@@ -44,6 +44,7 @@ from .params import (
     unknown_names,
 )
 from .project import path_matches
+from .remote import REMOTE_PLUGIN, RemoteSession
 from .report import CrashLine, FailureRepr, failing_line, render
 from .runs import run_for
 from .settings import Settings
@@ -237,7 +238,9 @@ class NotebookItem(_NotebookItemBase):
         if self.warning:
             self._warn(self.warning)
         nb = self._parameterized(settings)
-        run = measured(run_for(self.path, nb, settings, self.notebook), self.config)
+        run = run_for(self.path, nb, settings, self.notebook)
+        if settings.remote is None:  # a remote kernel's coverage data would stay remote
+            run = measured(run, self.config)
         result = executor_for(self.config).execute(run)
         if settings.output_dir is not None:
             executed = result.notebook
@@ -390,7 +393,17 @@ def pairing_for(config: pytest.Config, nb: NotebookNode) -> Pairing | None:
 def executor_for(config: pytest.Config) -> Executor:
     """The session's executor, entered on first use and closed at session end."""
     if EXECUTOR_KEY not in config.stash:
-        executor = get_executor(config.stash[SETTINGS_KEY].executor)
+        settings = config.stash[SETTINGS_KEY]
+        if settings.remote is not None:
+            from .execute.remote import RemoteExecutor
+
+            session = config.pluginmanager.get_plugin(REMOTE_PLUGIN)
+            assert isinstance(session, RemoteSession)
+            executor: Executor = RemoteExecutor(
+                session.server(), settings.remote.remote_cwd, settings.remote.max_kernels
+            )
+        else:
+            executor = get_executor(settings.executor)
         config.stash[EXECUTOR_KEY] = executor.__enter__()
     return config.stash[EXECUTOR_KEY]
 

@@ -12,6 +12,7 @@ from .export import modules_of
 from .items import SETTINGS_KEY, UPDATED, NotebookFile, close_executor, pairing_for
 from .live import notebook  # noqa: F401  (the fixture, registered by importing it here)
 from .pairing import is_script_only_notebook
+from .remote import REMOTE_PLUGIN, RemoteSession
 from .settings import DEFAULT_CELL_TIMEOUT, Settings
 
 #: Folders Jupyter writes its own copies into; never notebooks of the project.
@@ -148,6 +149,58 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help="run only notebooks that differ from git REF (committed, staged, unstaged or "
         "untracked), or all of them when a declared cache input changed",
     )
+    _add(
+        parser,
+        "nb_hub_url",
+        metavar="URL",
+        help="run the notebooks on kernels of a JupyterHub user's server (token: "
+        "$JUPYTERHUB_API_TOKEN or --nb-hub-token-file)",
+    )
+    _add(parser, "nb_hub_user", metavar="NAME", help="the hub user whose server runs the kernels")
+    _add(
+        parser,
+        "nb_hub_token_file",
+        metavar="FILE",
+        help="read the hub's (or server's) API token from FILE",
+    )
+    _add(
+        parser,
+        "nb_hub_server",
+        metavar="NAME",
+        help="use the user's named server NAME (with --nb-hub-servers: the names' prefix)",
+    )
+    _add(
+        parser,
+        "nb_hub_servers",
+        metavar="K",
+        help="spread xdist workers over K named servers of the user, started if needed "
+        "and stopped at the end if nbharness started them",
+    )
+    _add(
+        parser,
+        "nb_hub_start_timeout",
+        metavar="SECONDS",
+        help="how long a server may take to start (default 300)",
+    )
+    _add(
+        parser,
+        "nb_hub_max_kernels",
+        metavar="N",
+        help="at most N kernels at once on each server, across xdist workers",
+    )
+    _add(
+        parser,
+        "nb_server_url",
+        metavar="URL",
+        help="run the notebooks on kernels of this Jupyter server or kernel gateway "
+        "(token: $JUPYTER_TOKEN or --nb-hub-token-file)",
+    )
+    _add(
+        parser,
+        "nb_remote_cwd",
+        metavar="PATH",
+        help="remote kernels' working directory, relative to the server's root (default: the root)",
+    )
     group.addoption(
         "--nb-strict-raises",
         action="store_true",
@@ -182,6 +235,8 @@ def pytest_configure(config: pytest.Config) -> None:
     settings = config.stash[SETTINGS_KEY] = Settings.from_pytest(config)
     if settings.cache and config.cache is not None:
         config.pluginmanager.register(PassedRuns(config), "nbharness-cache")
+    if settings.remote is not None and config.getoption("nb"):
+        config.pluginmanager.register(RemoteSession(config, settings.remote), REMOTE_PLUGIN)
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:

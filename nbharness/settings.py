@@ -17,6 +17,7 @@ from .compare import DEFAULT_SANITIZERS, CompareSettings, compile_sanitizers
 from .errors import NbHarnessError
 from .execute import FORK_AVAILABLE
 from .project import export_root, tool_table
+from .remote import RemoteSettings, remote_settings
 
 #: Per-cell limit when none is set: long enough for real analysis cells, short enough
 #: that a hung cell does not eat a CI job (nbmake uses the same figure).
@@ -72,6 +73,8 @@ class Settings:
     #: Output regression settings, or ``None`` when ``--nb-compare`` is off.
     compare: CompareSettings | None = None
     update_outputs: bool = False
+    #: Where kernels run when not here (``--nb-hub-url``, ``--nb-server-url``).
+    remote: RemoteSettings | None = None
 
     @classmethod
     def from_pytest(cls, config: pytest.Config) -> Settings:
@@ -117,6 +120,7 @@ class Settings:
             cache=_flag(config, "nb_cache"),
             cache_inputs=_globs(project, "cache_inputs", project_file),
             changed_since=config.getoption("nb_changed_since"),
+            remote=remote_settings(lambda name: _lookup(config, name), project, project_file),
         )
 
     @property
@@ -143,13 +147,18 @@ class Settings:
             f"kernel={self.kernel or 'from each notebook'}",
             f"cell timeout={self.cell_timeout:g}s",
             *([f"notebook timeout={self.notebook_timeout:g}s"] if self.notebook_timeout else []),
-            f"executor={self.executor}",
-            f"launcher={self.launcher}",
+            *(
+                [f"executor={self.executor}", f"launcher={self.launcher}"]
+                if self.remote is None
+                else ["executor=remote"]
+            ),
         ]
         if self.output_dir is not None:
             parts.append(f"output dir={self.output_dir}")
-        if self.cwd is not None:
+        if self.cwd is not None and self.remote is None:
             parts.append(f"cwd={self.cwd}")
+        if self.remote is not None and self.remote.remote_cwd:
+            parts.append(f"remote cwd={self.remote.remote_cwd}")
         if self.env:  # names only: values may be secrets
             parts.append(f"env={','.join(sorted(self.env))}")
         if self.check_order:

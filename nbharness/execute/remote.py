@@ -22,6 +22,7 @@ from jupyter_client.manager import AsyncKernelManager
 
 from ..errors import KernelNotFound, NbHarnessError
 from ..rest import RemoteError, Rest, Server
+from ..slots import KernelSlots
 from . import CellObserver, Closing, Run, RunResult
 from .launch import ReadyOnReply
 from .nbrun import KernelRun
@@ -40,9 +41,12 @@ class RemoteExecutor(Closing):
     (``None``: the root). Closing deletes any kernel a run left behind.
     """
 
-    def __init__(self, server: Server, remote_cwd: str | None = None) -> None:
+    def __init__(
+        self, server: Server, remote_cwd: str | None = None, max_kernels: int | None = None
+    ) -> None:
         self.server = server
         self.remote_cwd = remote_cwd
+        self.slots = KernelSlots(server.url, max_kernels) if max_kernels else None
         self.rest = server.rest()
         self.kernels: set[RemoteKernelManager] = set()
         self._kernelspecs: list[str] | None = None
@@ -90,7 +94,13 @@ class RemoteRun(KernelRun):
         if run.env:
             setup = f"__import__('os').environ.update({json.dumps(dict(run.env))})\n"
             run = dataclasses.replace(run, prologue=setup + run.prologue)
-        super().__init__(run, observer)
+        # Held while the kernel lives, when kernels per server are capped.
+        self.slot = executor.slots.acquire() if executor.slots else None
+        try:
+            super().__init__(run, observer)
+        finally:
+            if self.client is None:
+                KernelSlots.release(self.slot)
 
     def kernel_missing(self, name: str) -> NbHarnessError | None:
         try:
@@ -135,8 +145,11 @@ class RemoteRun(KernelRun):
         km = self._remote()
         if km.socket is not None:
             await km.socket.close()
-        with contextlib.suppress(RemoteError):
-            await asyncio.to_thread(km.delete)
+        try:
+            with contextlib.suppress(RemoteError):
+                await asyncio.to_thread(km.delete)
+        finally:
+            KernelSlots.release(self.slot)
 
 
 class RemoteKernelManager(AsyncKernelManager):

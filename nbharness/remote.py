@@ -1,0 +1,302 @@
+"""The remote session: which servers a pytest run uses, who starts and stops them, and
+which one each xdist worker runs its kernels on.
+
+The process that starts the run (pytest itself, or xdist's controller) starts any
+server that is not running, in batches, and stops at the end exactly the ones it
+started. Workers only attach: worker ``gwN`` runs on server ``N mod K``. Nothing here
+is needed without ``--nb-hub-url`` or ``--nb-server-url``.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from .errors import NbHarnessError
+from .hub import Hub
+from .rest import RemoteError, Server
+
+#: The name the session registers under with pytest's plugin manager.
+REMOTE_PLUGIN = "nbharness-remote"
+HUB_TOKEN_ENV = "JUPYTERHUB_API_TOKEN"
+SERVER_TOKEN_ENV = "JUPYTER_TOKEN"
+DEFAULT_START_TIMEOUT = 300.0
+#: Servers started at once: a hub throttles spawns (429) past its own limit anyway.
+START_BATCH = 4
+#: Named servers ``--nb-hub-servers K`` creates when ``--nb-hub-server`` names none.
+DEFAULT_POOL_PREFIX = "nbharness"
+
+
+@dataclass(frozen=True)
+class RemoteSettings:
+    """Where notebooks run when not on this machine."""
+
+    #: A hub's URL (``hub_user`` then names the user), or else a Jupyter server's URL.
+    hub_url: str | None
+    server_url: str | None
+    token: str = field(repr=False)
+    hub_user: str = ""
+    #: The named server to use ("" is the user's default one), or the pool's prefix.
+    server_name: str = ""
+    servers: int = 1
+    user_options: Mapping[str, Any] = field(default_factory=dict)
+    start_timeout: float = DEFAULT_START_TIMEOUT
+    start_timeout_source: str = "the default"
+    max_kernels: int | None = None
+    remote_cwd: str | None = None
+
+    def names(self) -> list[str]:
+        """The hub servers this run uses."""
+        if self.servers == 1:
+            return [self.server_name]
+        prefix = self.server_name or DEFAULT_POOL_PREFIX
+        return [f"{prefix}-{index}" for index in range(1, self.servers + 1)]
+
+    def hub(self) -> Hub:
+        assert self.hub_url is not None
+        return Hub(self.hub_url, self.hub_user, self.token)
+
+    def describe(self) -> str:
+        if self.hub_url is None:
+            return f"remote server {self.server_url}"
+        where = f"{self.servers} servers" if self.servers > 1 else "server"
+        return f"hub {self.hub_url}, user {self.hub_user}, {where}"
+
+
+def remote_settings(
+    lookup: Callable[[str], tuple[str | None, str]], project: Mapping[str, Any], project_file: Path
+) -> RemoteSettings | None:
+    """The remote settings from flags and ini keys (``lookup``) and ``[tool.nbharness.hub]``."""
+    hub_url, _ = lookup("nb_hub_url")
+    server_url, _ = lookup("nb_server_url")
+    if not hub_url and not server_url:
+        return None
+    if hub_url and server_url:
+        raise pytest.UsageError("--nb-hub-url and --nb-server-url: give one or the other")
+    user, _ = lookup("nb_hub_user")
+    if hub_url and not user:
+        raise pytest.UsageError("--nb-hub-url needs --nb-hub-user NAME (or ini nb_hub_user)")
+    token_file, token_where = lookup("nb_hub_token_file")
+    token = _token(token_file, token_where, HUB_TOKEN_ENV if hub_url else SERVER_TOKEN_ENV)
+    table = project.get("hub", {})
+    if not isinstance(table, dict) or not isinstance(table.get("user_options", {}), dict):
+        raise pytest.UsageError(
+            f"{project_file}: [tool.nbharness.hub] user_options must be a table"
+        )
+    timeout, timeout_where = lookup("nb_hub_start_timeout")
+    servers, servers_where = lookup("nb_hub_servers")
+    max_kernels, max_where = lookup("nb_hub_max_kernels")
+    name, _ = lookup("nb_hub_server")
+    cwd, _ = lookup("nb_remote_cwd")
+    return RemoteSettings(
+        hub_url=hub_url,
+        server_url=server_url,
+        token=token,
+        hub_user=user or "",
+        server_name=name or "",
+        servers=_count(servers, servers_where) if servers else 1,
+        user_options=dict(table.get("user_options", {})),
+        start_timeout=_seconds(timeout, timeout_where) if timeout else DEFAULT_START_TIMEOUT,
+        start_timeout_source=timeout_where,
+        max_kernels=_count(max_kernels, max_where) if max_kernels else None,
+        remote_cwd=cwd or None,
+    )
+
+
+def _token(token_file: str | None, where: str, env: str) -> str:
+    """The token, from a file or the environment: never from the command line itself."""
+    if token_file:
+        try:
+            token = Path(token_file).read_text(encoding="utf-8").strip()
+        except OSError as exc:
+            raise pytest.UsageError(f"{where}: cannot read {token_file}: {exc.strerror}") from None
+        if not token:
+            raise pytest.UsageError(f"{where}: {token_file} is empty")
+        return token
+    token = os.environ.get(env, "").strip()
+    if not token:
+        raise pytest.UsageError(f"no token: set {env} or pass --nb-hub-token-file FILE")
+    return token
+
+
+def _count(value: str, where: str) -> int:
+    if not value.isdigit() or int(value) < 1:
+        raise pytest.UsageError(f"{where}: expected a whole number of at least 1, got {value!r}")
+    return int(value)
+
+
+def _seconds(value: str, where: str) -> float:
+    try:
+        seconds = float(value)
+    except ValueError:
+        seconds = -1.0
+    if not seconds > 0:
+        raise pytest.UsageError(f"{where}: expected a positive number of seconds, got {value!r}")
+    return seconds
+
+
+class RemoteSession:
+    """The pytest side of remote runs: registered as a plugin when they are asked for."""
+
+    def __init__(self, config: pytest.Config, settings: RemoteSettings) -> None:
+        self.config = config
+        self.settings = settings
+        self.servers: list[Server] = []
+        #: Hub servers this process started, and so stops at the end.
+        self.started: list[str] = []
+        self.worker = getattr(config, "workerinput", None)
+
+    # Hooks.
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_sessionstart(self, session: pytest.Session) -> None:
+        try:
+            if self.worker is None:
+                self.servers = self._prepare()
+            else:
+                self.servers = self._attach()
+        except NbHarnessError as exc:
+            self._stop_started()
+            message = "\n".join([exc.summary, *exc.details()])
+            raise pytest.UsageError(f"nbharness: {message}") from None
+        self._record_junit()
+
+    def pytest_sessionfinish(self, session: pytest.Session) -> None:
+        self._stop_started()
+
+    def pytest_report_header(self, config: pytest.Config) -> list[str]:
+        lines = [f"nbharness remote: {self.settings.describe()}"]
+        for index, server in enumerate(self.servers):
+            image = f" image={server.image}" if server.image else ""
+            workers = self._workers_of(index)
+            lines.append(f"  {server.label} {server.url}{image}{workers}")
+        return lines
+
+    # What the executor needs.
+
+    def server(self) -> Server:
+        """The server this process runs its kernels on."""
+        index = 0
+        if self.worker is not None:
+            index = _worker_number(self.worker) % len(self.servers)
+        return self.servers[index]
+
+    # The rest.
+
+    def _prepare(self) -> list[Server]:
+        settings = self.settings
+        if settings.hub_url is None:
+            assert settings.server_url is not None
+            server = Server(settings.server_url, settings.token)
+            server.rest().get("api/kernelspecs")  # a bad URL or token fails here, once
+            return [server]
+        hub = settings.hub()
+        hub.version()  # unreachable hub: fail here, once
+        names = settings.names()[: max(self._worker_count(), 1)]
+        servers: dict[str, Server] = {}
+        missing = []
+        for name in names:
+            running = hub.running(name)
+            if running is None:
+                missing.append(name)
+            else:
+                servers[name] = running
+        for start in range(0, len(missing), START_BATCH):
+            batch = missing[start : start + START_BATCH]
+            self.started.extend(batch)  # stopped at the end even if the start fails
+            with ThreadPoolExecutor(len(batch)) as pool:
+                started = pool.map(lambda name: self._start(hub, name), batch)
+                servers.update(zip(batch, started, strict=True))
+        return [servers[name] for name in names]
+
+    def _start(self, hub: Hub, name: str) -> Server:
+        settings = self.settings
+        return hub.start(
+            name,
+            settings.user_options,
+            settings.start_timeout,
+            settings.start_timeout_source,
+            self._progress,
+        )
+
+    def _attach(self) -> list[Server]:
+        """A worker's view: the servers the controller made sure of, looked up again."""
+        settings = self.settings
+        if settings.hub_url is None:
+            assert settings.server_url is not None
+            return [Server(settings.server_url, settings.token)]
+        hub = settings.hub()
+        names = settings.names()[: max(self._worker_count(), 1)]
+        servers = []
+        for name in names:
+            server = hub.running(name)
+            if server is None:
+                raise RemoteError(f"{hub.label(name)} on {hub.url} is not running")
+            servers.append(server)
+        return servers
+
+    def _stop_started(self) -> None:
+        if not self.started:
+            return
+        hub = self.settings.hub()
+        names, self.started = self.started, []
+        for name in names:
+            try:
+                hub.stop(name, remove=bool(name))
+            except NbHarnessError as exc:
+                self._progress(f"could not stop {hub.label(name)}: {exc.summary}")
+
+    def _progress(self, line: str) -> None:
+        """One terse line per event: rewritten in place on a terminal, one each in CI."""
+        reporter = self.config.pluginmanager.get_plugin("terminalreporter")
+        text = f"nbharness: {line}"
+        if reporter is None:
+            print(text, file=sys.stderr)
+        elif reporter.isatty():
+            reporter.rewrite(text, erase=True)
+        else:
+            reporter.write_line(text)
+
+    def _worker_count(self) -> int:
+        if self.worker is not None:
+            return int(self.worker.get("workercount", 1))
+        numprocesses = getattr(self.config.option, "numprocesses", None)
+        return int(numprocesses) if isinstance(numprocesses, int) and numprocesses else 1
+
+    def _workers_of(self, index: int) -> str:
+        count = self._worker_count()
+        if count <= 1 or self.worker is not None:
+            return ""
+        workers = [f"gw{n}" for n in range(count) if n % len(self.servers) == index]
+        return f" workers={','.join(workers)}"
+
+    def _record_junit(self) -> None:
+        """The server each worker uses, as junit properties (for CI dashboards)."""
+        try:
+            from _pytest.junitxml import xml_key  # the junit plugin has no public API for it
+        except ImportError:  # pragma: no cover
+            return
+        xml = self.config.stash.get(xml_key, None)
+        if xml is None:
+            return
+        for index, server in enumerate(self.servers):
+            suffix = f"_{index + 1}" if len(self.servers) > 1 else ""
+            xml.add_global_property(f"nbharness_server{suffix}", server.url)
+            if server.image:
+                xml.add_global_property(f"nbharness_image{suffix}", server.image)
+            workers = self._workers_of(index).replace(" workers=", "")
+            if workers:
+                xml.add_global_property(f"nbharness_workers{suffix}", workers)
+
+
+def _worker_number(workerinput: Mapping[str, Any]) -> int:
+    worker_id = str(workerinput.get("workerid", "gw0"))
+    digits = "".join(ch for ch in worker_id if ch.isdigit())
+    return int(digits or 0)
