@@ -65,7 +65,7 @@ class NbHarnessEngine(Engine):  # type: ignore[misc]  # papermill is untyped
         elif isinstance(error, KernelNotFound):
             raise KernelNotFound(error.name, error.available, override="papermill -k NAME")
         elif isinstance(error, NbHarnessError):
-            raise error
+            raise error.with_traceback(None) from None  # the reason, not our call stack
         executed: NotebookNode = nb_man.nb
         return executed
 

@@ -137,8 +137,14 @@ def _local() -> Callable[[], Executor]:
     return LocalExecutor
 
 
+def _remote() -> Callable[[], Executor]:
+    from .remote import from_environment
+
+    return from_environment
+
+
 #: Built-in executors, imported only when asked for.
-BUILTIN: dict[str, Callable[[], Callable[[], Executor]]] = {"local": _local}
+BUILTIN: dict[str, Callable[[], Callable[[], Executor]]] = {"local": _local, "remote": _remote}
 
 
 def get_executor(name: str) -> Executor:

@@ -14,6 +14,7 @@ import asyncio
 import contextlib
 import dataclasses
 import json
+import os
 import signal
 from types import FrameType
 from typing import Any
@@ -80,6 +81,36 @@ class RemoteExecutor(Closing):
             model = self.rest.get("api/kernelspecs") or {}
             self._kernelspecs = sorted(model.get("kernelspecs", {}))
         return self._kernelspecs
+
+
+def from_environment() -> RemoteExecutor:
+    """The executor papermill's engine uses with ``NBHARNESS_EXECUTOR=remote``: a running
+    hub server (``NBHARNESS_HUB_URL``, ``NBHARNESS_HUB_USER``, optional
+    ``NBHARNESS_HUB_SERVER``; token ``JUPYTERHUB_API_TOKEN``) or a Jupyter server
+    (``NBHARNESS_SERVER_URL``; token ``JUPYTER_TOKEN``)."""
+    from ..hub import Hub
+
+    env = os.environ
+    cwd = env.get("NBHARNESS_REMOTE_CWD") or None
+    if env.get("NBHARNESS_HUB_URL"):
+        user, name = env.get("NBHARNESS_HUB_USER", ""), env.get("NBHARNESS_HUB_SERVER", "")
+        if not user:
+            raise NbHarnessError("NBHARNESS_HUB_URL is set: set NBHARNESS_HUB_USER too")
+        hub = Hub(env["NBHARNESS_HUB_URL"], user, _token("JUPYTERHUB_API_TOKEN"))
+        server = hub.running(name)
+        if server is None:
+            raise NbHarnessError(f"{hub.label(name)} on {hub.url} is not running: start it first")
+        return RemoteExecutor(server, cwd)
+    if env.get("NBHARNESS_SERVER_URL"):
+        return RemoteExecutor(Server(env["NBHARNESS_SERVER_URL"], _token("JUPYTER_TOKEN")), cwd)
+    raise NbHarnessError("the remote executor needs NBHARNESS_HUB_URL or NBHARNESS_SERVER_URL")
+
+
+def _token(variable: str) -> str:
+    token = os.environ.get(variable, "").strip()
+    if not token:
+        raise NbHarnessError(f"no token: set {variable}")
+    return token
 
 
 def _interrupt(signum: int, frame: FrameType | None) -> None:
