@@ -195,7 +195,7 @@ class RemoteSession:
         if settings.hub_url is None:
             assert settings.server_url is not None
             server = Server(settings.server_url, settings.token)
-            server.rest().get("api/kernelspecs")  # a bad URL or token fails here, once
+            _check_access(server, "")
             return [server]
         hub = settings.hub()
         hub.version()  # unreachable hub: fail here, once
@@ -214,6 +214,8 @@ class RemoteSession:
             with ThreadPoolExecutor(len(batch)) as pool:
                 started = pool.map(lambda name: self._start(hub, name), batch)
                 servers.update(zip(batch, started, strict=True))
+        for server in servers.values():
+            _check_access(server, f"access:servers!user={settings.hub_user}")
         return [servers[name] for name in names]
 
     def _start(self, hub: Hub, name: str) -> Server:
@@ -294,6 +296,16 @@ class RemoteSession:
             workers = self._workers_of(index).replace(" workers=", "")
             if workers:
                 xml.add_global_property(f"nbharness_workers{suffix}", workers)
+
+
+def _check_access(server: Server, scope: str) -> None:
+    """Ask the server something harmless, so a bad URL or token fails here, once."""
+    try:
+        server.rest().get("api/kernelspecs")
+    except RemoteError as exc:
+        if exc.status == 403 and scope:
+            raise RemoteError(f"{exc}; running kernels there needs the scope {scope}") from None
+        raise
 
 
 def _worker_number(workerinput: Mapping[str, Any]) -> int:
