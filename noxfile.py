@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import os
+import shutil
+from pathlib import Path
+
 import nox
 
 nox.options.sessions = ["lint", "tests"]
@@ -10,9 +14,18 @@ nox.options.reuse_existing_virtualenvs = True
 
 @nox.session
 def tests(session: nox.Session) -> None:
-    """The whole test suite, on real kernels."""
+    """The whole test suite, on real kernels (and a real JupyterHub for the hub tests)."""
     session.install("-e", ".[test]")
-    session.run("pytest", "-n", "2", *session.posargs)
+    # JupyterHub's proxy is a node program: from npm, into .nox/chp (tests/hubfixture.py).
+    chp = Path(".nox/chp/node_modules/.bin/configurable-http-proxy").resolve()
+    if not chp.exists() and shutil.which("npm"):
+        session.run(
+            "npm", "install", "--prefix", ".nox/chp", "configurable-http-proxy", external=True
+        )
+    env: dict[str, str] = {}
+    if chp.exists() and "NBH_CHP" not in os.environ:
+        env["NBH_CHP"] = str(chp)
+    session.run("pytest", "-n", "2", *session.posargs, env=env)
 
 
 @nox.session

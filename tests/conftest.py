@@ -25,6 +25,11 @@ import nbharness.execute.local  # noqa: F401
 from nbharness.execute.forkserver import ZygotePool
 from nbharness.items import EXECUTOR_KEY
 
+# The hub fixtures (``jupyterhub``, ``hub_user``). Allowed here because this conftest is always
+# one of the initial ones (testpaths = tests); a later-loaded conftest may not do this. Import
+# from it lazily: imported here first, pytest could not rewrite its asserts.
+pytest_plugins = ["tests.hubfixture"]
+
 Cell = str | dict[str, Any]
 MakeNotebook = Callable[..., Path]
 
@@ -115,15 +120,19 @@ def _running(pid: int) -> bool:
 def no_orphan_processes(request: pytest.FixtureRequest) -> Iterator[None]:
     """Fail a test that leaves a process it started (a kernel, say) running.
 
-    The one exception is this session's own fork server, which the ``notebook`` fixture
-    starts on first use and the session stops at its end, like any session resource.
+    The exceptions are this session's own fork server, which the ``notebook`` fixture
+    starts on first use, and the processes of this session's running JupyterHubs (proxy,
+    user servers, their kernels): the session stops both at its end.
     """
+    from .hubfixture import running_hub_pids
+
     me = psutil.Process()
     before = {p.pid for p in me.children(recursive=True)}
     yield
     ours = request.config.stash.get(EXECUTOR_KEY, None)
     session_zygotes = getattr(ours, "zygotes", ZygotePool()).pids()
-    new = [p.pid for p in me.children(recursive=True) if p.pid not in before | session_zygotes]
+    exempt = before | session_zygotes | running_hub_pids()
+    new = [p.pid for p in me.children(recursive=True) if p.pid not in exempt]
     assert_all_dead(new)
 
 
