@@ -285,6 +285,12 @@ class Hub:
         ]
         lines += [f"c.{key} = {value!r}" for key, value in settings.items()]
         lines += [
+            "def _fail_on_request(spawner):  # a spawn failure on cue: user_options fail=...",
+            "    if spawner.user_options.get('fail'):",
+            "        raise RuntimeError(spawner.user_options['fail'])",
+            "c.Spawner.pre_spawn_hook = _fail_on_request",
+        ]
+        lines += [
             "c.JupyterHub.services = [",
             f"    {{'name': {SERVICE!r}, 'api_token': os.environ['NBH_HUB_SERVICE_TOKEN']}}",
             "]",
