@@ -16,16 +16,19 @@ nox.options.reuse_existing_virtualenvs = True
 def tests(session: nox.Session) -> None:
     """The whole test suite, on real kernels (and a real JupyterHub for the hub tests)."""
     session.install("-e", ".[test]")
-    # JupyterHub's proxy is a node program: from npm, into .nox/chp (tests/hubfixture.py).
+    session.run("pytest", "-n", "2", *session.posargs, env=_hub_proxy(session))
+
+
+def _hub_proxy(session: nox.Session) -> dict[str, str]:
+    """JupyterHub's proxy, a node program: from npm into .nox/chp, named in NBH_CHP."""
     chp = Path(".nox/chp/node_modules/.bin/configurable-http-proxy").resolve()
     if not chp.exists() and shutil.which("npm"):
         session.run(
             "npm", "install", "--prefix", ".nox/chp", "configurable-http-proxy", external=True
         )
-    env: dict[str, str] = {}
     if chp.exists() and "NBH_CHP" not in os.environ:
-        env["NBH_CHP"] = str(chp)
-    session.run("pytest", "-n", "2", *session.posargs, env=env)
+        return {"NBH_CHP": str(chp)}
+    return {}
 
 
 @nox.session
@@ -46,6 +49,8 @@ def demo(session: nox.Session) -> None:
 
 @nox.session
 def bench(session: nox.Session) -> None:
-    """nbharness against nbmake and raw nbclient on the same notebooks, in one run."""
-    session.install("-e", ".", "nbmake", "pytest-xdist", "psutil")
+    """nbharness against nbmake and raw nbclient on the same notebooks, in one run; then
+    local kernels against a local JupyterHub's."""
+    session.install("-e", ".[test]", "nbmake")
     session.run("python", "benchmarks/compare.py", *session.posargs)
+    session.run("python", "benchmarks/remote.py", env=_hub_proxy(session))

@@ -16,6 +16,10 @@ import dataclasses
 import json
 import os
 import signal
+import sys
+import threading
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from types import FrameType
 from typing import Any
 
@@ -31,15 +35,21 @@ from .wire import KernelSocket
 
 #: Statuses that mean the server itself is gone (stopped, culled, being restarted).
 SERVER_GONE = {302, 303, 424}
-#: How long clean-up requests may take: Ctrl-C must never hang for long.
-CLEANUP_TIMEOUT_S = 10.0
+#: How long one REST request may take: clean-up after Ctrl-C must never hang for long.
+REQUEST_TIMEOUT_S = 10.0
+#: How long the kernel's websocket may take to open.
+CONNECT_TIMEOUT_S = 30.0
 
 
 class RemoteExecutor(Closing):
     """Runs each notebook on a new kernel of ``server``.
 
     ``remote_cwd`` is the kernels' working directory relative to the server's root
-    (``None``: the root). Closing deletes any kernel a run left behind.
+    (``None``: the root). A kernel takes the server about 0.4 s to start and 0.2 s to
+    delete, so while a notebook runs the next run's kernel is already starting (a
+    *spare*, never used twice), and used kernels are deleted in the background. Closing
+    deletes every kernel this executor created that is still there, and nothing else.
+    With ``max_kernels`` set there is no spare: it would count against the cap.
     """
 
     def __init__(
@@ -48,8 +58,14 @@ class RemoteExecutor(Closing):
         self.server = server
         self.remote_cwd = remote_cwd
         self.slots = KernelSlots(server.url, max_kernels) if max_kernels else None
-        self.rest = server.rest()
+        self.rest = server.rest(timeout=REQUEST_TIMEOUT_S)
+        #: Live runs' kernel managers (their websockets), and every kernel id we created
+        #: that is not deleted yet.
         self.kernels: set[RemoteKernelManager] = set()
+        self.owned: set[str] = set()
+        self._lock = threading.Lock()
+        self._background = ThreadPoolExecutor(2, thread_name_prefix="nbharness-kernels")
+        self._spare: tuple[str, Future[str]] | None = None
         self._kernelspecs: list[str] | None = None
         self._previous_sigterm: Any = None
 
@@ -60,9 +76,17 @@ class RemoteExecutor(Closing):
         return self
 
     def close(self) -> None:
-        for km in list(self.kernels):
-            with contextlib.suppress(RemoteError):
-                km.delete()
+        spare, self._spare = self._spare, None
+        if spare is not None:
+            spare[1].cancel()
+        self._background.shutdown(wait=True)  # background deletes and a spare's start
+        for kernel_id in sorted(self.owned):
+            self._delete(kernel_id)
+        for kernel_id in sorted(self.owned):
+            print(
+                f"nbharness: could not delete kernel {kernel_id} on {self.server.label}",
+                file=sys.stderr,
+            )
         if self._previous_sigterm is not None:
             with contextlib.suppress(ValueError):
                 signal.signal(signal.SIGTERM, self._previous_sigterm)
@@ -81,6 +105,60 @@ class RemoteExecutor(Closing):
             model = self.rest.get("api/kernelspecs") or {}
             self._kernelspecs = sorted(model.get("kernelspecs", {}))
         return self._kernelspecs
+
+    def new_kernel(self, name: str) -> str:
+        """A fresh kernel's id: the spare when it is of this kind, else a new one."""
+        spare, self._spare = self._spare, None
+        kernel_id = None
+        if spare is not None:
+            try:
+                spare_id = spare[1].result()
+            except RemoteError:
+                spare_id = None  # asking again says why, in this run's words
+            if spare[0] == name:
+                kernel_id = spare_id
+            elif spare_id is not None:
+                self.retire(spare_id)
+        if kernel_id is None:
+            kernel_id = self._start(name)
+        if self.slots is None:
+            self._spare = (name, self._background.submit(self._start, name))
+        return kernel_id
+
+    def retire(self, kernel_id: str, then: Callable[[], None] | None = None) -> None:
+        """Delete a kernel in the background (the next run need not wait), then ``then``."""
+
+        def delete() -> None:
+            try:
+                self._delete(kernel_id)
+            finally:
+                if then is not None:
+                    then()
+
+        try:
+            self._background.submit(delete)
+        except RuntimeError:  # shutting down: delete now
+            delete()
+
+    def _start(self, name: str) -> str:
+        body = {"name": name}
+        if self.remote_cwd:
+            body["path"] = self.remote_cwd
+        model = self.rest.post("api/kernels", body)
+        kernel_id = str(model["id"])
+        with self._lock:
+            self.owned.add(kernel_id)
+        return kernel_id
+
+    def _delete(self, kernel_id: str) -> None:
+        """Delete the kernel, dead or not: the server would restart a dead one."""
+        try:
+            self.rest.delete(f"api/kernels/{kernel_id}")
+        except RemoteError as exc:
+            if exc.status not in SERVER_GONE | {404}:
+                return  # still ours: close() tries again, then names it
+        with self._lock:
+            self.owned.discard(kernel_id)
 
 
 def from_environment() -> RemoteExecutor:
@@ -144,8 +222,7 @@ class RemoteRun(KernelRun):
         return KernelNotFound(name, available, where=f"on {where}")
 
     def manager(self, name: str) -> RemoteKernelManager:
-        executor = self.executor
-        return RemoteKernelManager(executor.server, name, executor.remote_cwd, executor.kernels)
+        return RemoteKernelManager(self.executor, name)
 
     def _remote(self) -> RemoteKernelManager:
         assert isinstance(self.km, RemoteKernelManager)
@@ -167,20 +244,16 @@ class RemoteRun(KernelRun):
         km = self._remote()
         if km.socket is not None and km.socket.rate_limited:
             return [
-                f"{km.server.label} dropped output over its iopub rate limit; raise "
+                f"{self.executor.server.label} dropped output over its iopub rate limit; raise "
                 "ServerApp.iopub_data_rate_limit / iopub_msg_rate_limit on the server to keep it"
             ]
         return []
 
     async def stop_kernel(self) -> None:
-        km = self._remote()
+        km, slot = self._remote(), self.slot
         if km.socket is not None:
             await km.socket.close()
-        try:
-            with contextlib.suppress(RemoteError):
-                await asyncio.to_thread(km.delete)
-        finally:
-            KernelSlots.release(self.slot)
+        km.release(then=lambda: KernelSlots.release(slot))
 
 
 class RemoteKernelManager(AsyncKernelManager):
@@ -190,18 +263,11 @@ class RemoteKernelManager(AsyncKernelManager):
     of a kernel goes over REST (start, interrupt, delete) or the websocket (messages).
     """
 
-    def __init__(
-        self,
-        server: Server,
-        kernel_name: str,
-        remote_cwd: str | None,
-        registry: set[RemoteKernelManager],
-    ) -> None:
+    def __init__(self, executor: RemoteExecutor, kernel_name: str) -> None:
         super().__init__(kernel_name=kernel_name)
-        self.server = server
-        self.rest: Rest = server.rest(timeout=CLEANUP_TIMEOUT_S * 3)
-        self.remote_cwd = remote_cwd
-        self.registry = registry
+        self.executor = executor
+        self.server = executor.server
+        self.rest: Rest = executor.rest
         self.remote_id: str | None = None
         self.socket: KernelSocket | None = None
 
@@ -221,12 +287,8 @@ class RemoteKernelManager(AsyncKernelManager):
         return self.socket.lost if self.socket is not None else None
 
     async def start_kernel(self, **kwargs: Any) -> None:  # type: ignore[override]
-        body = {"name": self.kernel_name}
-        if self.remote_cwd:
-            body["path"] = self.remote_cwd
-        model = await asyncio.to_thread(self.rest.post, "api/kernels", body)
-        self.remote_id = str(model["id"])
-        self.registry.add(self)
+        self.remote_id = await asyncio.to_thread(self.executor.new_kernel, self.kernel_name)
+        self.executor.kernels.add(self)
 
     def client(self, **kwargs: Any) -> RemoteKernelClient:  # type: ignore[override]
         assert self.remote_id is not None
@@ -251,22 +313,19 @@ class RemoteKernelManager(AsyncKernelManager):
             self.rest.post(f"api/kernels/{self.remote_id}/interrupt")
 
     async def shutdown_kernel(self, now: bool = False, restart: bool = False) -> None:  # type: ignore[override]
-        await asyncio.to_thread(self.delete)
+        self.release()
 
     async def cleanup_resources(self, restart: bool = False) -> None:  # type: ignore[override]
         """Nothing local to clean: the server owns the kernel's process and files."""
 
-    def delete(self) -> None:
-        """Delete the kernel on the server (dead or not: the server would restart it)."""
+    def release(self, then: Callable[[], None] | None = None) -> None:
+        """Hand the kernel back to the executor to delete; ``then`` runs once it is gone."""
         kernel_id, self.remote_id = self.remote_id, None
-        self.registry.discard(self)
-        if kernel_id is None:
-            return
-        try:
-            self.rest.delete(f"api/kernels/{kernel_id}")
-        except RemoteError as exc:
-            if exc.status not in SERVER_GONE | {404}:
-                raise
+        self.executor.kernels.discard(self)
+        if kernel_id is not None:
+            self.executor.retire(kernel_id, then)
+        elif then is not None:
+            then()
 
     async def _check(self) -> str | None:
         """After the websocket dropped: ``None`` if the kernel is still there, else why not."""
@@ -287,7 +346,7 @@ class RemoteKernelClient(ReadyOnReply):
     socket: KernelSocket
 
     async def start_channels(self, *args: Any, **kwargs: Any) -> None:  # type: ignore[override]
-        await self.socket.connect(timeout=CLEANUP_TIMEOUT_S * 3)
+        await self.socket.connect(timeout=CONNECT_TIMEOUT_S)
 
     async def stop_channels(self) -> None:  # type: ignore[override]
         await self.socket.close()
