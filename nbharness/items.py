@@ -242,6 +242,8 @@ class NotebookItem(_NotebookItemBase):
         if settings.remote is None:  # a remote kernel's coverage data would stay remote
             run = measured(run, self.config)
         result = executor_for(self.config).execute(run)
+        for message in result.warnings:
+            self._warn(message)
         if settings.output_dir is not None:
             executed = result.notebook
             executed.metadata.setdefault("nbharness", {})[EXECUTED_FROM] = self.nodeid

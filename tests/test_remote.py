@@ -165,3 +165,28 @@ def test_papermill_runs_a_notebook_on_the_hub(tmp_path, hub_user) -> None:
     executed = nbformat.read(output, as_version=4)
     assert executed.cells[-1].outputs[0]["data"]["text/plain"] == "42"
     assert hub_user.hub.kernels(hub_user.name) == []
+
+
+def test_output_the_server_dropped_is_a_warning(pytester, alice_env) -> None:
+    """The server's iopub rate limit (1 MB/s by default) drops output a local run keeps."""
+    flood = "for i in range(4000):\n    print('x' * 1000, flush=True)"
+    nbformat.write(build_notebook([flood]), pytester.path / "flood.ipynb")
+    result = pytester.runpytest_subprocess(*on_hub(alice_env), "-p", "no:cacheprovider")
+    result.assert_outcomes(passed=1, warnings=1)
+    result.stdout.fnmatch_lines(["*flood.ipynb: alice/ dropped output over its iopub rate limit*"])
+
+
+def test_the_notebook_fixture_asks_a_remote_kernel(pytester, alice_env) -> None:
+    lib = build_notebook(["def double(x):\n    return 2 * x"])
+    nbformat.write(lib, pytester.path / "lib.ipynb")
+    pytester.makepyfile(
+        test_lib="""
+        def test_double(notebook):
+            lib = notebook("lib.ipynb")
+            assert lib.call("double", 21) == 42
+            assert lib.value("__import__('os').environ['JUPYTERHUB_USER']") == "alice"
+        """
+    )
+    result = pytester.runpytest_subprocess(*on_hub(alice_env), "-p", "no:cacheprovider")
+    result.assert_outcomes(passed=2)
+    assert alice_env.hub.kernels(alice_env.name) == []
