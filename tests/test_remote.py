@@ -190,3 +190,28 @@ def test_the_notebook_fixture_asks_a_remote_kernel(pytester, alice_env) -> None:
     result = pytester.runpytest_subprocess(*on_hub(alice_env), "-p", "no:cacheprovider")
     result.assert_outcomes(passed=2)
     assert alice_env.hub.kernels(alice_env.name) == []
+
+
+def test_max_kernels_caps_kernels_per_server_across_workers(pytester, alice_env) -> None:
+    """Two workers, a cap of one: the notebooks never overlap on the server."""
+    remote, name = home_folder(alice_env)
+    overlap_check = (
+        "import os, time, uuid\n"
+        "mine = f'busy-{uuid.uuid4().hex}'\n"
+        "others = [f for f in os.listdir('.') if f.startswith('busy-')]\n"
+        "open(mine, 'w').close()\n"
+        "time.sleep(0.5)\n"
+        "os.remove(mine)\n"
+        "assert not others, others"
+    )
+    for index in range(4):
+        nbformat.write(build_notebook([overlap_check]), pytester.path / f"n{index}.ipynb")
+    result = pytester.runpytest_subprocess(
+        *on_hub(alice_env, "--nb-remote-cwd", name, "--nb-hub-max-kernels", "1"),
+        "-n",
+        "2",
+        "-p",
+        "no:cacheprovider",
+    )
+    result.assert_outcomes(passed=4)
+    assert not list(remote.iterdir())
