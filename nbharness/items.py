@@ -239,9 +239,17 @@ class NotebookItem(_NotebookItemBase):
             self._warn(self.warning)
         nb = self._parameterized(settings)
         run = run_for(self.path, nb, settings, self.notebook)
+        measurement = None
         if settings.remote is None:  # a remote kernel's coverage data would stay remote
-            run = measured(run, self.config)
+            run, measurement = measured(run, self.config)
         result = executor_for(self.config).execute(run)
+        if measurement is not None:
+            pairing = pairing_for(self.config, self.notebook)
+            twin = pairing.twin(self.path) if pairing is not None else None
+            script = twin if twin is not None and twin.exists() else None
+            measurement.map_cells(
+                result.notebook, self.notebook, script, pairing.fmt if pairing else ""
+            )
         for message in result.warnings:
             self._warn(message)
         if settings.output_dir is not None:
