@@ -86,11 +86,13 @@ def compare_outputs(
     settings: CompareSettings,
     only_marked: bool = False,
     ignore: Sequence[str] = (),
+    replace: Sequence[Sequence[str]] = (),
 ) -> OutputMismatch | None:
     """Compare two versions of the same cells; ``None`` when every compared cell matches.
 
     ``only_marked`` compares just the cells marked to be checked (nbval's lax mode);
-    ``ignore`` holds pytest-notebook's notebook-level ``nbreg.diff_ignore`` paths.
+    ``ignore`` and ``replace`` hold pytest-notebook's notebook-level ``nbreg.diff_ignore``
+    paths and ``nbreg.diff_replace`` ``[path, regex, replacement]`` rules.
     """
     diffs = []
     for number, (old, new) in enumerate(zip(stored, fresh, strict=True), start=1):
@@ -99,8 +101,9 @@ def compare_outputs(
         paths = _cell_ignores(old, number - 1, ignore)
         if "/outputs" in paths:
             continue
-        before = output_text(_kept(old.get("outputs", []), paths), settings)
-        after = output_text(_kept(new.get("outputs", []), paths), settings)
+        rules = _cell_replacements(old, number - 1, replace)
+        before = output_text(_replaced(_kept(old.get("outputs", []), paths), rules), settings)
+        after = output_text(_replaced(_kept(new.get("outputs", []), paths), rules), settings)
         if before != after:
             count = old.get("execution_count")  # as the stored notebook shows it
             name = f"cell {number}" + (f" (In [{count}])" if count is not None else "")
@@ -124,6 +127,65 @@ def _cell_ignores(cell: Mapping[str, Any], index: int, notebook_level: Sequence[
     if "/outputs/*" in normalized:
         normalized.add("/outputs")  # every output: the whole cell
     return normalized
+
+
+def _cell_replacements(
+    cell: Mapping[str, Any], index: int, notebook_level: Sequence[Sequence[str]]
+) -> list[tuple[list[str], re.Pattern[str], str]]:
+    """pytest-notebook's ``nbreg.diff_replace`` rules for this cell: the path below the
+    cell split in parts (``["outputs", "*", "text"]``), the pattern, the replacement."""
+    nbreg = cell.get("metadata", {}).get("nbreg") or {}
+    rules = [
+        (str(rule[0]), rule[1], rule[2])
+        for rule in (nbreg.get("diff_replace", []) if isinstance(nbreg, Mapping) else [])
+        if len(rule) == 3
+    ]
+    for rule in notebook_level:
+        parts = str(rule[0]).split("/", 3) if len(rule) == 3 else []
+        if len(parts) == 4 and parts[1] == "cells" and parts[2] in ("*", str(index)):
+            rules.append(("/" + parts[3], rule[1], rule[2]))
+    compiled = []
+    for path, pattern, replacement in rules:
+        try:
+            compiled.append((path.strip("/").split("/"), re.compile(pattern), str(replacement)))
+        except (re.error, TypeError) as exc:
+            raise NbHarnessError(f"nbreg.diff_replace: bad pattern {pattern!r}: {exc}") from None
+    return compiled
+
+
+def _replaced(
+    outputs: Sequence[Mapping[str, Any]], rules: list[tuple[list[str], re.Pattern[str], str]]
+) -> list[Any]:
+    """The outputs with each rule's pattern replaced in the text its path names."""
+    cell: Any = {"outputs": [json.loads(json.dumps(out)) for out in outputs]}
+    for parts, pattern, replacement in rules:
+        _substitute(cell, parts, pattern, replacement)
+    return list(cell["outputs"])
+
+
+def _substitute(node: Any, parts: list[str], pattern: re.Pattern[str], replacement: str) -> Any:
+    if not parts:
+        if isinstance(node, str):
+            return pattern.sub(replacement, node)
+        if isinstance(node, list) and all(isinstance(item, str) for item in node):
+            return pattern.sub(replacement, "".join(node))
+        if isinstance(node, (dict, list)):  # a whole subtree: every text in it
+            keys = node.keys() if isinstance(node, dict) else range(len(node))
+            for key in keys:
+                node[key] = _substitute(node[key], [], pattern, replacement)
+        return node
+    head, rest = parts[0], parts[1:]
+    if isinstance(node, list):
+        indexes = range(len(node)) if head == "*" else [int(head)] if head.isdigit() else []
+        for index in indexes:
+            if index < len(node):
+                node[index] = _substitute(node[index], rest, pattern, replacement)
+    elif isinstance(node, dict):
+        if head not in node and rest and f"{head}/{rest[0]}" in node:
+            head, rest = f"{head}/{rest[0]}", rest[1:]  # a MIME type: data/text/plain
+        for key in list(node) if head == "*" else [head] if head in node else []:
+            node[key] = _substitute(node[key], rest, pattern, replacement)
+    return node
 
 
 def _kept(outputs: Sequence[Mapping[str, Any]], paths: set[str]) -> list[Mapping[str, Any]]:

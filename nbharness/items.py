@@ -332,11 +332,12 @@ class NotebookItem(_NotebookItemBase):
             return None
         nbreg = self.notebook.metadata.get("nbreg") or {}
         ignore = nbreg.get("diff_ignore", []) if isinstance(nbreg, dict) else []
+        replace = nbreg.get("diff_replace", []) if isinstance(nbreg, dict) else []
         stored = self.notebook.cells
         if settings.compare is not None:
-            return compare_outputs(stored, executed.cells, settings.compare, ignore=ignore)
+            return compare_outputs(stored, executed.cells, settings.compare, False, ignore, replace)
         # Without --nb-compare, cells marked check-output are still compared (nbval-lax).
-        return compare_outputs(stored, executed.cells, CompareSettings(), True, ignore)
+        return compare_outputs(stored, executed.cells, CompareSettings(), True, ignore, replace)
 
     def _warn(self, message: str) -> None:
         """A warning located at the notebook, not at nbharness's code."""

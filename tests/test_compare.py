@@ -296,3 +296,32 @@ def test_pytest_notebooks_diff_ignore_paths_are_honoured(pytester, make_notebook
     result_ = pytester.runpytest("--nb", "--nb-compare")
     result_.assert_outcomes(passed=2, failed=1)
     expect(result_.stdout, ["FAILED not_ignored.ipynb::not_ignored - outputs differ*"])
+
+
+def test_pytest_notebooks_diff_replace_rules_are_honoured(pytester, make_notebook):
+    """``[path, regex, replacement]`` rules apply to stored and fresh outputs alike."""
+    stored = {"output_type": "stream", "name": "stdout", "text": "run 111 at 10:15\n"}
+    result = {
+        "output_type": "execute_result",
+        "execution_count": 2,
+        "metadata": {},
+        "data": {"text/plain": "'id-0042'"},
+    }
+    cells = [
+        {"source": "import random\nprint(f'run {random.randint(200, 999)} at 11:30')", "count": 1},
+        {"source": "f'id-{random.randint(1000, 9999)}'", "count": 2},
+    ]
+    cells[0]["outputs"], cells[1]["outputs"] = [stored], [result]
+    cell_level = [dict(cells[0]), dict(cells[1])]
+    cell_level[0]["metadata"] = {
+        "nbreg": {"diff_replace": [["/outputs/*/text", r"\d+ at \d\d:\d\d", "N at HH:MM"]]}
+    }
+    make_notebook(
+        "replaced.ipynb",
+        cell_level,
+        nbreg={"diff_replace": [["/cells/1/outputs/*/data/text/plain", r"id-\d+", "id-N"]]},
+    )
+    make_notebook("not_replaced.ipynb", cells)
+    outcome = pytester.runpytest("--nb", "--nb-compare")
+    outcome.assert_outcomes(passed=1, failed=1)
+    expect(outcome.stdout, ["FAILED not_replaced.ipynb::not_replaced - outputs differ*"])
