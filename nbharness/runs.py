@@ -32,4 +32,5 @@ def run_for(path: Path, nb: NotebookNode, settings: Settings, stored: NotebookNo
         kernel=settings.kernel,
         launcher=settings.launcher,
         allow_errors=allow_errors or settings.find_import_errors,
+        interrupt_on_timeout=settings.find_import_errors,
     )

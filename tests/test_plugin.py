@@ -651,3 +651,14 @@ def test_nbmake_mocks_and_post_cell_code_run_after_their_cell(pytester, make_not
     result = pytester.runpytest("--nb", "--nb-compare")
     result.assert_outcomes(failed=1)
     expect(result.stdout, ["*cell 3 (In [*]) raised ZeroDivisionError*"])
+
+
+def test_find_import_errors_interrupts_a_slow_cell_and_goes_on(pytester, make_notebook):
+    """Checking an environment must not wait for slow analyses: as nbmake does, a cell
+    over its limit is interrupted and the next one runs."""
+    make_notebook("slow.ipynb", ["import time\ntime.sleep(60)", "import not_installed_pkg"])
+    started = time.monotonic()
+    result = pytester.runpytest("--nb", "--nb-find-import-errors", "--nb-timeout", "1")
+    assert time.monotonic() - started < 20
+    result.assert_outcomes(failed=1)
+    expect(result.stdout, ["*cell 2 (In [2]): ModuleNotFoundError: No module named*"])

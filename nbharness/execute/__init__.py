@@ -41,6 +41,8 @@ class Run:
     env: Mapping[str, str] = field(default_factory=dict)
     #: Errors in cells do not stop the run or fail it (nbmake's ``allow_errors``).
     allow_errors: bool = False
+    #: A cell over its time limit is interrupted and the run goes on (dependency checks).
+    interrupt_on_timeout: bool = False
     #: Where ``cell_timeout`` was set, for the report: "--nb-timeout", "nb_timeout", ...
     cell_timeout_source: str = "--nb-timeout"
     #: A limit on the whole notebook, start-up excluded; ``None``: no limit.

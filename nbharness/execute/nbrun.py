@@ -71,6 +71,7 @@ class KernelRun(Closing):
             resources={"metadata": {"path": str(run.cwd)}},
             skip_cells_with_tag=SKIP_TAG,
             allow_errors=run.allow_errors,
+            interrupt_on_timeout=run.interrupt_on_timeout,
             on_notebook_start=self._kernel_ready,
             on_cell_start=self.watch.started,
             on_cell_executed=self.watch.executed,
