@@ -44,9 +44,9 @@ from .params import (
     unknown_names,
 )
 from .project import path_matches
-from .remote import REMOTE_PLUGIN, RemoteSession
 from .report import CrashLine, FailureRepr, failing_line, render
 from .runs import run_for
+from .servers import REMOTE_PLUGIN, RemoteSession
 from .settings import Settings
 from .snapshot import NotStored, store_outputs
 

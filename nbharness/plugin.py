@@ -12,7 +12,7 @@ from .export import modules_of
 from .items import SETTINGS_KEY, UPDATED, NotebookFile, close_executor, pairing_for
 from .live import notebook  # noqa: F401  (the fixture, registered by importing it here)
 from .pairing import is_script_only_notebook
-from .remote import REMOTE_PLUGIN, RemoteSession
+from .servers import REMOTE_PLUGIN, RemoteSession
 from .settings import DEFAULT_CELL_TIMEOUT, Settings
 
 #: Folders Jupyter writes its own copies into; never notebooks of the project.

@@ -17,7 +17,7 @@ from .compare import DEFAULT_SANITIZERS, CompareSettings, compile_sanitizers
 from .errors import NbHarnessError
 from .execute import FORK_AVAILABLE
 from .project import export_root, tool_table
-from .remote import RemoteSettings, remote_settings
+from .servers import RemoteSettings, remote_settings
 
 #: Per-cell limit when none is set: long enough for real analysis cells, short enough
 #: that a hung cell does not eat a CI job (nbmake uses the same figure).
