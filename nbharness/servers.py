@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import sys
+import threading
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -152,6 +153,8 @@ class RemoteSession:
         #: Hub servers this process started, and so stops at the end.
         self.started: list[str] = []
         self.worker = getattr(config, "workerinput", None)
+        self._output = threading.Lock()
+        self._in_place = False
 
     # Hooks.
 
@@ -163,9 +166,11 @@ class RemoteSession:
             else:
                 self.servers = self._attach()
         except NbHarnessError as exc:
+            self._end_progress()
             self._stop_started()
             message = "\n".join([exc.summary, *exc.details()])
             raise pytest.UsageError(f"nbharness: {message}") from None
+        self._end_progress()
         self._record_junit()
 
     def pytest_sessionfinish(self, session: pytest.Session) -> None:
@@ -259,12 +264,21 @@ class RemoteSession:
         """One terse line per event: rewritten in place on a terminal, one each in CI."""
         reporter = self.config.pluginmanager.get_plugin("terminalreporter")
         text = f"nbharness: {line}"
-        if reporter is None:
-            print(text, file=sys.stderr)
-        elif reporter.isatty():
-            reporter.rewrite(text, erase=True)
-        else:
-            reporter.write_line(text)
+        with self._output:  # servers start in parallel threads
+            if reporter is None:
+                print(text, file=sys.stderr)
+            elif reporter.isatty():
+                reporter.rewrite(text, erase=True)
+                self._in_place = True
+            else:
+                reporter.write_line(text)
+
+    def _end_progress(self) -> None:
+        """Move past a progress line rewritten in place, so the next output starts clean."""
+        reporter = self.config.pluginmanager.get_plugin("terminalreporter")
+        if self._in_place and reporter is not None:
+            reporter.write("\n")
+        self._in_place = False
 
     def _worker_count(self) -> int:
         if self.worker is not None:
