@@ -33,7 +33,10 @@ class HubError(RemoteError):
         return (type(self), (str(self), self.events))
 
     def details(self) -> list[str]:
-        return ["hub events:", *(f"  {event}" for event in self.events)] if self.events else []
+        """The hub's event log, when it says more than the summary does."""
+        if not self.events or (len(self.events) == 1 and self.events[0] in str(self)):
+            return []
+        return ["hub events:", *(f"  {event}" for event in self.events)]
 
 
 class Hub:
@@ -104,12 +107,22 @@ class Hub:
         events: list[str] = []
         while True:
             try:
-                self.rest.post(self._path(name), body)
+                # A hub holds the request open while it spawns (up to its slow_spawn_timeout):
+                # never past our own deadline; the progress stream says the rest.
+                self.rest.post(self._path(name), body, timeout=_left(deadline))
                 break
             except RemoteError as exc:
                 said = str(exc)
+                if exc.status is None and "no answer in time" in said:
+                    break
                 if exc.status == 400 and "already running" in said:
                     break
+                if exc.status is not None and exc.status >= 500:
+                    # The spawn failed at once; the hub's events say why.
+                    self._follow(
+                        name, min(deadline, time.monotonic() + POLL_S * 4), events, progress
+                    )
+                    raise self._failed(name, events[-1] if events else said, events) from None
                 wait = exc.retry_after if exc.status == 429 else POLL_S
                 if exc.status not in (400, 429) or time.monotonic() + wait > deadline:
                     raise self._failed(name, str(exc), events) from None
@@ -142,7 +155,8 @@ class Hub:
     def _follow(self, name: str, deadline: float, events: list[str], progress: Progress) -> None:
         """Report the spawn's progress events until ready, failed, or the stream ends."""
         try:
-            for line in self.rest.lines(self._path(name) + "/progress", STREAM_READ_S):
+            read_timeout = min(STREAM_READ_S, _left(deadline))
+            for line in self.rest.lines(self._path(name) + "/progress", read_timeout):
                 if time.monotonic() > deadline:
                     return
                 if not line.startswith("data:"):
@@ -161,7 +175,7 @@ class Hub:
                 if event.get("ready"):
                     return
         except RemoteError as exc:
-            if exc.status not in (400, 403, 404):  # not starting, or progress not readable
+            if exc.status not in (400, 403, 404, None):  # not starting, not readable, timed out
                 raise
         # The stream ended or is not ours to read: the server model says the rest.
 
@@ -184,6 +198,11 @@ class Hub:
 
     def _failed(self, name: str, why: str, events: list[str]) -> HubError:
         return HubError(f"{self.label(name)} on {self.url} failed to start: {why}", events)
+
+
+def _left(deadline: float) -> float:
+    """Seconds until ``deadline``, at least a moment (a request needs some time)."""
+    return max(deadline - time.monotonic(), 0.1)
 
 
 def _numeric(version: str) -> list[str]:

@@ -69,18 +69,20 @@ class Rest:
     def get(self, path: str) -> Any:
         return self.request("GET", path)
 
-    def post(self, path: str, body: Any = None) -> Any:
-        return self.request("POST", path, body if body is not None else {})
+    def post(self, path: str, body: Any = None, timeout: float | None = None) -> Any:
+        return self.request("POST", path, body if body is not None else {}, timeout)
 
     def delete(self, path: str, body: Any = None) -> Any:
         return self.request("DELETE", path, body)
 
-    def request(self, method: str, path: str, body: Any = None) -> Any:
+    def request(
+        self, method: str, path: str, body: Any = None, timeout: float | None = None
+    ) -> Any:
         """The decoded JSON answer (``None`` when empty), or a ``RemoteError``."""
         idempotent = method in ("GET", "DELETE", "HEAD")
         for attempt in range(RETRIES + 1):
             try:
-                with self._open(method, path, body) as response:
+                with self._open(method, path, body, timeout) as response:
                     data = response.read()
                 return json.loads(data) if data.strip() else None
             except RemoteError as exc:

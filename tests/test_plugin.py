@@ -441,7 +441,9 @@ def test_xdist_spreads_notebooks_over_workers(pytester, make_notebook):
     expect(result.stdout, ["*cell 1 (In [1]) raised ZeroDivisionError*"])
 
 
-def test_ctrl_c_stops_the_session_and_the_kernel(pytester, make_notebook):
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
+def test_ctrl_c_or_sigterm_stop_the_session_and_the_kernel(pytester, make_notebook, signum):
+    """SIGTERM (a cancelled CI job) unwinds like Ctrl-C: no kernel is left behind."""
     make_notebook("a_hangs.ipynb", [record_pids_cell(), "import time\ntime.sleep(300)"])
     make_notebook("b_never.ipynb", ["open('ran.txt', 'w').write('yes')"])
     pids_file = pytester.path / "pids.txt"
@@ -455,7 +457,7 @@ def test_ctrl_c_stops_the_session_and_the_kernel(pytester, make_notebook):
     while not pids_file.exists() and time.monotonic() < deadline:
         time.sleep(0.05)
     time.sleep(0.3)
-    session.send_signal(signal.SIGINT)
+    session.send_signal(signum)
     output, _ = session.communicate(timeout=30)
     assert session.returncode == pytest.ExitCode.INTERRUPTED
     assert b"KeyboardInterrupt" in output

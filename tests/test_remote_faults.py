@@ -355,13 +355,6 @@ def test_a_server_stopped_mid_run_ends_the_run_in_seconds(
     assert jupyterhub.kernels(USER) == []
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="nbharness bug: once alice/doomed stops, the proxy routes /user/alice/doomed/... "
-    "to her running default server (route /user/alice/), which answers 404 for the kernel; "
-    "RemoteKernelManager._check reads any 404 as 'the kernel is gone: the server deleted "
-    "or culled it' and never says the server stopped",
-)
 def test_a_server_stopped_mid_run_is_reported_as_stopped(
     alice_stopped_mid_run: StoppedMidRun,
 ) -> None:
@@ -448,13 +441,6 @@ def test_a_failed_spawn_is_one_line_and_leaves_no_server_running(
     assert HubClient(jupyterhub.url, USER, hub_user.token).running("broken") is None
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="nbharness bug: a spawn that fails within the hub's slow_spawn_timeout makes "
-    "POST /users/alice/servers/broken answer 500 'Internal Server Error' at once; Hub.start "
-    "reports that and never reads the progress stream, whose failed event holds the hub's "
-    "reason ('Spawn failed: no such image: nope')",
-)
 def test_a_failed_spawn_says_why_in_the_hubs_words(
     jupyterhub: Hub, hub_user: HubUser, removed_after: list[str]
 ) -> None:
@@ -487,13 +473,6 @@ def test_a_start_the_hub_refuses_is_a_usage_error_and_the_server_is_removed(
     assert "refused" not in known_servers(jupyterhub, USER), "the failed server was left"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="nbharness bug: --nb-hub-start-timeout is only checked after the start request "
-    "returns, and JupyterHub holds POST /users/alice/servers/slow open until the server is "
-    "ready (up to its slow_spawn_timeout, 10 s): a 0.5 s limit lets a ~3 s start pass "
-    "(exit 0, the notebook runs)",
-)
 def test_a_server_too_slow_to_start_is_a_usage_error_and_is_stopped(
     jupyterhub: Hub,
     alice_env: HubUser,
@@ -580,13 +559,6 @@ def test_a_signalled_pytest_exits_soon_and_deletes_its_kernel(
     assert_dead(kernel_pid)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="nbharness bug: nbclient's async_setup_kernel adds its own SIGTERM handler to the "
-    "loop (shut the kernel down, carry on), replacing RemoteExecutor's; nbharness takes back "
-    "only SIGINT, so SIGTERM fails the running notebook as 'kernel died while running cell 1' "
-    "and pytest goes on with the next notebooks (exit 1)",
-)
 def test_sigterm_stops_the_session_like_ctrl_c(
     jupyterhub: Hub, alice_env: HubUser, pytester: pytest.Pytester
 ) -> None:
@@ -605,14 +577,6 @@ def test_sigterm_stops_the_session_like_ctrl_c(
     assert code == 2, output
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="nbharness bug: after the notebook's run nbclient removes its loop signal "
-    "handlers, which resets SIGTERM to SIG_DFL (RemoteExecutor's handler is gone for the "
-    "rest of the session); a SIGTERM while a test questions the live kernel kills pytest "
-    "outright (exit -15) and leaves that kernel and the executor's spare running on the "
-    "server",
-)
 def test_sigterm_while_a_test_questions_a_live_kernel_deletes_it(
     jupyterhub: Hub, alice_env: HubUser, pytester: pytest.Pytester
 ) -> None:

@@ -11,7 +11,7 @@ from typing import Any
 from jupyter_client.kernelspec import KernelSpecManager
 
 from ..errors import KernelNotFound, NbHarnessError
-from . import CellObserver, Closing, Run, RunResult
+from . import CellObserver, Closing, InterruptOnTerm, Run, RunResult
 from .forkserver import ZygotePool
 from .launch import KernelManager
 from .nbrun import KernelRun
@@ -29,9 +29,15 @@ class LocalExecutor(Closing):
 
     def __init__(self) -> None:
         self.zygotes = ZygotePool()
+        self._term = InterruptOnTerm()
+
+    def __enter__(self) -> LocalExecutor:
+        self._term.__enter__()
+        return self
 
     def close(self) -> None:
         self.zygotes.close()
+        self._term.__exit__()
 
     def execute(self, run: Run, observer: CellObserver | None = None) -> RunResult:
         with self.open(run, observer) as live:

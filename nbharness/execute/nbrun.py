@@ -13,6 +13,7 @@ import contextlib
 import logging
 import math
 import signal
+import threading
 import time
 import warnings
 from collections.abc import Callable
@@ -78,6 +79,7 @@ class KernelRun(Closing):
             on_cell_error=self.watch.failed,
             log=_QUIET_LOG,
         )
+        sigterm = _python_handler(signal.SIGTERM)
         try:
             # We own the kernel manager, so nbclient leaves the kernel up for us.
             error = self._guard(
@@ -86,6 +88,10 @@ class KernelRun(Closing):
         except BaseException:
             self.close()
             raise
+        finally:
+            # nbclient's clean-up resets SIGTERM to the default (die at once, leaving
+            # kernels behind) rather than to what it was.
+            _restore(signal.SIGTERM, sigterm)
         if isinstance(error, CellTimeout):
             self.timed_out()
         if run.epilogue and not isinstance(error, (CellTimeout, KernelDied, KernelStartFailed)):
@@ -213,6 +219,18 @@ class KernelRun(Closing):
         raise exc
 
 
+def _python_handler(signum: int) -> Any:
+    """The signal's Python-level handler, or ``None`` outside the main thread."""
+    if threading.current_thread() is not threading.main_thread():
+        return None
+    return signal.getsignal(signum)
+
+
+def _restore(signum: int, handler: Any) -> None:
+    if handler is not None and signal.getsignal(signum) is not handler:
+        signal.signal(signum, handler)
+
+
 def _late_error(nb: NotebookNode) -> CellError | None:
     """An error output in a cell whose execution succeeded: raised by a callback after
     the cell (a matplotlib post_execute hook, say). nbclient lets it pass; we do not."""
@@ -286,12 +304,12 @@ class _CellWatch:
         self.reply: dict[str, Any] = {}
 
     def kernel_ready(self, notebook: NotebookNode) -> None:
-        """Make Ctrl-C stop the run, and pytest with it, not just the kernel.
+        """Make Ctrl-C (or SIGTERM) stop the run, and pytest with it, not just the kernel.
 
-        nbclient answers SIGINT by killing the kernel and carrying on, so the notebook
-        would fail oddly and pytest would start the next one. Once the kernel is up we
-        take SIGINT back: cancel the run, which ``LocalRun`` turns into
-        KeyboardInterrupt after killing the kernel.
+        nbclient answers SIGINT and SIGTERM by killing the kernel and carrying on, so the
+        notebook would fail oddly and pytest would start the next one. Once the kernel is
+        up we take both back: cancel the run, which ``KernelRun`` turns into
+        KeyboardInterrupt after stopping the kernel.
         """
         loop = asyncio.get_running_loop()
         task = asyncio.current_task()
@@ -303,6 +321,7 @@ class _CellWatch:
 
         with contextlib.suppress(RuntimeError, ValueError):  # not in the main thread
             loop.add_signal_handler(signal.SIGINT, interrupt)
+            loop.add_signal_handler(signal.SIGTERM, interrupt)
 
     def started(self, cell: NotebookNode, cell_index: int) -> None:
         self.cell, self.index = cell, cell_index

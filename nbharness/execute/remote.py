@@ -15,12 +15,10 @@ import contextlib
 import dataclasses
 import json
 import os
-import signal
 import sys
 import threading
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
-from types import FrameType
 from typing import Any
 
 from jupyter_client.manager import AsyncKernelManager
@@ -28,7 +26,7 @@ from jupyter_client.manager import AsyncKernelManager
 from ..errors import KernelNotFound, NbHarnessError
 from ..rest import RemoteError, Rest, Server
 from ..slots import KernelSlots
-from . import CellObserver, Closing, Run, RunResult
+from . import CellObserver, Closing, InterruptOnTerm, Run, RunResult
 from .launch import ReadyOnReply
 from .nbrun import KernelRun
 from .wire import KernelSocket
@@ -67,12 +65,10 @@ class RemoteExecutor(Closing):
         self._background = ThreadPoolExecutor(2, thread_name_prefix="nbharness-kernels")
         self._spare: tuple[str, Future[str]] | None = None
         self._kernelspecs: list[str] | None = None
-        self._previous_sigterm: Any = None
+        self._term = InterruptOnTerm()
 
     def __enter__(self) -> RemoteExecutor:
-        # SIGTERM (a CI job cancelled) unwinds like Ctrl-C, so kernels are deleted.
-        with contextlib.suppress(ValueError):  # not the main thread: leave signals alone
-            self._previous_sigterm = signal.signal(signal.SIGTERM, _interrupt)
+        self._term.__enter__()
         return self
 
     def close(self) -> None:
@@ -87,10 +83,7 @@ class RemoteExecutor(Closing):
                 f"nbharness: could not delete kernel {kernel_id} on {self.server.label}",
                 file=sys.stderr,
             )
-        if self._previous_sigterm is not None:
-            with contextlib.suppress(ValueError):
-                signal.signal(signal.SIGTERM, self._previous_sigterm)
-            self._previous_sigterm = None
+        self._term.__exit__()
 
     def execute(self, run: Run, observer: CellObserver | None = None) -> RunResult:
         with self.open(run, observer) as live:
@@ -189,10 +182,6 @@ def _token(variable: str) -> str:
     if not token:
         raise NbHarnessError(f"no token: set {variable}")
     return token
-
-
-def _interrupt(signum: int, frame: FrameType | None) -> None:
-    raise KeyboardInterrupt(f"signal {signal.Signals(signum).name}")
 
 
 class RemoteRun(KernelRun):
@@ -332,8 +321,10 @@ class RemoteKernelManager(AsyncKernelManager):
         try:
             await asyncio.to_thread(self.rest.get, f"api/kernels/{self.remote_id}")
         except RemoteError as exc:
-            if exc.status == 404:
+            if exc.status == 404 and "does not exist" in str(exc):
                 return "the kernel is gone: the server deleted or culled it"
+            if exc.status == 404:  # the proxy sent the server's URL elsewhere: it stopped
+                return f"{self.server.label} stopped (its URL now answers HTTP 404)"
             if exc.status in SERVER_GONE:
                 return f"{self.server.label} stopped (HTTP {exc.status}) while the kernel ran"
             return f"the websocket closed and the server cannot be asked why: {exc}"
