@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .errors import NbHarnessError
-from .markers import CHECK_OUTPUT, IGNORE_OUTPUT, SKIP
+from .markers import SKIP, output_choice
 from .report import strip_ansi
 
 #: Noise in most notebooks' outputs, replaced before comparing (``default_sanitizers``).
@@ -96,7 +96,7 @@ def compare_outputs(
     """
     diffs = []
     for number, (old, new) in enumerate(zip(stored, fresh, strict=True), start=1):
-        if not _compared(old, new, settings) or (only_marked and not CHECK_OUTPUT.on(old)):
+        if not _compared(old, new, settings) or (only_marked and output_choice(old) is not True):
             continue
         paths = _cell_ignores(old, number - 1, ignore)
         if "/outputs" in paths:
@@ -228,8 +228,8 @@ def _capped(diff: list[str]) -> list[str]:
 def _compared(old: Mapping[str, Any], new: Mapping[str, Any], settings: CompareSettings) -> bool:
     if old.get("cell_type") != "code" or new.get("execution_count") is None:
         return False  # markdown, or not run this time (skip-execution, after sys.exit(0))
-    if SKIP.on(old) or (IGNORE_OUTPUT.on(old) and not CHECK_OUTPUT.on(old)):
-        return False  # nbval: a check-output marker overrides an ignore-output one
+    if SKIP.on(old) or output_choice(old) is False:
+        return False
     # As nbval does: a cell that ran (has a count) claims its outputs, even none at all.
     return settings.strict or bool(old.get("outputs")) or old.get("execution_count") is not None
 

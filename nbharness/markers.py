@@ -45,6 +45,23 @@ IGNORE_OUTPUT = Marker(
 )
 
 
+def output_choice(cell: Mapping[str, Any]) -> bool | None:
+    """Whether nbval's markers say to check the cell's outputs (``True``), to ignore them
+    (``False``), or nothing. As nbval decides: comments override tags, and among each the
+    last marker wins."""
+    choice = None
+    for tag in cell.get("metadata", {}).get("tags") or []:  # in order: the last one wins
+        if tag in CHECK_OUTPUT.tags or tag in IGNORE_OUTPUT.tags:
+            choice = tag in CHECK_OUTPUT.tags
+    source = cell.get("source", "")
+    text = "".join(source) if isinstance(source, list) else str(source)
+    for line in text.splitlines():
+        word = line.strip().lstrip("#").strip() if line.strip().startswith("#") else ""
+        if word in CHECK_OUTPUT.comments or word in IGNORE_OUTPUT.comments:
+            choice = word in CHECK_OUTPUT.comments
+    return choice
+
+
 def with_executor_tags(nb: NotebookNode) -> NotebookNode:
     """A copy in which every skip and raises marker is also nbclient's own tag."""
     nb = copy.deepcopy(nb)

@@ -246,9 +246,10 @@ def test_a_cell_that_ran_and_stored_no_output_must_still_print_nothing(pytester,
     expect(result_.stdout, ["FAILED quiet.ipynb::quiet - outputs differ*"])
 
 
-def test_check_output_markers_compare_without_the_flag_and_beat_ignore_tags(
+def test_check_output_markers_compare_without_the_flag_and_the_last_marker_wins(
     pytester, make_notebook
 ):
+    """nbval's rule: comments override tags, and the last marker of each kind wins."""
     wrong = [stdout("stale\n")]
     make_notebook(
         "marked.ipynb",
@@ -258,8 +259,15 @@ def test_check_output_markers_compare_without_the_flag_and_beat_ignore_tags(
     both = {"source": "print('new')", "outputs": wrong, "count": 1}
     both["tags"] = ["nbval-ignore-output", "nbval-check-output"]
     make_notebook("both.ipynb", [both])
+    overridden = {
+        "source": "# NBVAL_CHECK_OUTPUT\n# NBVAL_IGNORE_OUTPUT\nprint('new')",
+        "outputs": wrong,
+        "count": 1,
+        "tags": ["nbval-check-output"],
+    }
+    make_notebook("overridden.ipynb", [overridden])
     result_ = pytester.runpytest("--nb")
-    result_.assert_outcomes(passed=1, failed=2)
+    result_.assert_outcomes(passed=2, failed=2)
     expect(
         result_.stdout,
         [
