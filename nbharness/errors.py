@@ -87,6 +87,8 @@ class CellProblem(NbHarnessError):
     execution_count: int | None = None
     #: ``path/to/script.py:LINE`` of the failing line in the paired script, if any.
     script_location: str = ""
+    #: What ran, when it was code added to the run rather than a cell of the notebook.
+    injected: str = ""
 
     def __post_init__(self) -> None:
         super().__init__(self.summary)
@@ -100,9 +102,10 @@ class CellProblem(NbHarnessError):
 
     @property
     def where(self) -> str:
+        place = self.injected or f"cell {self.number}"
         if self.execution_count is None:
-            return f"cell {self.number}"
-        return f"cell {self.number} (In [{self.execution_count}])"
+            return place
+        return f"{place} (In [{self.execution_count}])"
 
     @property
     def summary(self) -> str:  # pragma: no cover - every subclass overrides it

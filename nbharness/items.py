@@ -269,7 +269,13 @@ class NotebookItem(_NotebookItemBase):
         if isinstance(error, CellError):
             _outcome_from_kernel(error)
             self._attach_cell_streams(result.notebook, error.index)
-        if isinstance(error, CellProblem):
+        if (
+            isinstance(error, CellProblem)
+            and error.index < len(ran)
+            and is_injected(ran[error.index])
+        ):
+            error = dataclasses.replace(error, injected=_injected_where(ran, error.index))
+        elif isinstance(error, CellProblem):
             # Count cells as the user's notebook has them, without the cells added to the run.
             error = dataclasses.replace(error, index=user_index(ran, error.index))
             error = dataclasses.replace(error, script_location=self._in_script(error))
@@ -370,6 +376,14 @@ def _names(value: object) -> list[str]:
     if isinstance(value, str):
         return [value]
     return [str(item) for item in value] if isinstance(value, list) else []
+
+
+def _injected_where(cells: list[NotebookNode], index: int) -> str:
+    """How a report names a cell that was added to the run, not written by the user."""
+    if "injected-parameters" in cells[index].get("metadata", {}).get("tags", []):
+        return "the injected parameters cell"
+    before = user_index(cells, index)
+    return f"code run after cell {before} (nbmake's mock or post_cell_execute metadata)"
 
 
 def failed_imports(nb: NotebookNode) -> MissingImports | None:

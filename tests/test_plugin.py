@@ -655,6 +655,38 @@ def test_nbmake_mocks_and_post_cell_code_run_after_their_cell(pytester, make_not
     expect(result.stdout, ["*cell 3 (In [*]) raised ZeroDivisionError*"])
 
 
+@pytest.mark.parametrize("launcher", ["fork", "process"])
+def test_pythonpath_from_nb_env_reaches_the_kernels_imports(pytester, make_notebook, launcher):
+    """A forked kernel's interpreter started long ago: PYTHONPATH must still count."""
+    (pytester.path / "extra").mkdir()
+    (pytester.path / "extra" / "helper_mod.py").write_text("ANSWER = 42\n")
+    make_notebook("uses.ipynb", ["from helper_mod import ANSWER\nassert ANSWER == 42"])
+    extra = str(pytester.path / "extra")
+    result = pytester.runpytest(
+        "--nb", "--nb-env", f"PYTHONPATH={extra}", "--nb-launcher", launcher
+    )
+    result.assert_outcomes(passed=1)
+
+
+def test_broken_post_cell_code_is_named_as_such_not_as_a_cell(pytester, make_notebook):
+    """nbmake's post_cell_execute is not one of the user's cells: say what it is."""
+    hooked = {
+        "source": "x = 1",
+        "metadata": {"nbmake": {"post_cell_execute": ["raise Exception('boom!')"]}},
+    }
+    make_notebook("hooked.ipynb", [hooked, "y = 2"])
+    result = pytester.runpytest("--nb")
+    result.assert_outcomes(failed=1)
+    expect(
+        result.stdout,
+        [
+            "*code run after cell 1 (nbmake's mock or post_cell_execute metadata) (In [2]) "
+            "raised Exception: boom!*"
+        ],
+    )
+    assert "cell 2" not in result.stdout.str()
+
+
 def test_find_import_errors_interrupts_a_slow_cell_and_goes_on(pytester, make_notebook):
     """Checking an environment must not wait for slow analyses: as nbmake does, a cell
     over its limit is interrupted and the next one runs."""

@@ -99,6 +99,17 @@ def preload() -> tuple[list[str], dict[str, str]]:
     return extras, delta
 
 
+def follow_pythonpath(inherited: str, wanted: str) -> None:
+    """Make ``sys.path`` what a new process with PYTHONPATH ``wanted`` would have: the
+    zygote's interpreter read its own PYTHONPATH (``inherited``) long ago."""
+    if inherited == wanted:
+        return
+    for entry in filter(None, inherited.split(os.pathsep)):
+        if os.path.abspath(entry) in sys.path[1:]:  # site made them absolute
+            sys.path.remove(os.path.abspath(entry))
+    sys.path[1:1] = [os.path.abspath(entry) for entry in wanted.split(os.pathsep) if entry]
+
+
 def start_kernel(
     request: dict[str, Any],
     fds: list[int],
@@ -121,8 +132,10 @@ def start_kernel(
             os.close(fd)
         os.chdir(request["cwd"])
         env = {**env_delta, **request["env"]}
+        inherited = os.environ.get("PYTHONPATH", "")
         os.environ.clear()
         os.environ.update(env)
+        follow_pythonpath(inherited, env.get("PYTHONPATH", ""))
         argv = request["argv"]  # python -m ipykernel_launcher ARGS
         launcher = importlib.util.find_spec("ipykernel_launcher")
         sys.argv = [(launcher and launcher.origin) or argv[0], *argv[3:]]
