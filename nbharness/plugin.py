@@ -231,12 +231,28 @@ def pytest_addhooks(pluginmanager: pytest.PytestPluginManager) -> None:
     pluginmanager.add_hookspecs(hookspecs)
 
 
+#: Other plugins' switches that collect notebooks (nbval, nbmake, pytest-notebook).
+OTHER_NOTEBOOK_SWITCHES = ("nbval", "nbval_lax", "nbmake", "nb_test_files")
+
+
 def pytest_configure(config: pytest.Config) -> None:
+    _hint_at_the_flag(config)
     settings = config.stash[SETTINGS_KEY] = Settings.from_pytest(config)
     if settings.cache and config.cache is not None:
         config.pluginmanager.register(PassedRuns(config), "nbharness-cache")
     if settings.remote is not None and config.getoption("nb"):
         config.pluginmanager.register(RemoteSession(config, settings.remote), REMOTE_PLUGIN)
+
+
+def _hint_at_the_flag(config: pytest.Config) -> None:
+    """A notebook named on the command line without ``--nb`` would be "not found"."""
+    if config.getoption("nb") or any(
+        getattr(config.option, switch, False) for switch in OTHER_NOTEBOOK_SWITCHES
+    ):
+        return
+    named = [arg for arg in config.args if arg.split("::")[0].endswith(".ipynb")]
+    if named:
+        raise pytest.UsageError(f"{named[0]} is a notebook: run pytest --nb to test notebooks")
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:

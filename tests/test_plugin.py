@@ -29,6 +29,13 @@ def test_notebooks_are_not_collected_without_the_flag(pytester, make_notebook):
     assert result.ret == pytest.ExitCode.NO_TESTS_COLLECTED
 
 
+def test_naming_a_notebook_without_the_flag_says_which_flag(pytester, make_notebook):
+    make_notebook("a.ipynb", ["x = 1"])
+    result = pytester.runpytest("a.ipynb")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["*a.ipynb is a notebook: run pytest --nb to test notebooks*"])
+
+
 def test_a_clean_notebook_passes_and_runs_in_its_own_folder(pytester, make_notebook):
     folder = pytester.path / "analysis" / "with space"
     make_notebook(
