@@ -17,6 +17,7 @@ import json
 import os
 import sys
 import threading
+import time
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
@@ -35,6 +36,8 @@ from .wire import KernelSocket
 SERVER_GONE = {302, 303, 424}
 #: How long one REST request may take: clean-up after Ctrl-C must never hang for long.
 REQUEST_TIMEOUT_S = 10.0
+#: How long to wait, after a websocket dropped, for the server to notice before reconnecting.
+RECONNECT_WAIT_S = 10.0
 #: How long the kernel's websocket may take to open.
 CONNECT_TIMEOUT_S = 30.0
 
@@ -317,18 +320,30 @@ class RemoteKernelManager(AsyncKernelManager):
             then()
 
     async def _check(self) -> str | None:
-        """After the websocket dropped: ``None`` if the kernel is still there, else why not."""
-        try:
-            await asyncio.to_thread(self.rest.get, f"api/kernels/{self.remote_id}")
-        except RemoteError as exc:
-            if exc.status == 404 and "does not exist" in str(exc):
-                return "the kernel is gone: the server deleted or culled it"
-            if exc.status == 404:  # the proxy sent the server's URL elsewhere: it stopped
-                return f"{self.server.label} stopped (its URL now answers HTTP 404)"
-            if exc.status in SERVER_GONE:
-                return f"{self.server.label} stopped (HTTP {exc.status}) while the kernel ran"
-            return f"the websocket closed and the server cannot be asked why: {exc}"
-        return None
+        """After the websocket dropped: ``None`` once it is safe to reconnect, else why the
+        kernel is lost.
+
+        Safe means the server has seen the old connection go: only then does it buffer
+        the kernel's messages (the reply to the running cell goes to the old connection)
+        and replay them to the new one. A server that has not noticed a dead connection
+        replaces it on reconnect without buffering, so we wait, within reason, for its
+        count of connections to reach zero.
+        """
+        deadline = time.monotonic() + RECONNECT_WAIT_S
+        while True:
+            try:
+                model = await asyncio.to_thread(self.rest.get, f"api/kernels/{self.remote_id}")
+            except RemoteError as exc:
+                if exc.status == 404 and "does not exist" in str(exc):
+                    return "the kernel is gone: the server deleted or culled it"
+                if exc.status == 404:  # the proxy sent the server's URL elsewhere: it stopped
+                    return f"{self.server.label} stopped (its URL now answers HTTP 404)"
+                if exc.status in SERVER_GONE:
+                    return f"{self.server.label} stopped (HTTP {exc.status}) while the kernel ran"
+                return f"the websocket closed and the server cannot be asked why: {exc}"
+            if not (model or {}).get("connections") or time.monotonic() > deadline:
+                return None
+            await asyncio.sleep(0.05)
 
 
 class RemoteKernelClient(ReadyOnReply):

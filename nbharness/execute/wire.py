@@ -212,7 +212,6 @@ class KernelSocket:
         if drops > RECONNECTS:
             self.lost = f"the websocket to the kernel kept closing ({reason or 'no reason given'})"
             return False
-        await asyncio.sleep(0.1 * drops)
         try:
             self._ws = await self._open(timeout=10.0)
         except (HTTPClientError, OSError, asyncio.TimeoutError) as exc:
