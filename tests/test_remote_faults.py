@@ -222,10 +222,12 @@ class DropSocket:
         asyncio.get_running_loop().call_later(self.after, self._drop)
 
     def _drop(self) -> None:
+        """Cut the TCP connection under the websocket, as a network failure would (a
+        polite websocket close is another path: tornado may never end the read)."""
         assert self.socket is not None
         assert self.socket._ws is not None
         self.dropped = self.socket._ws
-        self.socket._ws.close()
+        self.socket._ws.stream.close()
 
     def cell_finished(self, index: int, cell: NotebookNode) -> None:
         if index == 0 and self.socket is not None:
