@@ -205,6 +205,8 @@ class KernelSocket:
     async def _reconnect(self, drops: int) -> bool:
         """After a drop: reconnect if the kernel is still there, else record why it is not."""
         reason = self._ws.close_reason if self._ws is not None else None
+        if self._ws is not None:
+            self._ws.close()  # already dropped: this only releases it
         why = await self.check()
         if why is not None:
             self.lost = why
