@@ -215,3 +215,38 @@ def test_max_kernels_caps_kernels_per_server_across_workers(pytester, alice_env)
     )
     result.assert_outcomes(passed=4)
     assert not list(remote.iterdir())
+
+
+@pytest.mark.parametrize(
+    ("subprotocols", "framing"), [(("v1.kernel.websocket.jupyter.org",), "v1"), ((), "legacy")]
+)
+def test_both_websocket_framings_run_a_notebook(
+    hub_user, tmp_path, monkeypatch, subprotocols, framing
+):
+    """Servers fronting a gateway speak only the legacy JSON framing: it must work too."""
+    from nbharness.execute import Run
+    from nbharness.execute.remote import RemoteExecutor
+    from nbharness.execute.wire import KernelSocket
+    from nbharness.rest import Server
+
+    monkeypatch.setattr(KernelSocket, "subprotocols", subprotocols)
+    cells = ["print('out')", "from IPython.display import HTML\nHTML('<b>x</b>')", "1/0"]
+    nb = build_notebook(cells)
+    run = Run(path=tmp_path / "x.ipynb", notebook=nb, cwd=tmp_path, cell_timeout=60)
+    used: set[str] = set()
+
+    class Framing:
+        def cell_started(self, index, cell) -> None:
+            used.update(km.socket.protocol for km in executor.kernels)
+
+        def cell_finished(self, index, cell) -> None:
+            pass
+
+    with RemoteExecutor(Server(hub_user.server_url, hub_user.token)) as executor:
+        result = executor.execute(run, Framing())
+    assert used == {framing}
+    first, second, _ = result.notebook.cells
+    assert first.outputs[0]["text"] == "out\n"
+    assert second.outputs[0]["data"]["text/html"] == "<b>x</b>"
+    assert "ZeroDivisionError" in result.error.summary
+    assert hub_user.hub.kernels(hub_user.name) == []

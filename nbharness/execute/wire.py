@@ -107,6 +107,9 @@ KernelCheck = Callable[[], Awaitable[str | None]]
 class KernelSocket:
     """The websocket to one kernel: messages in per channel, out with the right framing."""
 
+    #: The framings offered, best first; the server picks one (none: legacy JSON).
+    subprotocols: tuple[str, ...] = (V1_PROTOCOL,)
+
     def __init__(self, url: str, headers: dict[str, str], check: KernelCheck) -> None:
         self.url = url
         self.headers = headers
@@ -135,7 +138,7 @@ class KernelSocket:
         )
         return await websocket_connect(
             request,
-            subprotocols=[V1_PROTOCOL],
+            subprotocols=list(self.subprotocols),
             max_message_size=MAX_MESSAGE_BYTES,
             ping_interval=PING_INTERVAL_S,
         )
