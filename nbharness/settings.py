@@ -273,7 +273,13 @@ class Settings:
         if self.check_order:
             parts.append("check order")
         if self.compare is not None:
-            parts.append("compare outputs" + (" (strict)" if self.compare.strict else ""))
+            compare = self.compare
+            how = [
+                *(["strict"] if compare.strict else []),
+                "images by hash" if compare.images == "hash" else "images skipped",
+                f"{len(compare.sanitizers)} sanitizers",
+            ]
+            parts.append(f"compare outputs ({', '.join(how)})")
         if self.update_outputs:
             parts.append("update outputs")
         if self.cache:

@@ -333,3 +333,10 @@ def test_pytest_notebooks_diff_replace_rules_are_honoured(pytester, make_noteboo
     outcome = pytester.runpytest("--nb", "--nb-compare")
     outcome.assert_outcomes(passed=1, failed=1)
     expect(outcome.stdout, ["FAILED not_replaced.ipynb::not_replaced - outputs differ*"])
+
+
+def test_the_header_says_how_outputs_are_compared(pytester, make_notebook):
+    """Switching from nbval: say up front that images are skipped and what is sanitized."""
+    make_notebook("a.ipynb", ["x = 1"])
+    result_ = pytester.runpytest("--nb", "--nb-compare")
+    result_.stdout.fnmatch_lines(["nbharness: *compare outputs (images skipped, 4 sanitizers)*"])
