@@ -258,7 +258,8 @@ class NotebookItem(_NotebookItemBase):
             write_notebook(executed, output_path(self, settings.output_dir))
         error: NbHarnessError | None
         if settings.find_import_errors and result.error is None:
-            error = failed_imports(result.notebook)  # every other cell error is beside the point
+            # Every other cell error is beside the point; broken set-up code is not.
+            error = _injected_error(result.notebook) or failed_imports(result.notebook)
         else:
             error = result.error or self._unraised(result, settings.strict_raises)
         if error is None and self.parameters is None:
@@ -384,6 +385,24 @@ def _injected_where(cells: list[NotebookNode], index: int) -> str:
         return "the injected parameters cell"
     before = user_index(cells, index)
     return f"code run after cell {before} (nbmake's mock or post_cell_execute metadata)"
+
+
+def _injected_error(nb: NotebookNode) -> CellError | None:
+    """An error raised by code added to the run (nbmake's post_cell_execute, say)."""
+    for index, cell in enumerate(nb.cells):
+        if not is_injected(cell):
+            continue
+        for out in cell.get("outputs", []):
+            if out.get("output_type") == "error":
+                return CellError(
+                    index,
+                    cell.source,
+                    cell.get("execution_count"),
+                    ename=out.get("ename", "Error"),
+                    evalue=out.get("evalue", ""),
+                    traceback=list(out.get("traceback", [])),
+                )
+    return None
 
 
 def failed_imports(nb: NotebookNode) -> MissingImports | None:

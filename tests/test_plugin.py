@@ -694,6 +694,15 @@ def test_broken_post_cell_code_is_named_as_such_not_as_a_cell(pytester, make_not
     assert "cell 2" not in result.stdout.str()
 
 
+def test_find_import_errors_still_fails_broken_post_cell_code(pytester, make_notebook):
+    """As nbmake: code the harness adds is not the notebook's to get wrong."""
+    post = {"nbmake": {"post_cell_execute": ["raise Exception('boom!')"]}}
+    make_notebook("hooked.ipynb", [{"source": "x = 1", "metadata": post}, "1/0"])
+    result = pytester.runpytest("--nb", "--nb-find-import-errors")
+    result.assert_outcomes(failed=1)
+    expect(result.stdout, ["*code run after cell 1 (nbmake's * raised Exception: boom!*"])
+
+
 def test_find_import_errors_interrupts_a_slow_cell_and_goes_on(pytester, make_notebook):
     """Checking an environment must not wait for slow analyses: as nbmake does, a cell
     over its limit is interrupted and the next one runs."""
