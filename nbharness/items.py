@@ -47,10 +47,9 @@ from .project import path_matches
 from .report import CrashLine, FailureRepr, failing_line, render
 from .runs import run_for
 from .servers import REMOTE_PLUGIN, RemoteSession
-from .settings import Settings
+from .settings import SETTINGS_KEY, Settings
 from .snapshot import NotStored, store_outputs
 
-SETTINGS_KEY = pytest.StashKey[Settings]()
 EXECUTOR_KEY = pytest.StashKey[Executor]()
 #: Metadata key marking an executed copy (``--nb-output-dir``), which is never collected.
 EXECUTED_FROM = "executed_from"

@@ -167,14 +167,11 @@ def open_notebook(
     return notebook
 
 
-@pytest.fixture
-def notebook(request: pytest.FixtureRequest) -> Iterator[Callable[..., LiveNotebook]]:
-    """Open notebooks in a test: ``nb = notebook("analysis.ipynb", parameters={...})``.
-
-    Relative paths start at the test root. Every kernel opened is killed when the test
-    ends, passed or failed.
-    """
-    from .items import SETTINGS_KEY, executor_for
+def open_notebooks(request: pytest.FixtureRequest) -> Iterator[Callable[..., LiveNotebook]]:
+    """The body of the ``notebook`` fixture (``plugin.py``): opens notebooks for a test,
+    and kills every kernel opened when the test ends, passed or failed."""
+    from .items import executor_for
+    from .settings import SETTINGS_KEY
 
     config = request.config
     opened: list[LiveNotebook] = []

@@ -8,13 +8,13 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Mapping
-from typing import Any
-
-from nbformat import NotebookNode
-from nbformat.v4 import new_code_cell
+from typing import TYPE_CHECKING, Any
 
 from .errors import NbHarnessError
 from .notebook import RAISES_TAG, SKIP_TAG, cell_tags
+
+if TYPE_CHECKING:
+    from nbformat import NotebookNode
 
 
 class Marker:
@@ -130,6 +130,8 @@ def with_nbmake_hooks(nb: NotebookNode) -> NotebookNode:
 
 
 def _code(source: str) -> NotebookNode:
+    from nbformat.v4 import new_code_cell
+
     cell: NotebookNode = new_code_cell(source)
     cell.metadata["tags"] = [INJECTED]
     return cell

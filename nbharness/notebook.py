@@ -9,12 +9,12 @@ import tempfile
 import warnings
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
-
-import nbformat
-from nbformat import NotebookNode
+from typing import TYPE_CHECKING, Any
 
 from .errors import InvalidNotebook
+
+if TYPE_CHECKING:  # nbformat is imported where notebooks are read or written: it is slow
+    from nbformat import NotebookNode
 
 #: Cells with this tag are not run (nbclient's convention).
 SKIP_TAG = "skip-execution"
@@ -40,6 +40,8 @@ def read_notebook(path: Path) -> tuple[NotebookNode, str | None]:
             return jupytext.reads(text, fmt=path.suffix.lstrip(".")), None
         except Exception as exc:  # jupytext raises many kinds on odd text
             raise InvalidNotebook(path, f"{type(exc).__name__}: {_first_line(str(exc))}") from None
+    import nbformat
+
     try:
         raw = json.loads(text)
     except json.JSONDecodeError as exc:
@@ -83,6 +85,8 @@ def _schema_location(parts: list[str | int]) -> str:
 
 
 def write_notebook(nb: NotebookNode, path: Path) -> None:
+    import nbformat
+
     write_atomically(path, nbformat.writes(nb) + "\n")
 
 

@@ -2,18 +2,23 @@
 
 from __future__ import annotations
 
+import sys
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from .cache import PassedRuns, input_files
 from .errors import NbHarnessError
-from .export import modules_of
-from .items import SETTINGS_KEY, UPDATED, NotebookFile, close_executor, pairing_for
-from .live import notebook  # noqa: F401  (the fixture, registered by importing it here)
-from .pairing import is_script_only_notebook
 from .servers import REMOTE_PLUGIN, RemoteSession
-from .settings import DEFAULT_CELL_TIMEOUT, Settings
+from .settings import DEFAULT_CELL_TIMEOUT, SETTINGS_KEY, Settings
+
+if TYPE_CHECKING:
+    from .items import NotebookFile
+
+# Every pytest run in an environment with nbharness imports this module, notebooks or
+# not: what reads or runs notebooks (nbformat and its jsonschema, nbclient) is imported
+# only once a hook needs it.
 
 #: Folders Jupyter writes its own copies into; never notebooks of the project.
 IGNORED_PARTS = {".ipynb_checkpoints"}
@@ -239,6 +244,8 @@ def pytest_configure(config: pytest.Config) -> None:
     _hint_at_the_flag(config)
     settings = config.stash[SETTINGS_KEY] = Settings.from_pytest(config)
     if settings.cache and config.cache is not None:
+        from .cache import PassedRuns
+
         config.pluginmanager.register(PassedRuns(config), "nbharness-cache")
     if settings.remote is not None and config.getoption("nb"):
         config.pluginmanager.register(RemoteSession(config, settings.remote), REMOTE_PLUGIN)
@@ -259,6 +266,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     settings = config.stash[SETTINGS_KEY]
     if settings.changed_since is None:
         return
+    from .cache import input_files
     from .selection import changed_paths  # gitpython: only when asked for
 
     try:
@@ -276,11 +284,29 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 
 
 def pytest_sessionfinish(session: pytest.Session) -> None:
-    close_executor(session.config)
+    if "nbharness.items" in sys.modules:  # else no executor can have been opened
+        from .items import close_executor
+
+        close_executor(session.config)
+
+
+@pytest.fixture
+def notebook(request: pytest.FixtureRequest) -> Iterator[Callable[..., Any]]:
+    """Open notebooks in a test: ``nb = notebook("analysis.ipynb", parameters={...})``.
+
+    Relative paths start at the test root. Every kernel opened is killed when the test
+    ends, passed or failed.
+    """
+    from .live import open_notebooks
+
+    yield from open_notebooks(request)
 
 
 def _touched(item: pytest.Item, changed: set[Path], settings: Settings) -> bool:
     """The notebook, its paired script or a module it exports is among the changed files."""
+    from .export import modules_of
+    from .items import pairing_for
+
     if item.path.resolve() in changed:
         return True
     stored = getattr(item, "notebook", None)
@@ -300,6 +326,10 @@ def _touched(item: pytest.Item, changed: set[Path], settings: Settings) -> bool:
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
     """Name the notebooks whose stored outputs ``--nb-update-outputs`` rewrote."""
+    if "nbharness.items" not in sys.modules:
+        return
+    from .items import UPDATED
+
     updated = [
         report.nodeid
         for report in terminalreporter.stats.get("passed", [])
@@ -321,6 +351,9 @@ def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> NotebookFi
     config = parent.config
     if not config.getoption("nb") or IGNORED_PARTS.intersection(file_path.parts):
         return None
+    from .items import NotebookFile
+    from .pairing import is_script_only_notebook
+
     if file_path.suffix == ".ipynb":
         return NotebookFile.from_parent(parent, path=file_path)
     if config.getoption("nb_scripts") and is_script_only_notebook(file_path, config.rootpath):

@@ -410,3 +410,7 @@ def _positive_seconds(value: str, where: str) -> float:
     if not seconds > 0:
         raise pytest.UsageError(f"{where}: expected a positive number of seconds, got {value!r}")
     return seconds
+
+
+#: Where the session's settings live, for hooks, items and the ``notebook`` fixture.
+SETTINGS_KEY = pytest.StashKey[Settings]()

@@ -16,11 +16,12 @@ from dataclasses import dataclass, field
 from importlib.metadata import entry_points
 from pathlib import Path
 from types import FrameType, TracebackType
-from typing import Any, Protocol, TypeVar
-
-from nbformat import NotebookNode
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from ..errors import NbHarnessError
+
+if TYPE_CHECKING:
+    from nbformat import NotebookNode
 
 ENTRY_POINT_GROUP = "nbharness.executors"
 #: Forking kernels from a fork server needs fork(), SCM_RIGHTS and SOCK_SEQPACKET: Linux.
