@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import sys
 import threading
+import urllib.parse
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -85,7 +86,7 @@ class RemoteSession:
         if settings.hub_url is None:
             assert settings.server_url is not None
             server = Server(settings.server_url, settings.token)
-            _check_access(server, "")
+            _check_access(server, "", settings.remote_cwd)
             return [server]
         hub = settings.hub()
         hub.version()  # unreachable hub: fail here, once
@@ -105,7 +106,8 @@ class RemoteSession:
                 started = pool.map(lambda name: self._start(hub, name), batch)
                 servers.update(zip(batch, started, strict=True))
         for server in servers.values():
-            _check_access(server, f"access:servers!user={settings.hub_user}")
+            scope = f"access:servers!user={settings.hub_user}"
+            _check_access(server, scope, settings.remote_cwd)
         return [servers[name] for name in names]
 
     def _start(self, hub: Hub, name: str) -> Server:
@@ -197,14 +199,33 @@ class RemoteSession:
                 xml.add_global_property(f"nbharness_workers{suffix}", workers)
 
 
-def _check_access(server: Server, scope: str) -> None:
-    """Ask the server something harmless, so a bad URL or token fails here, once."""
+def _check_access(server: Server, scope: str, remote_cwd: str | None) -> None:
+    """Ask the server something harmless, so a bad URL or token fails here, once; and
+    make sure ``--nb-remote-cwd`` exists (the server would quietly use a parent folder)."""
+    rest = server.rest()
     try:
-        server.rest().get("api/kernelspecs")
+        rest.get("api/kernelspecs")
     except RemoteError as exc:
         if exc.status == 403 and scope:
             raise RemoteError(f"{exc}; running kernels there needs the scope {scope}") from None
         raise
+    if not remote_cwd:
+        return
+    path = remote_cwd.strip("/")
+    try:
+        model = rest.get(f"api/contents/{urllib.parse.quote(path)}?content=0")
+    except RemoteError as exc:
+        if exc.status != 404:
+            raise
+        try:
+            rest.get("api/contents?content=0")
+        except RemoteError:
+            return  # no contents service (a kernel gateway): nothing to check against
+        raise RemoteError(
+            f"--nb-remote-cwd {remote_cwd}: no such folder on {server.label}"
+        ) from None
+    if (model or {}).get("type") != "directory":
+        raise RemoteError(f"--nb-remote-cwd {remote_cwd}: not a folder on {server.label}")
 
 
 def _worker_number(workerinput: Mapping[str, Any]) -> int:

@@ -69,7 +69,10 @@ class RemoteSettings:
     def describe(self) -> str:
         if self.hub_url is None:
             return f"remote server {self.server_url}"
-        where = f"{self.servers} servers" if self.servers > 1 else "server"
+        if self.servers > 1:
+            where = f"{self.servers} named servers"
+        else:
+            where = f"server {self.server_name!r}" if self.server_name else "default server"
         return f"hub {self.hub_url}, user {self.hub_user}, {where}"
 
 

@@ -250,3 +250,13 @@ def test_both_websocket_framings_run_a_notebook(
     assert second.outputs[0]["data"]["text/html"] == "<b>x</b>"
     assert "ZeroDivisionError" in result.error.summary
     assert hub_user.hub.kernels(hub_user.name) == []
+
+
+def test_a_remote_cwd_that_does_not_exist_is_a_usage_error(pytester, alice_env) -> None:
+    """The server would quietly run kernels in the nearest parent folder instead."""
+    nbformat.write(build_notebook(["x = 1"]), pytester.path / "a.ipynb")
+    result = pytester.runpytest_subprocess(
+        *on_hub(alice_env, "--nb-remote-cwd", "no/such/folder"), "-p", "no:cacheprovider"
+    )
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["*--nb-remote-cwd no/such/folder: no such folder on alice/*"])

@@ -201,7 +201,7 @@ class KernelSocket:
             return
         content = msg["content"]
         if msg["msg_type"] == "status" and content.get("execution_state") in ("restarting", "dead"):
-            self.lost = "the server saw it die and is restarting it"
+            self.lost = "the server reported it dead; it gives no exit status"
         elif msg["msg_type"] == "stream" and "rate exceeded" in content.get("text", ""):
             self.rate_limited = True
 
