@@ -268,6 +268,8 @@ class NotebookItem(_NotebookItemBase):
             return
         if isinstance(error, CellError):
             _outcome_from_kernel(error)
+        if isinstance(error, CellProblem) and error.index < len(ran):
+            # What a cell printed before it raised, hung or took its kernel down.
             self._attach_cell_streams(result.notebook, error.index)
         if (
             isinstance(error, CellProblem)

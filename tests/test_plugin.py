@@ -29,6 +29,20 @@ def test_notebooks_are_not_collected_without_the_flag(pytester, make_notebook):
     assert result.ret == pytest.ExitCode.NO_TESTS_COLLECTED
 
 
+def test_what_a_cell_printed_before_it_hung_or_died_is_in_the_report(pytester, make_notebook):
+    make_notebook(
+        "hangs.ipynb", ["import time\nprint('loading the big file', flush=True)\ntime.sleep(60)"]
+    )
+    make_notebook(
+        "dies.ipynb",
+        ["import os, sys\nprint('dying now', file=sys.stderr, flush=True)\nos._exit(1)"],
+    )
+    result = pytester.runpytest("--nb", "--nb-timeout", "2")
+    result.assert_outcomes(failed=2)
+    result.stdout.fnmatch_lines(["*Captured stdout call*", "loading the big file"])
+    result.stdout.fnmatch_lines(["*Captured stderr call*", "dying now"])
+
+
 def test_naming_a_notebook_without_the_flag_says_which_flag(pytester, make_notebook):
     make_notebook("a.ipynb", ["x = 1"])
     result = pytester.runpytest("a.ipynb")
