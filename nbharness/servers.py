@@ -9,11 +9,13 @@ is needed without ``--nb-hub-url`` or ``--nb-server-url``.
 
 from __future__ import annotations
 
+import ast
 import sys
 import threading
 import urllib.parse
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -108,6 +110,7 @@ class RemoteSession:
         for server in servers.values():
             scope = f"access:servers!user={settings.hub_user}"
             _check_access(server, scope, settings.remote_cwd)
+            server.image = server.image or _image_of(server)
         return [servers[name] for name in names]
 
     def _start(self, hub: Hub, name: str) -> Server:
@@ -226,6 +229,31 @@ def _check_access(server: Server, scope: str, remote_cwd: str | None) -> None:
         ) from None
     if (model or {}).get("type") != "directory":
         raise RemoteError(f"--nb-remote-cwd {remote_cwd}: not a folder on {server.label}")
+
+
+#: What a kernel says its server runs: KubeSpawner sets JUPYTER_IMAGE_SPEC in the pod.
+IMAGE_PROBE = "__import__('os').environ.get('JUPYTER_IMAGE_SPEC') or ''"
+
+
+def _image_of(server: Server) -> str:
+    """The server's image, asked of one of its kernels when the hub did not say (once per
+    session and server: about half a second)."""
+    from nbformat.v4 import new_code_cell, new_notebook
+
+    from .execute import Run
+    from .execute.remote import RemoteExecutor
+
+    default = (server.rest().get("api/kernelspecs") or {}).get("default")
+    probe = new_notebook(cells=[new_code_cell(IMAGE_PROBE)])
+    run = Run(Path("image.ipynb"), probe, Path("."), cell_timeout=30, kernel=default)
+    with RemoteExecutor(server, spare=False) as executor:
+        result = executor.execute(run)
+    outputs = result.notebook.cells[0].get("outputs", [])
+    shown = outputs[0].get("data", {}).get("text/plain", "''") if outputs else "''"
+    try:
+        return str(ast.literal_eval(shown))
+    except (ValueError, SyntaxError):
+        return ""
 
 
 def _worker_number(workerinput: Mapping[str, Any]) -> int:

@@ -39,6 +39,8 @@ ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
 LOCAL_CHP = ROOT / ".nox" / "chp" / "node_modules" / ".bin" / "configurable-http-proxy"
 SERVICE = "nbharness-tests"
+#: What the test hub's servers say they run (KubeSpawner sets JUPYTER_IMAGE_SPEC).
+TEST_IMAGE = "registry.example.org/nbharness-test:1"
 # What the harness service may do: users (create, read, list), their servers (start, stop,
 # read, named ones too), talk to those servers (kernels API) and mint user tokens.
 SERVICE_SCOPES = [
@@ -272,7 +274,8 @@ class Hub:
             "Spawner.start_timeout": 60,
             "Spawner.http_timeout": 60,
             "Spawner.env_keep": ["PATH", "PYTHONPATH", "LANG", "LC_ALL"],
-            "Spawner.environment": _jupyter_dirs(root),
+            # As KubeSpawner does on a real platform: the image, for reports to name.
+            "Spawner.environment": {**_jupyter_dirs(root), "JUPYTER_IMAGE_SPEC": TEST_IMAGE},
             "ConfigurableHTTPProxy.command": [proxy],
             "ConfigurableHTTPProxy.should_start": True,
             "ConfigurableHTTPProxy.api_url": f"http://127.0.0.1:{proxy_api}",

@@ -19,6 +19,7 @@ import nbformat
 import pytest
 
 from .conftest import build_notebook
+from .hubfixture import TEST_IMAGE
 
 pytestmark = pytest.mark.hub
 
@@ -59,6 +60,7 @@ def test_the_examples_pass_remotely_and_leave_no_kernel(pytester, alice_env) -> 
     result.assert_outcomes(passed=18, skipped=1)
     output = result.stdout.str() + result.stderr.str()
     assert "nbharness remote: hub" in output
+    assert f"image={TEST_IMAGE}" in output  # asked of a kernel: the hub did not say
     assert alice_env.token not in output
     assert alice_env.hub.kernels(alice_env.name) == []
 
@@ -121,6 +123,7 @@ def test_two_workers_on_two_named_servers_which_are_gone_afterwards(pytester, al
     }
     assert properties["nbharness_server_1"].endswith("/user/alice/nbharness-1/")
     assert properties["nbharness_workers_2"] == "gw1"
+    assert properties["nbharness_image_2"] == TEST_IMAGE
     assert set(alice_env.hub.servers(alice_env.name)) == {""}  # started by us, so stopped
 
 

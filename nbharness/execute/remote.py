@@ -54,7 +54,11 @@ class RemoteExecutor(Closing):
     """
 
     def __init__(
-        self, server: Server, remote_cwd: str | None = None, max_kernels: int | None = None
+        self,
+        server: Server,
+        remote_cwd: str | None = None,
+        max_kernels: int | None = None,
+        spare: bool = True,
     ) -> None:
         self.server = server
         self.remote_cwd = remote_cwd
@@ -67,6 +71,7 @@ class RemoteExecutor(Closing):
         self._lock = threading.Lock()
         self._background = ThreadPoolExecutor(2, thread_name_prefix="nbharness-kernels")
         self._spare: tuple[str, Future[str]] | None = None
+        self._keeps_spare = spare and max_kernels is None
         self._kernelspecs: list[str] | None = None
         self._term = InterruptOnTerm()
 
@@ -117,7 +122,7 @@ class RemoteExecutor(Closing):
                 self.retire(spare_id)
         if kernel_id is None:
             kernel_id = self._start(name)
-        if self.slots is None:
+        if self._keeps_spare:
             self._spare = (name, self._background.submit(self._start, name))
         return kernel_id
 
