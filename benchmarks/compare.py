@@ -87,16 +87,18 @@ def timed(command: list[str], cwd: Path) -> tuple[float, float, float]:
     pages that forked kernels share), sampled every 20 ms."""
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
-    process = subprocess.Popen(
-        command, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
-    )
+    log = tempfile.TemporaryFile()  # noqa: SIM115 (read back only when the command fails)
+    process = subprocess.Popen(command, cwd=cwd, stdout=log, stderr=subprocess.STDOUT)
     peak = 0.0
     while process.poll() is None:
         peak = max(peak, tree_pss(process.pid))
         time.sleep(0.02)
     wall = time.perf_counter() - start
     if process.returncode != 0:
-        raise SystemExit(f"{command} failed with exit code {process.returncode}")
+        log.seek(0)
+        tail = log.read().decode(errors="replace").splitlines()[-30:]
+        raise SystemExit("\n".join([f"{command} failed ({process.returncode}):", *tail]))
+    log.close()
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
     return wall, cpu, peak

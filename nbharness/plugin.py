@@ -283,6 +283,14 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         items[:] = keep
 
 
+def pytest_sessionstart(session: pytest.Session) -> None:
+    if session.config.getoption("nb"):
+        # Read in what runs notebooks now, not inside the first collection hook: imported
+        # there, every later kernel start cost about 60 ms more system time (measured on
+        # 20 notebooks, both launchers; why, we have not found out).
+        from . import items  # noqa: F401
+
+
 def pytest_sessionfinish(session: pytest.Session) -> None:
     if "nbharness.items" in sys.modules:  # else no executor can have been opened
         from .items import close_executor
