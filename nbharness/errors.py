@@ -6,8 +6,10 @@ user sees first. Rendering the long form is ``report.py``'s job.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
+from typing import Any
 
 
 def display_path(path: Path) -> str:
@@ -119,6 +121,18 @@ class CellError(CellProblem):
     ename: str = ""
     evalue: str = ""
     traceback: list[str] = field(default_factory=list)
+
+    @classmethod
+    def from_output(cls, index: int, cell: Mapping[str, Any], out: Mapping[str, Any]) -> CellError:
+        """The error an ``error`` output of cell ``index`` records."""
+        return cls(
+            index,
+            cell.get("source", ""),
+            cell.get("execution_count"),
+            ename=out.get("ename", "Error"),
+            evalue=out.get("evalue", ""),
+            traceback=list(out.get("traceback", [])),
+        )
 
     @property
     def summary(self) -> str:

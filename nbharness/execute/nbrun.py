@@ -239,14 +239,7 @@ def _late_error(nb: NotebookNode) -> CellError | None:
             continue
         for out in cell.get("outputs", []):
             if out.get("output_type") == "error" and out.get("ename") != "SystemExit":
-                return CellError(
-                    index,
-                    cell.source,
-                    cell.get("execution_count"),
-                    ename=out.get("ename", "Error"),
-                    evalue=out.get("evalue", ""),
-                    traceback=list(out.get("traceback", [])),
-                )
+                return CellError.from_output(index, cell, out)
     return None
 
 
