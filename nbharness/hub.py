@@ -82,6 +82,11 @@ class Hub:
         if servers is not None:
             model = servers.get(name)
             return self.server(name, model) if model and model.get("ready") else None
+        return self._answering(name)
+
+    def _answering(self, name: str) -> Server | None:
+        """The server if it answers at its standard URL (for tokens that cannot read the
+        hub's model of it)."""
         server = self.server(name)
         try:
             server.rest().get("api/status")
@@ -184,7 +189,7 @@ class Hub:
     ) -> Mapping[str, Any]:
         while True:
             servers = self.servers()
-            if servers is None and self.running(name) is not None:
+            if servers is None and self._answering(name) is not None:
                 return {}
             if servers is not None:
                 model = servers.get(name)

@@ -68,8 +68,9 @@ class RemoteSession:
         lines = [f"nbharness remote: {self.settings.describe()}"]
         for index, server in enumerate(self.servers):
             image = f" image={server.image}" if server.image else ""
-            workers = self._workers_of(index)
-            lines.append(f"  {server.label} {server.url}{image}{workers}")
+            workers = ",".join(self._workers_of(index))
+            shown = f" workers={workers}" if workers else ""
+            lines.append(f"  {server.label} {server.url}{image}{shown}")
         return lines
 
     # What the executor needs.
@@ -109,8 +110,8 @@ class RemoteSession:
                 servers.update(zip(batch, started, strict=True))
         for server in servers.values():
             scope = f"access:servers!user={settings.hub_user}"
-            _check_access(server, scope, settings.remote_cwd)
-            server.image = server.image or _image_of(server)
+            default_kernel = _check_access(server, scope, settings.remote_cwd)
+            server.image = server.image or _image_of(server, default_kernel)
         return [servers[name] for name in names]
 
     def _start(self, hub: Hub, name: str) -> Server:
@@ -176,12 +177,12 @@ class RemoteSession:
         numprocesses = getattr(self.config.option, "numprocesses", None)
         return int(numprocesses) if isinstance(numprocesses, int) and numprocesses else 1
 
-    def _workers_of(self, index: int) -> str:
+    def _workers_of(self, index: int) -> list[str]:
+        """The xdist workers that run on server ``index`` (none named without xdist)."""
         count = self._worker_count()
         if count <= 1 or self.worker is not None:
-            return ""
-        workers = [f"gw{n}" for n in range(count) if n % len(self.servers) == index]
-        return f" workers={','.join(workers)}"
+            return []
+        return [f"gw{n}" for n in range(count) if n % len(self.servers) == index]
 
     def _record_junit(self) -> None:
         """The server each worker uses, as junit properties (for CI dashboards)."""
@@ -197,23 +198,25 @@ class RemoteSession:
             xml.add_global_property(f"nbharness_server{suffix}", server.url)
             if server.image:
                 xml.add_global_property(f"nbharness_image{suffix}", server.image)
-            workers = self._workers_of(index).replace(" workers=", "")
+            workers = ",".join(self._workers_of(index))
             if workers:
                 xml.add_global_property(f"nbharness_workers{suffix}", workers)
 
 
-def _check_access(server: Server, scope: str, remote_cwd: str | None) -> None:
+def _check_access(server: Server, scope: str, remote_cwd: str | None) -> str | None:
     """Ask the server something harmless, so a bad URL or token fails here, once; and
-    make sure ``--nb-remote-cwd`` exists (the server would quietly use a parent folder)."""
+    make sure ``--nb-remote-cwd`` exists (the server would quietly use a parent folder).
+    The server's default kernel, from the answer."""
     rest = server.rest()
     try:
-        rest.get("api/kernelspecs")
+        kernelspecs = rest.get("api/kernelspecs") or {}
     except RemoteError as exc:
         if exc.status == 403 and scope:
             raise RemoteError(f"{exc}; running kernels there needs the scope {scope}") from None
         raise
+    default_kernel = kernelspecs.get("default")
     if not remote_cwd:
-        return
+        return default_kernel
     path = remote_cwd.strip("/")
     try:
         model = rest.get(f"api/contents/{urllib.parse.quote(path)}?content=0")
@@ -223,19 +226,20 @@ def _check_access(server: Server, scope: str, remote_cwd: str | None) -> None:
         try:
             rest.get("api/contents?content=0")
         except RemoteError:
-            return  # no contents service (a kernel gateway): nothing to check against
+            return default_kernel  # no contents service (a gateway): nothing to check
         raise RemoteError(
             f"--nb-remote-cwd {remote_cwd}: no such folder on {server.label}"
         ) from None
     if (model or {}).get("type") != "directory":
         raise RemoteError(f"--nb-remote-cwd {remote_cwd}: not a folder on {server.label}")
+    return default_kernel
 
 
 #: What a kernel says its server runs: KubeSpawner sets JUPYTER_IMAGE_SPEC in the pod.
 IMAGE_PROBE = "__import__('os').environ.get('JUPYTER_IMAGE_SPEC') or ''"
 
 
-def _image_of(server: Server) -> str:
+def _image_of(server: Server, kernel: str | None) -> str:
     """The server's image, asked of one of its kernels when the hub did not say (once per
     session and server: about half a second)."""
     from nbformat.v4 import new_code_cell, new_notebook
@@ -243,9 +247,8 @@ def _image_of(server: Server) -> str:
     from .execute import Run
     from .execute.remote import RemoteExecutor
 
-    default = (server.rest().get("api/kernelspecs") or {}).get("default")
     probe = new_notebook(cells=[new_code_cell(IMAGE_PROBE)])
-    run = Run(Path("image.ipynb"), probe, Path("."), cell_timeout=30, kernel=default)
+    run = Run(Path("image.ipynb"), probe, Path("."), cell_timeout=30, kernel=kernel)
     with RemoteExecutor(server, spare=False) as executor:
         result = executor.execute(run)
     outputs = result.notebook.cells[0].get("outputs", [])
