@@ -33,10 +33,10 @@ def test_what_a_cell_printed_before_it_hung_or_died_is_in_the_report(pytester, m
     make_notebook(
         "hangs.ipynb", ["import time\nprint('loading the big file', flush=True)\ntime.sleep(60)"]
     )
-    make_notebook(
-        "dies.ipynb",
-        ["import os, sys\nprint('dying now', file=sys.stderr, flush=True)\nos._exit(1)"],
-    )
+    # The pause lets the output reach us first: output sent in the very instant of a death
+    # can be lost, since the death may be noticed before that output is read.
+    dying = "import os, sys, time\nprint('dying now', file=sys.stderr, flush=True)\ntime.sleep(0.5)"
+    make_notebook("dies.ipynb", [dying + "\nos._exit(1)"])
     result = pytester.runpytest("--nb", "--nb-timeout", "2")
     result.assert_outcomes(failed=2)
     result.stdout.fnmatch_lines(["*Captured stdout call*", "loading the big file"])
