@@ -1,4 +1,4 @@
-"""Sessions: ``tests`` (what CI runs), ``lint``, ``demo`` (the main job) and ``bench``."""
+"""Sessions: ``tests`` (what CI runs), ``quick``, ``lint``, ``demo`` (the main job), ``bench``."""
 
 from __future__ import annotations
 
@@ -17,6 +17,13 @@ def tests(session: nox.Session) -> None:
     """The whole test suite, on real kernels (and a real JupyterHub for the hub tests)."""
     session.install("-e", ".[test]")
     session.run("pytest", "-n", "2", *session.posargs, env=_hub_proxy(session))
+
+
+@nox.session
+def quick(session: nox.Session) -> None:
+    """The inner loop: every test that is neither slow nor needs a JupyterHub."""
+    session.install("-e", ".[test]")
+    session.run("pytest", "-n", "2", "-m", "not slow and not hub", *session.posargs)
 
 
 def _hub_proxy(session: nox.Session) -> dict[str, str]:

@@ -16,9 +16,9 @@ from nbformat.v4 import new_output
 from papermill.engines import Engine, NotebookExecutionManager
 from papermill.log import logger
 
+from .config.settings import DEFAULT_CELL_TIMEOUT
 from .errors import CellError, CellProblem, KernelNotFound, NbHarnessError
 from .execute import Run, get_executor
-from .settings import DEFAULT_CELL_TIMEOUT
 
 
 class NbHarnessEngine(Engine):  # type: ignore[misc]  # papermill is untyped

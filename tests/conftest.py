@@ -6,7 +6,6 @@ import json
 import os
 import subprocess
 import sys
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -16,52 +15,20 @@ import nbformat
 import psutil
 import pytest
 import yaml
-from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
 # pytester's in-process runs unload every module first imported during a run. Import the
 # executor stack (nbclient, jupyter_client, asyncio) once here, or a later run would mix
 # two copies of asyncio and nbclient would miss its own CancelledError.
 import nbharness.execute.local  # noqa: F401
-from nbharness.execute.forkserver import ZygotePool
-from nbharness.items import EXECUTOR_KEY
+from nbharness.execute.forkserver.client import ZygotePool
+from nbharness.plugin.items import EXECUTOR_KEY
+
+from .helpers import Cell, MakeNotebook, assert_all_dead, build_notebook
 
 # The hub fixtures (``jupyterhub``, ``hub_user``). Allowed here because this conftest is always
 # one of the initial ones (testpaths = tests); a later-loaded conftest may not do this. Import
 # from it lazily: imported here first, pytest could not rewrite its asserts.
 pytest_plugins = ["tests.hubfixture"]
-
-Cell = str | dict[str, Any]
-MakeNotebook = Callable[..., Path]
-
-
-def build_notebook(cells: list[Cell], **metadata: Any) -> nbformat.NotebookNode:
-    """A v4 notebook with pinned cell ids.
-
-    A cell is its source, or a dict: ``markdown``, or ``source`` with optional ``tags``,
-    ``metadata``, stored ``outputs`` and their ``count``.
-    """
-    built = []
-    for number, cell in enumerate(cells, start=1):
-        if isinstance(cell, str):
-            cell = {"source": cell}
-        if "markdown" in cell:
-            node = new_markdown_cell(cell["markdown"], id=f"cell-{number}")
-        else:
-            node = new_code_cell(cell["source"], id=f"cell-{number}")
-            node.metadata.update(cell.get("metadata", {}))
-            if cell.get("tags"):
-                node.metadata["tags"] = list(cell["tags"])
-            node.outputs = [nbformat.from_dict(out) for out in cell.get("outputs", [])]
-            node.execution_count = cell.get("count")
-        built.append(node)
-    nb = new_notebook(cells=built)
-    nb.metadata["kernelspec"] = {
-        "name": "python3",
-        "display_name": "Python 3",
-        "language": "python",
-    }
-    nb.metadata.update(metadata)
-    return nb
 
 
 @pytest.fixture
@@ -88,32 +55,6 @@ def write_raw(pytester: pytest.Pytester) -> Callable[[str, Any], Path]:
         return path
 
     return write
-
-
-def record_pids_cell(pid_file: str = "pids.txt") -> str:
-    """A cell that starts a long-lived child and records its own and the child's pid."""
-    return (
-        "import os, subprocess\n"
-        "child = subprocess.Popen(['sleep', '300'])\n"
-        f"open({pid_file!r}, 'w').write(f'{{os.getpid()}} {{child.pid}}')"
-    )
-
-
-def assert_all_dead(pids: list[int], grace: float = 3.0) -> None:
-    """Every pid has exited (zombies count as exited), allowing ``grace`` seconds."""
-    deadline = time.monotonic() + grace
-    alive = pids
-    while alive and time.monotonic() < deadline:
-        alive = [pid for pid in alive if _running(pid)]
-        time.sleep(0.05)
-    assert not alive, f"processes left running: {alive}"
-
-
-def _running(pid: int) -> bool:
-    try:
-        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
-    except psutil.NoSuchProcess:
-        return False
 
 
 @pytest.fixture(autouse=True)

@@ -6,8 +6,7 @@ import git
 import nbformat
 import pytest
 
-from .conftest import build_notebook
-from .test_plugin import expect
+from .helpers import build_notebook, expect
 
 SKIPPED = "*unchanged since last pass (--nb-cache)*"
 

@@ -8,9 +8,9 @@ import json
 import nbformat
 import pytest
 
-from nbharness.compare import CompareSettings, compare_outputs, output_text
+from nbharness.verify.compare import CompareSettings, compare_outputs, output_text
 
-from .test_plugin import expect
+from .helpers import expect
 
 pytestmark = pytest.mark.filterwarnings("default::nbharness.errors.NotebookWarning")
 

@@ -7,7 +7,10 @@ import sys
 
 import pytest
 
-from .test_plugin import expect
+from .helpers import expect
+
+# Each test is a whole pytest session under coverage in a subprocess: 20 to 70 s apiece.
+pytestmark = pytest.mark.slow
 
 PACKAGE = """
 def used_by_notebook(x):

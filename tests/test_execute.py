@@ -10,7 +10,7 @@ from nbharness.errors import CellError, NbHarnessError
 from nbharness.execute import Run, get_executor
 from nbharness.execute.local import LocalExecutor
 
-from .conftest import build_notebook
+from .helpers import build_notebook
 
 
 def run_of(tmp_path: Path, cells: list[str | dict[str, object]], timeout: float = 30) -> Run:

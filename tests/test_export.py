@@ -11,10 +11,9 @@ import nbformat
 import pytest
 
 from nbharness.cli import main
-from nbharness.export import modules_of, unexported_names
+from nbharness.vcs.export import modules_of, unexported_names
 
-from .conftest import build_notebook
-from .test_plugin import expect
+from .helpers import build_notebook, expect
 
 ROOT = Path(__file__).resolve().parents[1]
 CELLS = [

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from .conftest import assert_all_dead
+from .helpers import assert_all_dead
 from .hubfixture import Hub, HubUser, http, port_is_free, running_hub
 
 pytestmark = pytest.mark.hub

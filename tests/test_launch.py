@@ -10,7 +10,7 @@ import time
 import psutil
 import pytest
 
-from .conftest import assert_all_dead, record_pids_cell
+from .helpers import assert_all_dead, record_pids_cell
 
 LAUNCHERS = pytest.mark.parametrize("launcher", ["fork", "process"])
 

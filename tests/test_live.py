@@ -6,8 +6,7 @@ import pytest
 
 from nbharness.errors import CodeError
 
-from .conftest import MakeNotebook, assert_all_dead, record_pids_cell
-from .test_plugin import expect
+from .helpers import MakeNotebook, assert_all_dead, expect, record_pids_cell
 
 ANALYSIS = [
     {"source": "n = 3\nlabel = 'demo'", "tags": ["parameters"]},

@@ -7,9 +7,9 @@ import json
 import pytest
 
 from nbharness.cli import main
-from nbharness.order import order_problems
+from nbharness.verify.order import order_problems
 
-from .test_plugin import expect
+from .helpers import expect
 
 
 def code(count, source="x = 1", outputs=None, tags=None):

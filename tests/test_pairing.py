@@ -14,7 +14,7 @@ import pytest
 
 from nbharness.cli import main
 
-from .conftest import build_notebook
+from .helpers import build_notebook
 
 ROOT = Path(__file__).resolve().parents[1]
 

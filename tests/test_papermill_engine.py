@@ -8,7 +8,7 @@ from pathlib import Path
 
 import nbformat
 
-from .conftest import assert_all_dead, build_notebook, record_pids_cell
+from .helpers import assert_all_dead, build_notebook, record_pids_cell
 
 PAPERMILL = str(Path(sysconfig.get_path("scripts")) / "papermill")
 PARAMETERS = {"source": "alpha = 1.0", "tags": ["parameters"]}

@@ -7,9 +7,9 @@ import datetime
 import nbformat
 import pytest
 
-from nbharness.params import ParameterError, sets_from
+from nbharness.plan.parameters import ParameterError, sets_from
 
-from .test_plugin import expect
+from .helpers import expect
 
 pytestmark = pytest.mark.filterwarnings("default::nbharness.errors.NotebookWarning")
 

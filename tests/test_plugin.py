@@ -12,14 +12,9 @@ import time
 import nbformat
 import pytest
 
-from .conftest import assert_all_dead, record_pids_cell
+from .helpers import assert_all_dead, expect, record_pids_cell
 
 pytestmark = pytest.mark.filterwarnings("default::nbharness.errors.NotebookWarning")
-
-
-def expect(output: pytest.LineMatcher, patterns: list[str]) -> None:
-    """``fnmatch_lines`` with ``[`` taken literally: our reports say "In [2]" a lot."""
-    output.fnmatch_lines([pattern.replace("[", "[[]") for pattern in patterns])
 
 
 def test_notebooks_are_not_collected_without_the_flag(pytester, make_notebook):

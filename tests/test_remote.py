@@ -18,7 +18,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from .conftest import build_notebook
+from .helpers import build_notebook
 from .hubfixture import TEST_IMAGE
 
 pytestmark = pytest.mark.hub
@@ -229,8 +229,8 @@ def test_both_websocket_framings_run_a_notebook(
     """Servers fronting a gateway speak only the legacy JSON framing: it must work too."""
     from nbharness.execute import Run
     from nbharness.execute.remote import RemoteExecutor
-    from nbharness.execute.wire import KernelSocket
-    from nbharness.rest import Server
+    from nbharness.execute.websocket import KernelSocket
+    from nbharness.jupyter_api.rest import Server
 
     monkeypatch.setattr(KernelSocket, "subprotocols", subprotocols)
     cells = ["print('out')", "from IPython.display import HTML\nHTML('<b>x</b>')", "1/0"]

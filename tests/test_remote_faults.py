@@ -29,12 +29,12 @@ from nbformat import NotebookNode
 from nbharness.errors import CellTimeout, KernelDied
 from nbharness.execute import Run, RunResult
 from nbharness.execute.remote import RemoteExecutor
-from nbharness.execute.wire import KernelSocket
-from nbharness.hub import Hub as HubClient
-from nbharness.hub import HubError
-from nbharness.rest import Server
+from nbharness.execute.websocket import KernelSocket
+from nbharness.jupyter_api.hub import Hub as HubClient
+from nbharness.jupyter_api.hub import HubError
+from nbharness.jupyter_api.rest import Server
 
-from .conftest import Cell, build_notebook
+from .helpers import Cell, build_notebook
 from .hubfixture import USER_SCOPES, Hub, HubUser, free_ports, http
 
 pytestmark = pytest.mark.hub

@@ -12,8 +12,8 @@ from typing import Any
 
 import pytest
 
-from nbharness.hub import Hub, HubError
-from nbharness.rest import RemoteError, Rest
+from nbharness.jupyter_api.hub import Hub, HubError
+from nbharness.jupyter_api.rest import RemoteError, Rest
 
 TOKEN = "s3cr3t-token-value"
 

@@ -24,7 +24,7 @@ from jupyter_client.asynchronous.client import AsyncKernelClient
 from jupyter_client.manager import AsyncKernelManager
 from traitlets import Type, default
 
-from .forkserver import ForkProvisioner, ZygotePool, forkable
+from .forkserver.client import ForkProvisioner, ZygotePool, forkable
 
 #: How soon a client socket retries connecting to a kernel that is not listening yet.
 RECONNECT_MS = 5

@@ -12,9 +12,9 @@ from jupyter_client.kernelspec import KernelSpecManager
 
 from ..errors import KernelNotFound, NbHarnessError
 from . import CellObserver, Closing, InterruptOnTerm, Run, RunResult
-from .forkserver import ZygotePool
+from .forkserver.client import ZygotePool
 from .launch import KernelManager
-from .nbrun import KernelRun
+from .session import KernelRun
 
 #: Lines every ipykernel 7 prints at start; they only hide what a dying kernel said.
 KERNEL_NOISE = ("Kernel is running over TCP without encryption",)

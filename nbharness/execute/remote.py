@@ -25,12 +25,12 @@ from typing import Any
 from jupyter_client.manager import AsyncKernelManager
 
 from ..errors import KernelNotFound, NbHarnessError
-from ..rest import RemoteError, Rest, Server
-from ..slots import KernelSlots
+from ..jupyter_api.rest import RemoteError, Rest, Server
+from ..jupyter_api.slots import KernelSlots
 from . import CellObserver, Closing, InterruptOnTerm, Run, RunResult
 from .launch import ReadyOnReply
-from .nbrun import KernelRun
-from .wire import KernelSocket
+from .session import KernelRun
+from .websocket import KernelSocket
 
 #: Statuses that mean the server itself is gone (stopped, culled, being restarted).
 SERVER_GONE = {302, 303, 424}
@@ -167,7 +167,7 @@ def from_environment() -> RemoteExecutor:
     hub server (``NBHARNESS_HUB_URL``, ``NBHARNESS_HUB_USER``, optional
     ``NBHARNESS_HUB_SERVER``; token ``JUPYTERHUB_API_TOKEN``) or a Jupyter server
     (``NBHARNESS_SERVER_URL``; token ``JUPYTER_TOKEN``)."""
-    from ..hub import Hub
+    from ..jupyter_api.hub import Hub
 
     env = os.environ
     cwd = env.get("NBHARNESS_REMOTE_CWD") or None

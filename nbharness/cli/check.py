@@ -1,0 +1,136 @@
+"""``nbharness check``: lints that read notebooks without running them."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import nbformat
+
+from ..config.project import export_root, find_root, tool_table
+from ..errors import NbHarnessError, display_path
+from ..notebook.io import read_notebook
+from ..vcs.export import modules_of, stale_modules
+from ..vcs.pairing import pairing_of, pairing_problem
+from ..verify.order import order_problems
+
+
+def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    parser = subparsers.add_parser(
+        "check", help="check notebooks without running them (all checks unless some are named)"
+    )
+    parser.add_argument(
+        "--order",
+        action="store_true",
+        help="stored execution counts must come from one clean top-to-bottom run",
+    )
+    parser.add_argument(
+        "--pairing",
+        action="store_true",
+        help="every paired notebook has its script twin, in sync",
+    )
+    parser.add_argument(
+        "--export",
+        action="store_true",
+        help="modules exported from notebooks must exist and be what export would write",
+    )
+    parser.add_argument("paths", nargs="*", type=Path, default=[Path(".")])
+    parser.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    every = not (args.order or args.export or args.pairing)  # none named: all of them
+    failed = 0
+    for path in args.paths:
+        if not path.exists():
+            print(f"{display_path(path)}: no such file or folder", file=sys.stderr)
+            failed += 1
+    for path in paired_notebooks([path for path in args.paths if path.exists()]):
+        shown = display_path(path)
+        try:
+            cells = stored_cells(path)
+        except (OSError, ValueError, AttributeError, nbformat.ValidationError) as exc:
+            print(f"{shown}: not a valid notebook: {exc}", file=sys.stderr)
+            failed += 1
+            continue
+        problems = order_problems(cells) if every or args.order else []
+        if every or args.export:
+            problems += export_problems(path)
+        if every or args.pairing:
+            problems += pairing_problems(path)
+        for problem in problems:
+            print(problem if problem.startswith(f"{shown}: ") else f"{shown}: {problem}")
+        failed += bool(problems)
+    return 1 if failed else 0
+
+
+def export_problems(path: Path) -> list[str]:
+    try:
+        nb, _ = read_notebook(path)
+        root, target = project_of(path)
+        return stale_modules(modules_of(nb, relative_to(path, root), target))
+    except NbHarnessError as exc:
+        return [str(exc)]
+
+
+def pairing_problems(path: Path) -> list[str]:
+    try:
+        nb, _ = read_notebook(path)
+        root = find_root(path.resolve().parent)
+        pairing = pairing_of(root, tool_table(root / "pyproject.toml"), nb)
+        problem = pairing_problem(nb, path, pairing) if pairing else None
+    except NbHarnessError as exc:
+        return [str(exc)]
+    except Exception as exc:  # jupytext and nbformat fail in many ways on odd notebooks
+        return [f"cannot be paired: {type(exc).__name__}: {exc}".splitlines()[0]]
+    return [problem] if problem else []
+
+
+def project_of(notebook: Path) -> tuple[Path, Path]:
+    """The notebook's project root (nearest ``pyproject.toml`` above it) and export root."""
+    root = find_root(notebook.resolve().parent)
+    return root, export_root(root, tool_table(root / "pyproject.toml"))
+
+
+def relative_to(path: Path, root: Path) -> str:
+    """A notebook as module headers name it: relative to the project root."""
+    try:
+        return path.resolve().relative_to(root).as_posix()
+    except ValueError:
+        return path.resolve().as_posix()
+
+
+def stored_cells(path: Path) -> list[dict[str, Any]]:
+    """The cells as stored, read as plain JSON: a lint over 1000 notebooks must be quick."""
+    text = path.read_text(encoding="utf-8")
+    raw = json.loads(text)
+    if raw.get("nbformat", 4) < 4:  # v3 keeps cells in worksheets: let nbformat upgrade it
+        return list(nbformat.convert(nbformat.reader.reads(text), 4).cells)
+    cells: list[dict[str, Any]] = raw.get("cells", [])
+    return cells
+
+
+def paired_notebooks(paths: list[Path]) -> Iterator[Path]:
+    """The notebooks named or found, and for a script named, its notebook (pre-commit
+    passes whichever side was staged); each once."""
+    seen: set[Path] = set()
+    for path in notebooks(paths):
+        notebook = path if path.suffix == ".ipynb" else path.with_suffix(".ipynb")
+        if notebook.exists() and notebook.resolve() not in seen:
+            seen.add(notebook.resolve())
+            yield notebook
+
+
+def notebooks(paths: list[Path]) -> Iterator[Path]:
+    """The notebooks named, and those under the folders named (not in hidden folders)."""
+    for path in paths:
+        if path.is_dir():
+            for found in sorted(path.rglob("*.ipynb")):
+                if not any(part.startswith(".") for part in found.relative_to(path).parts):
+                    yield found
+        else:
+            yield path

@@ -1,1 +1,0 @@
-"""One module per ``nbharness`` subcommand, each a few lines over library functions."""

@@ -1,0 +1,1 @@
+"""Where settings come from: the project's ``pyproject.toml`` and pytest's options."""

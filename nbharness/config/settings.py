@@ -1,0 +1,419 @@
+"""One frozen settings object, built once per pytest session.
+
+Precedence: command-line flag > ini key under ``[tool.pytest.ini_options]`` > default.
+Every validation error names where the bad value came from.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from ..errors import NbHarnessError
+from ..execute import FORK_AVAILABLE
+from ..jupyter_api.hub import Hub
+from ..verify.compare import DEFAULT_SANITIZERS, CompareSettings, compile_sanitizers
+from .project import export_root, tool_table
+
+#: Per-cell limit when none is set: long enough for real analysis cells, short enough
+#: that a hung cell does not eat a CI job (nbmake uses the same figure).
+DEFAULT_CELL_TIMEOUT = 300.0
+#: jupyter_client's own default for a kernel to start and answer.
+DEFAULT_STARTUP_TIMEOUT = 60.0
+DEFAULT_LAUNCHER = "fork" if FORK_AVAILABLE else "process"
+LAUNCHERS = ("fork", "process")
+
+#: Where the token comes from without --nb-hub-token-file: never the command line.
+HUB_TOKEN_ENV = "JUPYTERHUB_API_TOKEN"
+SERVER_TOKEN_ENV = "JUPYTER_TOKEN"
+#: A server on Kubernetes may wait for a node and pull an image: minutes, not seconds.
+DEFAULT_START_TIMEOUT = 300.0
+#: Named servers ``--nb-hub-servers K`` creates when ``--nb-hub-server`` names none.
+DEFAULT_POOL_PREFIX = "nbharness"
+
+
+@dataclass(frozen=True)
+class RemoteSettings:
+    """Where notebooks run when not on this machine."""
+
+    #: A hub's URL (``hub_user`` then names the user), or else a Jupyter server's URL.
+    hub_url: str | None
+    server_url: str | None
+    token: str = field(repr=False)
+    hub_user: str = ""
+    #: The named server to use ("" is the user's default one), or the pool's prefix.
+    server_name: str = ""
+    servers: int = 1
+    user_options: Mapping[str, Any] = field(default_factory=dict)
+    start_timeout: float = DEFAULT_START_TIMEOUT
+    start_timeout_source: str = "the default"
+    max_kernels: int | None = None
+    remote_cwd: str | None = None
+
+    def names(self) -> list[str]:
+        """The hub servers this run uses."""
+        if self.servers == 1:
+            return [self.server_name]
+        prefix = self.server_name or DEFAULT_POOL_PREFIX
+        return [f"{prefix}-{index}" for index in range(1, self.servers + 1)]
+
+    def hub(self) -> Hub:
+        assert self.hub_url is not None
+        return Hub(self.hub_url, self.hub_user, self.token)
+
+    def describe(self) -> str:
+        if self.hub_url is None:
+            return f"remote server {self.server_url}"
+        if self.servers > 1:
+            where = f"{self.servers} named servers"
+        else:
+            where = f"server {self.server_name!r}" if self.server_name else "default server"
+        return f"hub {self.hub_url}, user {self.hub_user}, {where}"
+
+
+def remote_settings(
+    lookup: Callable[[str], tuple[str | None, str]], project: Mapping[str, Any], project_file: Path
+) -> RemoteSettings | None:
+    """The remote settings from flags and ini keys (``lookup``) and ``[tool.nbharness.hub]``."""
+    hub_url, _ = lookup("nb_hub_url")
+    server_url, _ = lookup("nb_server_url")
+    if not hub_url and not server_url:
+        return None
+    if hub_url and server_url:
+        raise pytest.UsageError("--nb-hub-url and --nb-server-url: give one or the other")
+    user, _ = lookup("nb_hub_user")
+    if hub_url and not user:
+        raise pytest.UsageError("--nb-hub-url needs --nb-hub-user NAME (or ini nb_hub_user)")
+    token_file, token_where = lookup("nb_hub_token_file")
+    token = _token(token_file, token_where, HUB_TOKEN_ENV if hub_url else SERVER_TOKEN_ENV)
+    table = project.get("hub", {})
+    if not isinstance(table, dict) or not isinstance(table.get("user_options", {}), dict):
+        raise pytest.UsageError(
+            f"{project_file}: [tool.nbharness.hub] user_options must be a table"
+        )
+    timeout, timeout_where = lookup("nb_hub_start_timeout")
+    servers, servers_where = lookup("nb_hub_servers")
+    max_kernels, max_where = lookup("nb_hub_max_kernels")
+    name, _ = lookup("nb_hub_server")
+    cwd, _ = lookup("nb_remote_cwd")
+    return RemoteSettings(
+        hub_url=hub_url,
+        server_url=server_url,
+        token=token,
+        hub_user=user or "",
+        server_name=name or "",
+        servers=_count(servers, servers_where) if servers else 1,
+        user_options=dict(table.get("user_options", {})),
+        start_timeout=_positive_seconds(timeout, timeout_where)
+        if timeout
+        else DEFAULT_START_TIMEOUT,
+        start_timeout_source=timeout_where,
+        max_kernels=_count(max_kernels, max_where) if max_kernels else None,
+        remote_cwd=cwd or None,
+    )
+
+
+def _token(token_file: str | None, where: str, env: str) -> str:
+    """The token, from a file or the environment: never from the command line itself."""
+    if token_file:
+        try:
+            token = Path(token_file).read_text(encoding="utf-8").strip()
+        except OSError as exc:
+            raise pytest.UsageError(f"{where}: cannot read {token_file}: {exc.strerror}") from None
+        if not token:
+            raise pytest.UsageError(f"{where}: {token_file} is empty")
+        return token
+    token = os.environ.get(env, "").strip()
+    if not token:
+        raise pytest.UsageError(f"no token: set {env} or pass --nb-hub-token-file FILE")
+    return token
+
+
+def _count(value: str, where: str) -> int:
+    if not value.isdigit() or int(value) < 1:
+        raise pytest.UsageError(f"{where}: expected a whole number of at least 1, got {value!r}")
+    return int(value)
+
+
+@dataclass(frozen=True)
+class Settings:
+    cell_timeout: float = DEFAULT_CELL_TIMEOUT
+    #: Where each limit came from, for the report that says which limit fired.
+    cell_timeout_source: str = "the default"
+    notebook_timeout: float | None = None
+    notebook_timeout_source: str = "--nb-notebook-timeout"
+    startup_timeout: float = DEFAULT_STARTUP_TIMEOUT
+    startup_timeout_source: str = "the default"
+    kernel: str | None = None
+    output_dir: Path | None = None
+    strict_raises: bool = False
+    strict_params: bool = False
+    executor: str = "local"
+    #: How local kernels start: "fork" (from a warm fork server) or "process".
+    launcher: str = DEFAULT_LAUNCHER
+    #: Skip runs whose key matches a previous pass (``--nb-cache``).
+    cache: bool = False
+    #: Globs of files every notebook depends on: part of each run's key, and a change to
+    #: one selects every notebook under ``--nb-changed-since``.
+    cache_inputs: tuple[str, ...] = ()
+    changed_since: str | None = None
+    #: ``[tool.nbharness.parameters]``: notebook path or glob → list of parameter sets.
+    parameters: Mapping[str, Any] = field(default_factory=dict)
+    #: Add an item per exporting notebook: its modules must be up to date.
+    check_export: bool = False
+    check_pairing: bool = False
+    #: Where exported modules go (``[tool.nbharness] export_root``).
+    export_root: Path = Path(".")
+    #: Run past every error; fail only for imports that fail (``--nb-find-import-errors``).
+    find_import_errors: bool = False
+    #: Environment variables set for every kernel (``[tool.nbharness] env``, ``--nb-env``).
+    env: Mapping[str, str] = field(default_factory=dict)
+    #: The kernels' working directory; ``None``: each notebook's own folder.
+    cwd: Path | None = None
+    #: ``[tool.nbharness.markers]``: notebook path or glob → pytest marker names.
+    markers: Mapping[str, Any] = field(default_factory=dict)
+    #: Where ``[tool.nbharness]`` was read from, for messages.
+    project_file: str = "pyproject.toml"
+    #: The whole ``[tool.nbharness]`` table, read once per session (pairing reads it).
+    tool: Mapping[str, Any] = field(default_factory=dict)
+    check_order: bool = False
+    #: Output regression settings, or ``None`` when ``--nb-compare`` is off.
+    compare: CompareSettings | None = None
+    update_outputs: bool = False
+    #: Where kernels run when not here (``--nb-hub-url``, ``--nb-server-url``).
+    remote: RemoteSettings | None = None
+
+    @classmethod
+    def from_pytest(cls, config: pytest.Config) -> Settings:
+        timeout, where = _lookup(config, "nb_timeout")
+        notebook_timeout, notebook_where = _lookup(config, "nb_notebook_timeout")
+        startup, startup_where = _lookup(config, "nb_startup_timeout")
+        kernel, _ = _lookup(config, "nb_kernel")
+        output_dir, _ = _lookup(config, "nb_output_dir")
+        project_file = config.rootpath / "pyproject.toml"
+        project = _tool_table(project_file)
+        compare, compare_where = _lookup(config, "nb_compare")
+        launcher, launcher_where = _lookup(config, "nb_launcher")
+        cwd, _ = _lookup(config, "nb_cwd")
+        return cls(
+            cell_timeout=_positive_seconds(timeout, where) if timeout else DEFAULT_CELL_TIMEOUT,
+            cell_timeout_source=where,
+            notebook_timeout=_positive_seconds(notebook_timeout, notebook_where)
+            if notebook_timeout
+            else None,
+            notebook_timeout_source=notebook_where,
+            startup_timeout=_positive_seconds(startup, startup_where)
+            if startup
+            else DEFAULT_STARTUP_TIMEOUT,
+            startup_timeout_source=startup_where,
+            kernel=kernel or None,
+            output_dir=config.rootpath / output_dir if output_dir else None,
+            strict_raises=bool(config.getoption("nb_strict_raises")),
+            strict_params=bool(config.getoption("nb_strict_params")),
+            parameters=_table(project, "parameters", project_file),
+            markers=_table(project, "markers", project_file),
+            tool=project,
+            env=_kernel_env(config.getoption("nb_env") or [], project, project_file),
+            cwd=config.rootpath / cwd if cwd else None,
+            find_import_errors=bool(config.getoption("nb_find_import_errors")),
+            project_file=project_file.name,
+            check_order=_flag(config, "nb_check_order"),
+            check_export=_flag(config, "nb_check_export"),
+            check_pairing=_flag(config, "nb_check_pairing"),
+            export_root=_export_root(config.rootpath, project),
+            compare=_compare_settings(compare, compare_where, project, project_file),
+            update_outputs=bool(config.getoption("nb_update_outputs")),
+            launcher=_launcher(launcher, launcher_where),
+            cache=_flag(config, "nb_cache"),
+            cache_inputs=_globs(project, "cache_inputs", project_file),
+            changed_since=config.getoption("nb_changed_since"),
+            remote=remote_settings(lambda name: _lookup(config, name), project, project_file),
+        )
+
+    @property
+    def compare_or_default(self) -> CompareSettings:
+        """How outputs are compared for snapshot updates, also without ``--nb-compare``."""
+        return self.compare if self.compare is not None else CompareSettings()
+
+    def verdict(self) -> dict[str, Any]:
+        """The settings that can change a run's outcome: part of its ``--nb-cache`` key."""
+        compare = self.compare
+        return {
+            "timeout": self.cell_timeout,
+            "notebook_timeout": self.notebook_timeout,
+            "strict_raises": self.strict_raises,
+            "strict_params": self.strict_params,
+            "compare": None
+            if compare is None
+            else [[p.pattern, r] for p, r in compare.sanitizers] + [compare.images, compare.strict],
+        }
+
+    def header(self) -> str:
+        """What ``pytest_report_header`` shows: the settings that change a run."""
+        parts = [
+            f"kernel={self.kernel or 'from each notebook'}",
+            f"cell timeout={self.cell_timeout:g}s",
+            *([f"notebook timeout={self.notebook_timeout:g}s"] if self.notebook_timeout else []),
+            *(
+                [f"executor={self.executor}", f"launcher={self.launcher}"]
+                if self.remote is None
+                else ["executor=remote"]
+            ),
+        ]
+        if self.output_dir is not None:
+            parts.append(f"output dir={self.output_dir}")
+        if self.cwd is not None and self.remote is None:
+            parts.append(f"cwd={self.cwd}")
+        if self.remote is not None and self.remote.remote_cwd:
+            parts.append(f"remote cwd={self.remote.remote_cwd}")
+        if self.env:  # names only: values may be secrets
+            parts.append(f"env={','.join(sorted(self.env))}")
+        if self.check_order:
+            parts.append("check order")
+        if self.compare is not None:
+            compare = self.compare
+            how = [
+                *(["strict"] if compare.strict else []),
+                "images by hash" if compare.images == "hash" else "images skipped",
+                f"{len(compare.sanitizers)} sanitizers",
+            ]
+            parts.append(f"compare outputs ({', '.join(how)})")
+        if self.update_outputs:
+            parts.append("update outputs")
+        if self.cache:
+            parts.append("cache")
+        if self.changed_since:
+            parts.append(f"changed since {self.changed_since}")
+        return "nbharness: " + ", ".join(parts)
+
+
+def _lookup(config: pytest.Config, name: str) -> tuple[str | None, str]:
+    """The value of an option and where it came from, flag first, then ini."""
+    value = config.getoption(name)
+    if value is not None:
+        return str(value), "--" + name.replace("_", "-")
+    value = config.getini(name)
+    if value:
+        return str(value), f"ini option {name}"
+    return None, "the default"
+
+
+def _launcher(value: str | None, where: str) -> str:
+    if value is None:
+        return DEFAULT_LAUNCHER
+    if value not in LAUNCHERS:
+        raise pytest.UsageError(f"{where}: expected one of {', '.join(LAUNCHERS)}, got {value!r}")
+    if value == "fork" and not FORK_AVAILABLE:
+        raise pytest.UsageError(f"{where}: the fork launcher needs Linux; use 'process'")
+    return value
+
+
+def _kernel_env(flags: list[str], project: Mapping[str, Any], path: Path) -> dict[str, str]:
+    """``[tool.nbharness] env``, then each ``--nb-env KEY=VALUE`` over it."""
+    table = project.get("env", {})
+    if not isinstance(table, dict) or not all(isinstance(v, str) for v in table.values()):
+        raise pytest.UsageError(f"{path}: [tool.nbharness] env must be a table of strings")
+    env = dict(table)
+    for flag in flags:
+        key, sep, value = flag.partition("=")
+        if not sep or not key:
+            raise pytest.UsageError(f"--nb-env: expected KEY=VALUE, got {flag!r}")
+        env[key] = value
+    return env
+
+
+def _globs(project: Mapping[str, Any], key: str, path: Path) -> tuple[str, ...]:
+    value = project.get(key, [])
+    if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
+        raise pytest.UsageError(f"{path}: [tool.nbharness] {key} must be a list of glob strings")
+    return tuple(value)
+
+
+def _export_root(root: Path, project: dict[str, Any]) -> Path:
+    try:
+        return export_root(root, project)
+    except NbHarnessError as exc:
+        raise pytest.UsageError(str(exc)) from None
+
+
+def _flag(config: pytest.Config, name: str) -> bool:
+    return bool(config.getoption(name) or config.getini(name))
+
+
+def _compare_settings(
+    value: str | None, where: str, project: Mapping[str, Any], path: Path
+) -> CompareSettings | None:
+    """``--nb-compare`` / ``nb_compare`` (on, strict, off) with ``[tool.nbharness.compare]``."""
+    mode = (value or "off").lower()
+    if mode not in COMPARE_MODES:
+        known = ", ".join(sorted(COMPARE_MODES))
+        raise pytest.UsageError(f"{where}: expected one of {known}, got {value!r}")
+    if COMPARE_MODES[mode] is None:
+        return None
+    table = _table(project, "compare", path)
+    unknown = set(table) - {"sanitize", "default_sanitizers", "images"}
+    if unknown:
+        raise pytest.UsageError(
+            f"{path}: unknown key(s) in [tool.nbharness.compare]: {sorted(unknown)}"
+        )
+    if not isinstance(table.get("default_sanitizers", True), bool):
+        raise pytest.UsageError(
+            f"{path}: [tool.nbharness.compare] default_sanitizers must be true or false"
+        )
+    # As nbval: images are not compared unless asked for (a plotting library's update
+    # changes every PNG's bytes).
+    images = table.get("images", "skip")
+    if images not in ("hash", "skip"):
+        raise pytest.UsageError(f"{path}: [tool.nbharness.compare] images must be 'hash' or 'skip'")
+    where_rules = f"{path} [tool.nbharness.compare]"
+    try:
+        rules = compile_sanitizers(table.get("sanitize", []), where_rules)
+        if table.get("default_sanitizers", True):
+            rules = compile_sanitizers(DEFAULT_SANITIZERS, "defaults") + rules
+    except NbHarnessError as exc:
+        raise pytest.UsageError(str(exc)) from None
+    return CompareSettings(sanitizers=rules, images=images, strict=COMPARE_MODES[mode] == "strict")
+
+
+#: ``--nb-compare`` values: how each reads.
+COMPARE_MODES: dict[str, str | None] = {
+    "on": "on",
+    "true": "on",
+    "strict": "strict",
+    "off": None,
+    "false": None,
+}
+
+
+def _tool_table(path: Path) -> dict[str, Any]:
+    """``[tool.nbharness]`` of ``path``; a file that is not valid TOML is a usage error."""
+    try:
+        return tool_table(path)
+    except NbHarnessError as exc:
+        raise pytest.UsageError(str(exc)) from None
+
+
+def _table(parent: Mapping[str, Any], key: str, path: Path) -> dict[str, Any]:
+    value = parent.get(key, {})
+    if not isinstance(value, dict):
+        raise pytest.UsageError(f"{path}: [tool.nbharness] {key} must be a table")
+    return value
+
+
+def _positive_seconds(value: str, where: str) -> float:
+    try:
+        seconds = float(value)
+    except ValueError:
+        seconds = -1.0
+    if not seconds > 0:
+        raise pytest.UsageError(f"{where}: expected a positive number of seconds, got {value!r}")
+    return seconds
+
+
+#: Where the session's settings live, for hooks, items and the ``notebook`` fixture.
+SETTINGS_KEY = pytest.StashKey[Settings]()

@@ -1,0 +1,365 @@
+"""A run driven by nbclient on any kernel manager: the part every backend shares.
+
+nbclient runs the cells; we only watch it through its hooks (which cell started, which
+one finished) and translate how it stopped into an ``NbHarnessError``. Backends say how
+their kernels are found, started, described when they die, and stopped.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import atexit
+import contextlib
+import logging
+import math
+import signal
+import threading
+import time
+import warnings
+from collections.abc import Callable
+from typing import Any
+
+from jupyter_client.manager import AsyncKernelManager
+from jupyter_core.utils import run_sync
+from nbclient import NotebookClient
+from nbclient.exceptions import CellExecutionError, CellTimeoutError, DeadKernelError
+from nbformat import NotebookNode
+from nbformat.v4 import new_code_cell, new_notebook
+
+from ..errors import (
+    CellError,
+    CellTimeout,
+    KernelDied,
+    KernelStartFailed,
+    NbHarnessError,
+)
+from ..notebook.cellmarks import RAISES, with_executor_tags
+from ..notebook.io import SKIP_TAG, cell_timeout, kernel_name
+from . import CellObserver, Closing, Run, RunResult
+
+#: The kernel for notebooks that name none: the one ipykernel installs.
+DEFAULT_KERNEL = "python3"
+#: nbclient logs a kernel death at ERROR level; we report it ourselves, once.
+_QUIET_LOG = logging.getLogger("nbharness.nbclient")
+_QUIET_LOG.disabled = True
+#: ``sys.exit(code)`` values that mean "stop here, all is well" (papermill's rule).
+CLEAN_EXIT_VALUES = {"", "0", "None", "False"}
+
+
+class KernelRun(Closing):
+    """A run whose kernel stays up after the last cell, for questions, until ``close``."""
+
+    def __init__(self, run: Run, observer: CellObserver | None = None) -> None:
+        nb = _cleared(run.notebook)
+        self.km: AsyncKernelManager | None = None
+        self.client: NotebookClient | None = None
+        self.closed = False
+        self.run = run
+        self.kernel = name = run.kernel or kernel_name(nb) or DEFAULT_KERNEL
+        missing = self.kernel_missing(name)
+        if missing is not None:
+            self.result = RunResult(nb, missing)
+            return
+        self.watch = _CellWatch(observer)
+        self.limits = _Limits(run)
+        self.km = self.manager(name)
+        self.client = NotebookClient(
+            nb,
+            km=self.km,
+            timeout_func=self.limits.for_cell,  # the ``timeout`` trait takes ints only
+            startup_timeout=math.ceil(run.startup_timeout),
+            kernel_name=name,
+            resources={"metadata": {"path": str(run.cwd)}},
+            skip_cells_with_tag=SKIP_TAG,
+            allow_errors=run.allow_errors,
+            interrupt_on_timeout=run.interrupt_on_timeout,
+            on_notebook_start=self._kernel_ready,
+            on_cell_start=self.watch.started,
+            on_cell_executed=self.watch.executed,
+            on_cell_error=self.watch.failed,
+            log=_QUIET_LOG,
+        )
+        sigterm = _python_handler(signal.SIGTERM)
+        try:
+            # We own the kernel manager, so nbclient leaves the kernel up for us.
+            error = self._guard(
+                lambda: self._client.execute(cleanup_kc=False, **self.start_options())
+            )
+        except BaseException:
+            self.close()
+            raise
+        finally:
+            # nbclient's clean-up resets SIGTERM to the default (die at once, leaving
+            # kernels behind) rather than to what it was.
+            _restore(signal.SIGTERM, sigterm)
+        if isinstance(error, CellTimeout):
+            self.timed_out()
+        if run.epilogue and not isinstance(error, (CellTimeout, KernelDied, KernelStartFailed)):
+            with contextlib.suppress(Exception):  # best effort: the run's verdict stands
+                run_sync(self._silently)(run.epilogue)
+        if isinstance(error, KernelStartFailed):
+            # nbclient registered its clean-up with atexit before the start failed, and
+            # only unregisters it after a start that worked: it would fail at exit.
+            atexit.unregister(self._client._cleanup_kernel)
+        if error is None and not run.allow_errors:
+            error = _late_error(nb)
+        if _is_clean_exit(error):
+            self.result = RunResult(nb, exited_early=True, unraised=self.watch.unraised)
+        else:
+            self.result = RunResult(nb, error, unraised=self.watch.unraised)
+        self.result.warnings.extend(self.notes())
+
+    # What a backend provides.
+
+    def kernel_missing(self, name: str) -> NbHarnessError | None:
+        """Why kernel ``name`` cannot run here, or ``None`` when it can."""
+        raise NotImplementedError
+
+    def manager(self, name: str) -> AsyncKernelManager:
+        raise NotImplementedError
+
+    def start_options(self) -> dict[str, Any]:
+        """Keyword arguments for the kernel's start (output files, environment)."""
+        return {}
+
+    def death(self) -> tuple[str, str]:
+        """How the kernel died, and what it said last, for the report."""
+        return "", ""
+
+    def start_said(self) -> str:
+        """What a kernel that died while starting said."""
+        return "it printed nothing"
+
+    def timed_out(self) -> None:
+        """A cell ran out of time (the kernel is stopped by ``close`` in any case)."""
+
+    def notes(self) -> list[str]:
+        """Warnings about a finished run (output the server dropped, say)."""
+        return []
+
+    async def stop_kernel(self) -> None:
+        raise NotImplementedError
+
+    # The run itself.
+
+    async def _kernel_ready(self, notebook: NotebookNode) -> None:
+        self.watch.kernel_ready(notebook)
+        if self.run.prologue:
+            await self._silently(self.run.prologue)
+
+    async def _silently(self, code: str) -> None:
+        """Run ``code`` with no outputs, no history and no execution count."""
+        assert self._client.kc is not None
+        msg_id = self._client.kc.execute(code, silent=True, store_history=False)
+        await self._client.async_wait_for_reply(msg_id)
+
+    def run_code(self, code: str) -> NotebookNode:
+        """Run ``code`` in the live kernel; the cell with its outputs, or the error raised."""
+        cell: NotebookNode = new_code_cell(code)
+        # nbclient writes the executed cell back into its notebook: give it a scratch one.
+        self._client.nb = new_notebook(cells=[cell])
+        error = self._guard(lambda: self._client.execute_cell(cell, 0, store_history=False))
+        if error is not None:
+            raise error
+        return cell
+
+    def close(self) -> None:
+        """Stop the kernel and everything it started; safe to call twice."""
+        if self.closed:
+            return
+        self.closed = True
+        if self.client is not None:
+            run_sync(self.stop_kernel)()
+
+    @property
+    def _client(self) -> NotebookClient:
+        assert self.client is not None, "no kernel: the run could not start one"
+        return self.client
+
+    def _guard(self, call: Callable[[], object]) -> NbHarnessError | None:
+        """Run ``call`` on the kernel and say how it ended, as an error or ``None``."""
+        try:
+            with warnings.catch_warnings():
+                # Deprecations inside jupyter_client/zmq are not the user's to fix, and a
+                # project's ``filterwarnings = error`` must not turn them into failures.
+                warnings.simplefilter("ignore", DeprecationWarning)
+                warnings.simplefilter("ignore", PendingDeprecationWarning)
+                call()
+        except BaseException as exc:
+            if self.watch.interrupted:
+                raise KeyboardInterrupt from None
+            return self._explain(exc)
+        return None
+
+    def _explain(self, exc: BaseException) -> NbHarnessError:
+        """The error to report for how nbclient stopped; anything unforeseen is re-raised."""
+        watch, name = self.watch, self.kernel
+        if isinstance(exc, NbHarnessError):
+            return exc  # the backend's own words (a server that refused, say)
+        if isinstance(exc, CellExecutionError):
+            return watch.error()
+        if isinstance(exc, CellTimeoutError):
+            seconds, limit = self.limits.last
+            return CellTimeout(**watch.where(), timeout=seconds, limit=limit)
+        if isinstance(exc, RuntimeError) and "didn't respond" in str(exc) and watch.cell is None:
+            run = self.run
+            return KernelStartFailed(
+                f"kernel {name!r} did not start within {run.startup_timeout:g} s "
+                f"({run.startup_timeout_source})"
+            )
+        if isinstance(exc, DeadKernelError) and watch.cell is not None:
+            how, said = self.death()
+            return KernelDied(**watch.where(), stderr=said, how=how)
+        if isinstance(exc, DeadKernelError):
+            return KernelStartFailed(f"kernel {name!r} died during start-up: {self.start_said()}")
+        if isinstance(exc, Exception) and watch.cell is None:
+            # A kernel that cannot start fails in many library-specific ways.
+            reason = f"{type(exc).__name__}: {exc}".strip().splitlines()[0]
+            return KernelStartFailed(f"kernel {name!r} could not start: {reason}")
+        raise exc
+
+
+def _python_handler(signum: int) -> Any:
+    """The signal's Python-level handler, or ``None`` outside the main thread."""
+    if threading.current_thread() is not threading.main_thread():
+        return None
+    return signal.getsignal(signum)
+
+
+def _restore(signum: int, handler: Any) -> None:
+    if handler is not None and signal.getsignal(signum) is not handler:
+        signal.signal(signum, handler)
+
+
+def _late_error(nb: NotebookNode) -> CellError | None:
+    """An error output in a cell whose execution succeeded: raised by a callback after
+    the cell (a matplotlib post_execute hook, say). nbclient lets it pass; we do not."""
+    for index, cell in enumerate(nb.cells):
+        if cell.cell_type != "code" or RAISES.on(cell):
+            continue
+        for out in cell.get("outputs", []):
+            if out.get("output_type") == "error" and out.get("ename") != "SystemExit":
+                return CellError.from_output(index, cell, out)
+    return None
+
+
+def _is_clean_exit(error: NbHarnessError | None) -> bool:
+    return (
+        isinstance(error, CellError)
+        and error.ename == "SystemExit"
+        and error.evalue in CLEAN_EXIT_VALUES
+    )
+
+
+class _Limits:
+    """The time limit of each cell: its own, the run's, or what is left of the notebook's."""
+
+    def __init__(self, run: Run) -> None:
+        self.run = run
+        self.deadline: float | None = None
+        self.last: tuple[float, str] = (run.cell_timeout, "")
+
+    def for_cell(self, cell: NotebookNode) -> float:
+        run = self.run
+        own = cell_timeout(cell)
+        if own is not None:
+            self.last = (own, f"its own timeout of {own:g} s (cell metadata nbharness.timeout)")
+        else:
+            self.last = (
+                run.cell_timeout,
+                f"the cell timeout of {run.cell_timeout:g} s ({run.cell_timeout_source})",
+            )
+        if run.notebook_timeout is not None:
+            if self.deadline is None:
+                self.deadline = time.monotonic() + run.notebook_timeout
+            left = max(self.deadline - time.monotonic(), 0.001)
+            if left < self.last[0]:
+                self.last = (
+                    left,
+                    f"the notebook timeout of {run.notebook_timeout:g} s "
+                    f"({run.notebook_timeout_source})",
+                )
+        return self.last[0]
+
+
+class _CellWatch:
+    """Follows nbclient's progress through its hooks."""
+
+    def __init__(self, observer: CellObserver | None) -> None:
+        self.observer = observer
+        #: The cell running (or last run) and its index.
+        self.cell: NotebookNode | None = None
+        self.index = 0
+        self.unraised: list[int] = []
+        self.interrupted = False
+        #: The failing cell's execute_reply content: the error when the kernel sent no
+        #: error output (IPython's UsageError for an unknown magic, say).
+        self.reply: dict[str, Any] = {}
+
+    def kernel_ready(self, notebook: NotebookNode) -> None:
+        """Make Ctrl-C (or SIGTERM) stop the run, and pytest with it, not just the kernel.
+
+        nbclient answers SIGINT and SIGTERM by killing the kernel and carrying on, so the
+        notebook would fail oddly and pytest would start the next one. Once the kernel is
+        up we take both back: cancel the run, which ``KernelRun`` turns into
+        KeyboardInterrupt after stopping the kernel.
+        """
+        loop = asyncio.get_running_loop()
+        task = asyncio.current_task()
+
+        def interrupt() -> None:
+            self.interrupted = True
+            if task is not None:
+                task.cancel()
+
+        with contextlib.suppress(RuntimeError, ValueError):  # not in the main thread
+            loop.add_signal_handler(signal.SIGINT, interrupt)
+            loop.add_signal_handler(signal.SIGTERM, interrupt)
+
+    def started(self, cell: NotebookNode, cell_index: int) -> None:
+        self.cell, self.index = cell, cell_index
+        if self.observer is not None:
+            self.observer.cell_started(cell_index, cell)
+
+    def failed(self, cell: NotebookNode, cell_index: int, execute_reply: dict[str, Any]) -> None:
+        self.reply = execute_reply.get("content", {})
+        if self.observer is not None:
+            self.observer.cell_finished(cell_index, cell)
+
+    def executed(self, cell: NotebookNode, cell_index: int, execute_reply: dict[str, Any]) -> None:
+        ok = execute_reply.get("content", {}).get("status") == "ok"
+        if ok and RAISES.on(cell):
+            self.unraised.append(cell_index)
+        if self.observer is not None:
+            self.observer.cell_finished(cell_index, cell)
+
+    def where(self) -> dict[str, Any]:
+        assert self.cell is not None
+        return {
+            "index": self.index,
+            "source": self.cell.source,
+            "execution_count": self.cell.get("execution_count"),
+        }
+
+    def error(self) -> CellError:
+        assert self.cell is not None
+        outputs = self.cell.get("outputs", [])
+        found = [out for out in outputs if out.get("output_type") == "error"]
+        out = found[-1] if found else self.reply
+        return CellError(
+            **self.where(),
+            ename=out.get("ename", "Error"),
+            evalue=out.get("evalue", ""),
+            traceback=list(out.get("traceback", [])),
+        )
+
+
+def _cleared(nb: NotebookNode) -> NotebookNode:
+    """A copy to run: no stored outputs (the executed notebook shows only this run), and
+    other tools' skip and raises markers as nbclient's tags."""
+    nb = with_executor_tags(nb)
+    for cell in nb.cells:
+        if cell.cell_type == "code":
+            cell.outputs = []
+            cell.execution_count = None
+    return nb

@@ -1,0 +1,1 @@
+"""Notebooks as files: reading, validating and writing them, and what their metadata says."""

@@ -1,0 +1,98 @@
+"""``--nb-cache``: skip a run when nothing that decides its result changed since it passed.
+
+A run's key is a hash of what determines its outcome: the notebook's cells (source,
+type, tags) and the metadata nbharness reads, the parameter set, the kernel, this
+Python, the settings that change a verdict, and the content of the files the project
+declares as inputs (``[tool.nbharness] cache_inputs``). Keys of passed runs live in
+pytest's cache directory; a failed run is never recorded.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import sys
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+import pytest
+from nbformat import NotebookNode
+
+from .. import __version__
+
+CACHE_KEY = "nbharness/passed"
+#: How an item's key reaches the controller process under xdist: a report property.
+PROPERTY = "nbharness_cache_key"
+SKIP_REASON = "unchanged since last pass (--nb-cache)"
+
+
+def run_key(
+    nb: NotebookNode,
+    parameters: Mapping[str, Any] | None,
+    kernel: str | None,
+    verdict_settings: Mapping[str, Any],
+    inputs: Iterable[Path],
+) -> str:
+    digest = hashlib.sha256()
+    cells = [
+        [cell.cell_type, cell.source, sorted(cell.get("metadata", {}).get("tags", []))]
+        for cell in nb.cells
+    ]
+    meta = {key: nb.metadata.get(key) for key in ("kernelspec", "nbharness", "execution")}
+    identity = [cells, meta, parameters, kernel, verdict_settings, sys.version, __version__]
+    digest.update(json.dumps(identity, sort_keys=True, default=repr).encode())
+    for path in sorted(inputs):
+        digest.update(str(path).encode())
+        digest.update(path.read_bytes() if path.is_file() else b"")
+    return digest.hexdigest()
+
+
+def input_files(root: Path, patterns: Iterable[str]) -> list[Path]:
+    """The files the project's ``cache_inputs`` globs name, relative to the test root."""
+    return sorted({path for pattern in patterns for path in root.glob(pattern) if path.is_file()})
+
+
+def load_passed(stored: object) -> dict[str, str]:
+    """The stored keys, or nothing if the cache entry is missing or damaged."""
+    if not isinstance(stored, dict):
+        return {}
+    return {str(k): v for k, v in stored.items() if isinstance(v, str)}
+
+
+class PassedRuns:
+    """The ``--nb-cache`` plugin: which runs passed with which key.
+
+    Registered only with ``--nb-cache``. Every process reads the stored keys; only the
+    controlling process (not an xdist worker) records outcomes, from the reports, and
+    writes them back at the end.
+    """
+
+    def __init__(self, config: pytest.Config) -> None:
+        assert config.cache is not None
+        self.config = config
+        self.stored = load_passed(config.cache.get(CACHE_KEY, {}))
+        self.updates: dict[str, str | None] = {}
+        self._inputs: list[Path] | None = None
+
+    def inputs(self, root: Path, patterns: Iterable[str]) -> list[Path]:
+        if self._inputs is None:
+            self._inputs = input_files(root, patterns)
+        return self._inputs
+
+    def passed(self, nodeid: str, key: str) -> bool:
+        return self.stored.get(nodeid) == key
+
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        if report.when != "call":
+            return
+        key = dict(report.user_properties).get(PROPERTY)
+        if isinstance(key, str):
+            self.updates[report.nodeid] = key if report.passed else None
+
+    def pytest_sessionfinish(self) -> None:
+        if hasattr(self.config, "workerinput") or not self.updates:
+            return
+        merged = {**self.stored, **self.updates}
+        assert self.config.cache is not None
+        self.config.cache.set(CACHE_KEY, {k: v for k, v in merged.items() if v is not None})

@@ -1,0 +1,63 @@
+"""``--nb-update-outputs``: write a passing run's outputs back into the notebook file."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import nbformat
+from nbformat import NotebookNode
+
+from ..notebook.io import write_atomically
+from .compare import CompareSettings, differing_cells
+
+
+class NotStored(Exception):
+    """Why the outputs were not written back."""
+
+
+def store_outputs(
+    path: Path, read: NotebookNode, executed: NotebookNode, settings: CompareSettings
+) -> bool:
+    """Store the fresh outputs in ``path``; whether the file changed.
+
+    The file is edited as JSON, so nothing but outputs and execution counts changes (not
+    even metadata nbformat would drop). A cell's outputs are replaced only when they
+    differ once sanitized: a new memory address alone does not churn the file in git.
+    Raises ``NotStored`` when the file is not nbformat 4 or changed while it ran.
+    """
+    try:
+        raw: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise NotStored(f"cannot read it again: {exc}") from None
+    if raw.get("nbformat", 0) < 4:
+        raise NotStored(f"it is nbformat {raw.get('nbformat')} on disk; save it with Jupyter once")
+    cells: list[dict[str, Any]] = raw.get("cells", [])
+    if [_source(cell) for cell in cells] != [cell.source for cell in read.cells]:
+        raise NotStored("it changed on disk while it ran")
+    fresh = json.loads(nbformat.writes(executed))["cells"]  # outputs as nbformat stores them
+    differing = differing_cells(read.cells, executed.cells, settings)
+    changed = False
+    for index, (cell, new) in enumerate(zip(cells, fresh, strict=True)):
+        if cell.get("cell_type") != "code":
+            continue
+        count = new.get("execution_count")
+        if index in differing:
+            cell["outputs"] = new.get("outputs", [])
+            changed = True
+        else:
+            for output in cell.get("outputs", []):
+                if output.get("output_type") == "execute_result":
+                    output["execution_count"] = count
+        if cell.get("execution_count") != count:
+            cell["execution_count"] = count
+            changed = True
+    if changed:
+        write_atomically(path, json.dumps(raw, indent=1, sort_keys=True, ensure_ascii=False) + "\n")
+    return changed
+
+
+def _source(cell: dict[str, Any]) -> str:
+    source = cell.get("source", "")
+    return "".join(source) if isinstance(source, list) else str(source)
