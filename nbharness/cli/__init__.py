@@ -7,6 +7,7 @@ import sys
 from collections.abc import Sequence
 
 from ..errors import NbHarnessError
+from ..report import render
 from . import check, export, sync, textconv
 
 #: Exit code for a bug in nbharness itself, told apart from "your notebook has a problem".
@@ -24,7 +25,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         result: int = args.run(args)
     except NbHarnessError as exc:
-        print(f"nbharness: {exc}", file=sys.stderr)
+        # The whole report, details included (a problem list, a hub's event log).
+        print(f"nbharness: {render(exc, 'short')}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         return 130
