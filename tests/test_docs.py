@@ -59,3 +59,43 @@ def test_every_local_link_resolves(page):
         if re.match(r"[a-z]+:", target):
             continue  # a web address: not checked offline
         assert (page.parent / target).exists(), f"{page.name} links to missing {target}"
+
+
+def quoted_messages(page: str) -> list[str]:
+    """The messages a docs page quotes in its "what you see" or "message" tables."""
+    text = (ROOT / "docs" / page).read_text(encoding="utf-8")
+    found = []
+    for header in ("what you see", "message"):
+        for line in text.splitlines():
+            cells = [cell.strip() for cell in re.split(r"(?<!\\)\|", line)[1:-1]]
+            if cells and cells[-1] == header:
+                found += [row[-1] for row in table_rows(text, cells[0]) if row[-1].startswith("`")]
+    return [re.match(r"`([^`]+)`", message).group(1) for message in found]  # type: ignore[union-attr]
+
+
+def as_pattern(message: str) -> re.Pattern[str]:
+    """A quoted message as a pattern: its numbers stand for any number, ``…`` for anything."""
+    escaped = re.escape(message).replace("…", ".*")
+    return re.compile(re.sub(r"\d+(?:\\\.\d+)?", r"\\d+(?:\\.\\d+)?", escaped))
+
+
+def assert_printed(messages: list[str], output: str) -> None:
+    missing = [m for m in messages if not as_pattern(m).search(output)]
+    assert not missing, "quoted in the docs but not printed:\n" + "\n".join(missing)
+
+
+def test_the_problems_the_testing_page_quotes_are_what_a_run_prints(
+    pytester, make_notebook, write_raw
+):
+    make_notebook("hangs.ipynb", ["import time\ntime.sleep(60)"])
+    make_notebook("dies.ipynb", ["x = 1", "import os\nos._exit(1)"])
+    make_notebook("asks.ipynb", ["input()"])
+    nb = make_notebook("julia.ipynb", ["1"])
+    spec = {"name": "julia-1.9", "display_name": "Julia 1.9", "language": "julia"}
+    nb.write_text(nb.read_text().replace('"name": "python3"', f'"name": "{spec["name"]}"'))
+    (pytester.path / "data").mkdir()
+    write_raw("data/bad.ipynb", '{"cells": x}')
+    result = pytester.runpytest("--nb", "--nb-timeout", "2", "-rA")
+    messages = quoted_messages("testing.md")
+    assert len(messages) >= 5
+    assert_printed(messages, result.stdout.str())
