@@ -20,13 +20,13 @@ import hashlib
 import re
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
-import nbformat
 from nbformat import NotebookNode
 
 from ..config.project import load_toml
 from ..errors import NbHarnessError, display_path
-from ..notebook.io import nbharness_metadata, write_atomically
+from ..notebook.io import nbharness_metadata
 
 DEFAULT_FORMAT = "py:percent"
 #: The script header must not change when only jupytext's version does.
@@ -182,32 +182,43 @@ def digest(text: str) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
 
 
+#: What sync does for one pair: nothing; only refresh the record; rewrite the script from
+#: the notebook; rebuild the notebook from the script; or refuse (both changed).
+Action = Literal["none", "record", "script", "notebook", "conflict"]
+
+
 @dataclass
 class Plan:
-    """What sync will do for one pair: "none", "script", "notebook", or a conflict."""
+    """What sync will do for one pair, with the texts it decided from."""
 
-    action: str
+    action: Action
     notebook_text: str
     script_now: str | None
 
 
-def plan(nb: NotebookNode, script: Path, fmt: str, prefer: str | None = None) -> Plan:
+def plan(nb: NotebookNode, script_now: str | None, fmt: str, prefer: str | None = None) -> Plan:
+    """Decide from content: the notebook rendered as a script, the script's text (``None``
+    when there is no script) and the record of the last synced text."""
     rendered = script_text(nb, fmt)
-    if not script.exists():
+    if script_now is None:
         return Plan("script", rendered, None)
-    current = script.read_text(encoding="utf-8")
     record = nbharness_metadata(nb).get("synced")
-    if current == rendered:
-        return Plan("none" if record == digest(current) else "record", rendered, current)
+    if script_now == rendered:
+        return Plan("none" if record == digest(script_now) else "record", rendered, script_now)
     if prefer == "notebook":
-        return Plan("script", rendered, current)  # the notebook wins: rewrite the script
+        return Plan("script", rendered, script_now)  # the notebook wins: rewrite the script
     if prefer == "script":
-        return Plan("notebook", rendered, current)  # the script wins: rebuild the notebook
-    if record == digest(current):
-        return Plan("script", rendered, current)  # only the notebook changed
+        return Plan("notebook", rendered, script_now)  # the script wins: rebuild the notebook
+    if record == digest(script_now):
+        return Plan("script", rendered, script_now)  # only the notebook changed
     if record == digest(rendered):
-        return Plan("notebook", rendered, current)  # only the script changed
-    return Plan("conflict", rendered, current)
+        return Plan("notebook", rendered, script_now)  # only the script changed
+    return Plan("conflict", rendered, script_now)
+
+
+def read_script(script: Path) -> str | None:
+    """The twin's text, or ``None`` when there is none yet."""
+    return script.read_text(encoding="utf-8") if script.exists() else None
 
 
 def merged_cells(old: NotebookNode, new_cells: list[NotebookNode]) -> list[NotebookNode]:
@@ -261,7 +272,7 @@ def _fresh(cell: NotebookNode, attachments: dict[str, object], with_ids: bool) -
 def pairing_problem(nb: NotebookNode, notebook: Path, pairing: Pairing) -> str | None:
     """What ``check`` says about a pair: no twin, or out of sync; ``None`` when in sync."""
     script = pairing.twin(notebook)
-    step = plan(nb, script, pairing.fmt)
+    step = plan(nb, read_script(script), pairing.fmt)
     shown = display_path(notebook)
     if step.script_now is None:
         return f"no twin {display_path(script)} (run nbharness sync {shown})"
@@ -304,10 +315,6 @@ def strip_outputs(nb: NotebookNode) -> bool:
 
 def record(nb: NotebookNode, text: str) -> None:
     nb.metadata.setdefault("nbharness", {})["synced"] = digest(text)
-
-
-def write_notebook_json(nb: NotebookNode, path: Path) -> None:
-    write_atomically(path, nbformat.writes(nb) + "\n")
 
 
 def conflict_diffs(
