@@ -11,12 +11,13 @@ from __future__ import annotations
 import argparse
 import hashlib
 import shutil
+import sys
 from pathlib import Path
 
 import git
 from nbformat import NotebookNode
 
-from ..errors import NbHarnessError
+from ..errors import NbHarnessError, display_path
 from ..notebook.io import read_notebook
 from ..report import strip_ansi
 from ..vcs.merge import merge
@@ -87,7 +88,15 @@ def _first(text: str) -> str:
 
 def run_merge_driver(args: argparse.Namespace) -> int:
     """Exit 0 for a clean merge, 1 to make git report a conflict."""
-    return 0 if merge(args.base, args.ours, args.theirs) else 1
+    result = merge(args.base, args.ours, args.theirs)
+    shown = args.path or display_path(args.ours)
+    for key in result.metadata_conflicts:
+        print(
+            f"{shown}: notebook metadata {key!r} changed differently on both sides; "
+            "kept ours, edit it by hand",
+            file=sys.stderr,
+        )
+    return 0 if result.clean else 1
 
 
 def run_config_git(args: argparse.Namespace) -> int:

@@ -20,8 +20,9 @@ import hashlib
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
+import nbformat
 from nbformat import NotebookNode
 
 from ..config.project import load_toml
@@ -221,20 +222,65 @@ def read_script(script: Path) -> str | None:
     return script.read_text(encoding="utf-8") if script.exists() else None
 
 
-def merged_cells(old: NotebookNode, new_cells: list[NotebookNode]) -> list[NotebookNode]:
-    """The script's cells, each keeping the old cell's outputs, count, id and metadata when
-    its source and type did not change (moved cells too); an edited or new cell starts
-    with no outputs. An edited markdown cell keeps the attachments it still refers to."""
+def rebuilt(old: NotebookNode, text: str, fmt: str) -> NotebookNode:
+    """``old`` rebuilt from the script ``text``: its cells (see ``merged_cells``), and the
+    metadata the script carries (tags, the kernelspec in its header). What the script
+    does not show (outputs, ``ExecuteTime``, the sync record) is kept from ``old``."""
+    import jupytext  # 150 ms to import: only when pairing is used
+
+    shown = jupytext.reads(script_text(old, fmt), fmt)
+    from_text = jupytext.reads(text, fmt)
+    nb = copy.deepcopy(old)
+    nb.cells = merged_cells(old, from_text.cells, [cell.metadata for cell in shown.cells])
+    nb.metadata = text_metadata(
+        old.metadata, _without_jupytext(shown.metadata), _without_jupytext(from_text.metadata)
+    )
+    return nb
+
+
+def _without_jupytext(metadata: dict[str, Any]) -> dict[str, Any]:
+    """The header's ``jupytext`` entry is written by ``script_text``, never by a user."""
+    return {key: value for key, value in metadata.items() if key != "jupytext"}
+
+
+def text_metadata(
+    old: dict[str, Any], shown: dict[str, Any], text: dict[str, Any]
+) -> dict[str, Any]:
+    """The metadata a script gives, plus what the script never showed of ``old``: jupytext
+    hides keys such as ``ExecuteTime``, and ``script_text`` hides the sync record."""
+    hidden = {key: value for key, value in old.items() if key not in shown}
+    merged: dict[str, Any] = nbformat.from_dict(copy.deepcopy({**hidden, **text}))
+    return merged
+
+
+def merged_cells(
+    old: NotebookNode,
+    new_cells: list[NotebookNode],
+    shown: list[dict[str, Any]],
+) -> list[NotebookNode]:
+    """The script's cells, each keeping the old cell's outputs, count and id when its
+    source and type did not change (moved cells too); an edited or new cell starts with no
+    outputs. Metadata comes from the script, plus what it does not show of the old cell
+    (``shown[i]`` is what old cell ``i`` shows in the script). An edited markdown cell keeps
+    the attachments it still refers to."""
+    if len(shown) != len(old.cells):  # a format that does not keep cells apart: all shown
+        shown = [dict(cell.metadata) for cell in old.cells]
     old_keys = [_key(cell) for cell in old.cells]
     new_keys = [_key(cell) for cell in new_cells]
     cells: list[NotebookNode | None] = [None] * len(new_cells)
     unused = list(range(len(old.cells)))
+
+    def kept(a: int, b: int) -> NotebookNode:
+        unused.remove(a)
+        cell: NotebookNode = copy.deepcopy(old.cells[a])
+        cell.metadata = text_metadata(cell.metadata, shown[a], new_cells[b].metadata)
+        return cell
+
     matcher = difflib.SequenceMatcher(a=old_keys, b=new_keys, autojunk=False)
     for tag, a0, a1, b0, _ in matcher.get_opcodes():
         if tag == "equal":
             for offset in range(a1 - a0):
-                cells[b0 + offset] = copy.deepcopy(old.cells[a0 + offset])
-                unused.remove(a0 + offset)
+                cells[b0 + offset] = kept(a0 + offset, b0 + offset)
     attachments = {
         name: data for cell in old.cells for name, data in (cell.get("attachments") or {}).items()
     }
@@ -244,8 +290,7 @@ def merged_cells(old: NotebookNode, new_cells: list[NotebookNode]) -> list[Noteb
             continue
         moved = next((i for i in unused if old_keys[i] == new_keys[index]), None)
         if moved is not None:  # the same cell, moved: it keeps everything
-            unused.remove(moved)
-            cells[index] = copy.deepcopy(old.cells[moved])
+            cells[index] = kept(moved, index)
             continue
         cells[index] = _fresh(cell, attachments, with_ids)
     return [cell for cell in cells if cell is not None]

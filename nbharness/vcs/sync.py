@@ -11,10 +11,10 @@ from ..notebook.io import nbharness_metadata, read_notebook, write_atomically, w
 from .pairing import (
     SyncConflict,
     conflict_diffs,
-    merged_cells,
     pairing_of,
     plan,
     read_script,
+    rebuilt,
     record,
     script_text,
     strip_outputs,
@@ -27,8 +27,6 @@ def sync_one(
 ) -> list[Path]:
     """Sync the notebook ``path`` (of the project at ``root``, whose ``[tool.nbharness]``
     is ``table``) with its twin; the files written."""
-    import jupytext  # 150 ms to import: only when pairing is used
-
     notebook_bytes = path.read_bytes()
     nb, _ = read_notebook(path)
     if json.loads(notebook_bytes).get("nbformat", 4) < 4:
@@ -53,7 +51,7 @@ def sync_one(
         raise SyncConflict(path, script, diffs)
     if step.action == "notebook":
         assert step.script_now is not None
-        nb.cells = merged_cells(nb, jupytext.reads(step.script_now, pairing.fmt).cells)
+        nb = rebuilt(nb, step.script_now, pairing.fmt)
     text = script_text(nb, pairing.fmt)
     record(nb, text)
     # Write only if neither file changed while we read and decided.

@@ -1,0 +1,200 @@
+"""Data-loss faults in pairing, sync, merge and export (reliability trial, issue 23):
+each test reproduces a trial finding on real files, real git and the real CLI."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+
+import git
+import nbformat
+import pytest
+
+from nbharness.cli import main
+
+from .helpers import build_notebook
+
+EXECUTED = {
+    "source": "print(a + b)",
+    "count": 3,
+    "outputs": [{"output_type": "stream", "name": "stdout", "text": "3\n"}],
+}
+MERGE_CELLS = [
+    {"source": "a = 1", "count": 1, "outputs": []},
+    {"source": "b = 2", "count": 2, "outputs": []},
+    EXECUTED,
+    {"markdown": "# Notes"},
+]
+
+
+def _change(path: Path, edit) -> None:
+    """Edit the notebook's JSON as Jupyter would save it (indent 1)."""
+    raw = json.loads(path.read_text())
+    edit(raw)
+    path.write_text(json.dumps(raw, indent=1) + "\n")
+
+
+def _commit(repo: git.Repo, message: str) -> None:
+    repo.index.add(["nb.ipynb"])
+    repo.index.commit(message)
+
+
+@pytest.fixture
+def merge_repo(tmp_path, monkeypatch):
+    """A repository set up by ``nbharness config-git``, on branch ``theirs`` off ``main``."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("PATH", f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}")
+    nbformat.write(build_notebook(MERGE_CELLS), tmp_path / "nb.ipynb")
+    repo = git.Repo.init(tmp_path, initial_branch="main")
+    with repo.config_writer() as config:
+        config.set_value("user", "name", "Test")
+        config.set_value("user", "email", "test@example.invalid")
+    assert main(["config-git"]) == 0
+    repo.index.add([".gitattributes"])
+    _commit(repo, "base")
+    repo.git.checkout("-b", "theirs")
+    yield repo
+    repo.close()
+
+
+def _tag(index: int, *tags: str):
+    def edit(raw):
+        raw["cells"][index]["metadata"]["tags"] = list(tags)
+
+    return edit
+
+
+def _skip(reason: str):
+    def edit(raw):
+        raw["metadata"].setdefault("nbharness", {})["skip"] = reason
+
+    return edit
+
+
+def _source(index: int, source: str):
+    def edit(raw):
+        raw["cells"][index]["source"] = source
+
+    return edit
+
+
+def test_a_merge_keeps_the_metadata_only_the_other_side_changed(merge_repo, tmp_path):
+    notebook = tmp_path / "nb.ipynb"
+    for edit in (_tag(2, "parameters"), _tag(3, "remark"), _skip("slow on CI")):
+        _change(notebook, edit)
+    _commit(merge_repo, "theirs: metadata only")
+    merge_repo.git.checkout("main")
+    _change(notebook, _source(0, "a = 10"))
+    _commit(merge_repo, "ours: a")
+    merge_repo.git.merge("theirs", "--no-edit")
+    merged = nbformat.read(notebook, as_version=4)
+    assert [cell.source for cell in merged.cells] == ["a = 10", "b = 2", "print(a + b)", "# Notes"]
+    assert merged.cells[2].metadata["tags"] == ["parameters"]
+    assert merged.cells[2].outputs[0]["text"] == "3\n"
+    assert merged.cells[3].metadata["tags"] == ["remark"]
+    assert merged.metadata["nbharness"]["skip"] == "slow on CI"
+
+
+def test_a_merge_keeps_our_metadata_change_against_their_source_edit(merge_repo, tmp_path):
+    notebook = tmp_path / "nb.ipynb"
+    _change(notebook, _source(0, "a = 10"))
+    _commit(merge_repo, "theirs: a")
+    merge_repo.git.checkout("main")
+    for edit in (_tag(1, "mine"), _skip("ours")):
+        _change(notebook, edit)
+    _commit(merge_repo, "ours: metadata")
+    merge_repo.git.merge("theirs", "--no-edit")
+    merged = nbformat.read(notebook, as_version=4)
+    assert merged.cells[0].source == "a = 10"
+    assert merged.cells[1].metadata["tags"] == ["mine"]
+    assert merged.metadata["nbharness"]["skip"] == "ours"
+
+
+@pytest.mark.parametrize(
+    ("theirs", "ours"),
+    [
+        pytest.param(_skip("theirs"), _skip("ours"), id="notebook-metadata"),
+        pytest.param(_tag(2, "theirs"), _tag(2, "ours"), id="cell-tags"),
+    ],
+)
+def test_metadata_changed_differently_on_both_sides_is_a_conflict(
+    merge_repo, tmp_path, theirs, ours
+):
+    notebook = tmp_path / "nb.ipynb"
+    _change(notebook, theirs)
+    _commit(merge_repo, "theirs")
+    merge_repo.git.checkout("main")
+    _change(notebook, ours)
+    _commit(merge_repo, "ours")
+    with pytest.raises(git.GitCommandError) as raised:
+        merge_repo.git.merge("theirs", "--no-edit")
+    assert "CONFLICT" in raised.value.stdout
+    merged = nbformat.read(notebook, as_version=4)  # still a notebook Jupyter opens
+    nbformat.validate(merged)
+    assert "print(a + b)" in "".join(cell.source for cell in merged.cells)
+
+
+PAIRED_CELLS = [
+    {"markdown": "# Report"},
+    {"source": "x = 1", "count": 1, "outputs": [], "metadata": {"ExecuteTime": {"end": "t"}}},
+    {
+        "source": "print(x)",
+        "count": 2,
+        "outputs": [{"output_type": "stream", "name": "stdout", "text": "1\n"}],
+    },
+]
+
+
+@pytest.fixture
+def paired(tmp_path, monkeypatch):
+    """A synced pair ``report.ipynb`` / ``report.py``."""
+    (tmp_path / "pyproject.toml").write_text('[tool.nbharness]\npairing = "py:percent"\n')
+    nbformat.write(build_notebook(PAIRED_CELLS), tmp_path / "report.ipynb")
+    monkeypatch.chdir(tmp_path)
+    assert main(["sync", "."]) == 0
+    return tmp_path
+
+
+def _edit_script(project: Path, old: str, new: str) -> Path:
+    script = project / "report.py"
+    text = script.read_text()
+    assert old in text
+    script.write_text(text.replace(old, new, 1))
+    return script
+
+
+def test_a_tag_added_in_the_script_reaches_the_notebook(paired, capsys):
+    _edit_script(paired, "# %%\nx = 1", '# %% tags=["parameters"]\nx = 1')
+    script = _edit_script(paired, "# %%\nprint(x)", '# %% tags=["report"]\nprint(x)')
+    edited = script.read_text()
+    capsys.readouterr()
+    assert main(["sync", "."]) == 0
+    nb = nbformat.read(paired / "report.ipynb", as_version=4)
+    assert nb.cells[1].metadata["tags"] == ["parameters"]
+    assert nb.cells[1].metadata["ExecuteTime"] == {"end": "t"}  # not in the script: kept
+    assert nb.cells[2].metadata["tags"] == ["report"]
+    assert nb.cells[2].outputs[0]["text"] == "1\n"
+    assert script.read_text() == edited
+    assert capsys.readouterr().out == "wrote report.ipynb\n"
+    assert main(["sync", "."]) == 0
+    assert "wrote" not in capsys.readouterr().out
+
+
+def test_a_tag_removed_in_the_script_leaves_the_notebook(paired):
+    _edit_script(paired, "# %%\nx = 1", '# %% tags=["parameters"]\nx = 1')
+    assert main(["sync", "."]) == 0
+    _edit_script(paired, '# %% tags=["parameters"]\nx = 1', "# %%\nx = 1")
+    assert main(["sync", "."]) == 0
+    assert "tags" not in nbformat.read(paired / "report.ipynb", as_version=4).cells[1].metadata
+
+
+def test_a_header_edit_in_the_script_reaches_the_notebook(paired):
+    script = _edit_script(paired, "display_name: Python 3", "display_name: Analysis kernel")
+    edited = script.read_text()
+    assert main(["sync", "."]) == 0
+    nb = nbformat.read(paired / "report.ipynb", as_version=4)
+    assert nb.metadata["kernelspec"]["display_name"] == "Analysis kernel"
+    assert nb.metadata["nbharness"]["synced"]
+    assert script.read_text() == edited
