@@ -198,3 +198,58 @@ def test_a_header_edit_in_the_script_reaches_the_notebook(paired):
     assert nb.metadata["kernelspec"]["display_name"] == "Analysis kernel"
     assert nb.metadata["nbharness"]["synced"]
     assert script.read_text() == edited
+
+
+MODULE = "def helper():\n    return 42\n"
+
+
+def _rename(project: Path, new_stem: str) -> Path:
+    with git.Repo.init(project) as repo:
+        repo.index.add(["report.ipynb", "report.py"])
+        repo.index.commit("pair")
+        repo.git.mv("report.ipynb", f"{new_stem}.ipynb")
+    return project / f"{new_stem}.ipynb"
+
+
+def test_a_renamed_notebook_is_not_rebuilt_from_an_unrelated_module(paired, capsys):
+    (paired / "utils.py").write_text(MODULE)
+    notebook = _rename(paired, "utils")
+    before = notebook.read_bytes()
+    capsys.readouterr()
+    assert main(["sync", "utils.ipynb"]) == 1
+    err = capsys.readouterr().err
+    assert err.splitlines() == [
+        "utils.py is not the twin of utils.ipynb (it has no jupytext header); nothing was "
+        "written: rename the notebook, or move utils.py away and sync again"
+    ]
+    assert notebook.read_bytes() == before
+    assert (paired / "utils.py").read_text() == MODULE
+    assert main(["check", "--pairing", "utils.ipynb"]) == 1
+
+
+def test_a_renamed_notebook_is_not_rebuilt_from_another_notebooks_twin(paired, capsys):
+    other = paired / "other.ipynb"
+    nbformat.write(build_notebook(["y = 2"]), other)
+    assert main(["sync", "other.ipynb"]) == 0
+    other.unlink()  # its twin stays behind
+    stale = (paired / "other.py").read_text()
+    notebook = _rename(paired, "other")
+    before = notebook.read_bytes()
+    capsys.readouterr()
+    assert main(["sync", "other.ipynb"]) == 1
+    assert capsys.readouterr().err.splitlines() == [
+        "other.py is not the twin of other.ipynb (the notebook was last synced with report.py); "
+        "nothing was written: rename the notebook, or move other.py away and sync again"
+    ]
+    assert notebook.read_bytes() == before
+    assert (paired / "other.py").read_text() == stale
+
+
+def test_a_notebook_renamed_with_its_twin_still_syncs(paired, capsys):
+    (paired / "report.ipynb").rename(paired / "renamed.ipynb")
+    (paired / "report.py").rename(paired / "renamed.py")
+    _change(paired / "renamed.ipynb", _source(1, "x = 5"))
+    capsys.readouterr()
+    assert main(["sync", "."]) == 0
+    assert capsys.readouterr().out.splitlines() == ["wrote renamed.py", "wrote renamed.ipynb"]
+    assert "x = 5" in (paired / "renamed.py").read_text()

@@ -17,6 +17,7 @@ from __future__ import annotations
 import copy
 import difflib
 import hashlib
+import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -58,6 +59,21 @@ class SyncConflict(NbHarnessError):
 
     def __reduce__(self) -> tuple[type, tuple[Path, Path, list[str]]]:
         return (type(self), (self.notebook, self.script, self.diffs))
+
+
+class NotATwin(NbHarnessError):
+    """The file where the notebook's twin belongs was never that notebook's twin."""
+
+    def __init__(self, notebook: Path, script: Path, reason: str) -> None:
+        self.notebook, self.script, self.reason = notebook, script, reason
+        shown = display_path(script)
+        super().__init__(
+            f"{shown} is not the twin of {display_path(notebook)} ({reason}); nothing was "
+            f"written: rename the notebook, or move {shown} away and sync again"
+        )
+
+    def __reduce__(self) -> tuple[type, tuple[Path, Path, str]]:
+        return (type(self), (self.notebook, self.script, self.reason))
 
 
 def pairing_of(root: Path, table: dict[str, object], nb: NotebookNode) -> Pairing | None:
@@ -179,33 +195,67 @@ def script_text(nb: NotebookNode, fmt: str) -> str:
     return text
 
 
+def _written_by_jupytext(text: str, fmt: str) -> bool:
+    """Whether ``text`` has the header every twin gets (``script_text`` always writes one):
+    a hand-written module that happens to sit where the twin belongs has none. jupytext
+    fills in ``jupytext`` metadata for any text, but a format version, or metadata of the
+    notebook's own (its kernelspec), only come from a header."""
+    import jupytext
+
+    try:
+        metadata = jupytext.reads(text, fmt).metadata
+    except Exception:  # jupytext raises many kinds on odd text: not one of its scripts
+        return False
+    own = (metadata.get("jupytext") or {}).get("text_representation") or {}
+    return "format_version" in own or any(key != "jupytext" for key in metadata)
+
+
+def twin_name(notebook: Path, script: Path) -> str:
+    """The twin as the sync record names it: relative to the notebook's folder."""
+    return Path(os.path.relpath(script, notebook.parent)).as_posix()
+
+
 def digest(text: str) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
 
 
 #: What sync does for one pair: nothing; only refresh the record; rewrite the script from
-#: the notebook; rebuild the notebook from the script; or refuse (both changed).
-Action = Literal["none", "record", "script", "notebook", "conflict"]
+#: the notebook; rebuild the notebook from the script; or refuse (both changed, or the
+#: file in the twin's place is not its twin).
+Action = Literal["none", "record", "script", "notebook", "conflict", "foreign"]
 
 
 @dataclass
 class Plan:
-    """What sync will do for one pair, with the texts it decided from."""
+    """What sync will do for one pair, with the texts it decided from (and, for
+    ``foreign``, why the file is not the twin)."""
 
     action: Action
     notebook_text: str
     script_now: str | None
+    why_foreign: str = ""
 
 
-def plan(nb: NotebookNode, script_now: str | None, fmt: str, prefer: str | None = None) -> Plan:
+def plan(
+    nb: NotebookNode, script_now: str | None, fmt: str, twin: str, prefer: str | None = None
+) -> Plan:
     """Decide from content: the notebook rendered as a script, the script's text (``None``
-    when there is no script) and the record of the last synced text."""
+    when there is no script; ``twin`` is its name as the record keeps it) and the record
+    of the last synced text."""
     rendered = script_text(nb, fmt)
     if script_now is None:
         return Plan("script", rendered, None)
-    record = nbharness_metadata(nb).get("synced")
+    metadata = nbharness_metadata(nb)
+    record = metadata.get("synced")
+    tied = metadata.get("twin", twin) == twin  # a record from before twins were named: tied
     if script_now == rendered:
-        return Plan("none" if record == digest(script_now) else "record", rendered, script_now)
+        same = record == digest(script_now) and metadata.get("twin") == twin
+        return Plan("none" if same else "record", rendered, script_now)
+    if not _written_by_jupytext(script_now, fmt):
+        return Plan("foreign", rendered, script_now, "it has no jupytext header")
+    if not tied and record != digest(script_now):
+        why = f"the notebook was last synced with {metadata['twin']}"
+        return Plan("foreign", rendered, script_now, why)
     if prefer == "notebook":
         return Plan("script", rendered, script_now)  # the notebook wins: rewrite the script
     if prefer == "script":
@@ -317,12 +367,14 @@ def _fresh(cell: NotebookNode, attachments: dict[str, object], with_ids: bool) -
 def pairing_problem(nb: NotebookNode, notebook: Path, pairing: Pairing) -> str | None:
     """What ``check`` says about a pair: no twin, or out of sync; ``None`` when in sync."""
     script = pairing.twin(notebook)
-    step = plan(nb, read_script(script), pairing.fmt)
+    step = plan(nb, read_script(script), pairing.fmt, twin_name(notebook, script))
     shown = display_path(notebook)
     if step.script_now is None:
         return f"no twin {display_path(script)} (run nbharness sync {shown})"
     if step.action in ("none", "record"):
         return None
+    if step.action == "foreign":
+        return str(NotATwin(notebook, script, step.why_foreign))
     if step.action == "conflict":
         return (
             f"{display_path(script)} and the notebook both changed (keep one side: "
@@ -358,8 +410,9 @@ def strip_outputs(nb: NotebookNode) -> bool:
     return changed
 
 
-def record(nb: NotebookNode, text: str) -> None:
-    nb.metadata.setdefault("nbharness", {})["synced"] = digest(text)
+def record(nb: NotebookNode, text: str, twin: str) -> None:
+    """Record the text last synced, and with which twin: the record is tied to that file."""
+    nb.metadata.setdefault("nbharness", {}).update(synced=digest(text), twin=twin)
 
 
 def conflict_diffs(

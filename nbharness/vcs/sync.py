@@ -9,6 +9,7 @@ from pathlib import Path
 from ..errors import NbHarnessError, display_path
 from ..notebook.io import nbharness_metadata, read_notebook, write_atomically, write_notebook
 from .pairing import (
+    NotATwin,
     SyncConflict,
     conflict_diffs,
     pairing_of,
@@ -19,6 +20,7 @@ from .pairing import (
     script_text,
     strip_outputs,
     synced_text_from_git,
+    twin_name,
 )
 
 
@@ -39,11 +41,14 @@ def sync_one(
         return []
     script = pairing.twin(path)
     script_bytes = script.read_bytes() if script.exists() else None
-    step = plan(nb, read_script(script), pairing.fmt, prefer)
+    twin = twin_name(path, script)
+    step = plan(nb, read_script(script), pairing.fmt, twin, prefer)
     # Outputs are not in the script, so stripping them never changes the plan.
     stripped = (strip or table.get("strip_outputs") is True) and strip_outputs(nb)
     if step.action == "none" and not stripped:
         return []
+    if step.action == "foreign":
+        raise NotATwin(path, script, step.why_foreign)
     if step.action == "conflict":
         assert step.script_now is not None
         base = synced_text_from_git(script, str(nbharness_metadata(nb).get("synced", "")))
@@ -53,7 +58,7 @@ def sync_one(
         assert step.script_now is not None
         nb = rebuilt(nb, step.script_now, pairing.fmt)
     text = script_text(nb, pairing.fmt)
-    record(nb, text)
+    record(nb, text, twin)
     # Write only if neither file changed while we read and decided.
     unchanged_script = (script.read_bytes() if script.exists() else None) == script_bytes
     if path.read_bytes() != notebook_bytes or not unchanged_script:
