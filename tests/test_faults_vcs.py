@@ -253,3 +253,12 @@ def test_a_notebook_renamed_with_its_twin_still_syncs(paired, capsys):
     assert main(["sync", "."]) == 0
     assert capsys.readouterr().out.splitlines() == ["wrote renamed.py", "wrote renamed.ipynb"]
     assert "x = 5" in (paired / "renamed.py").read_text()
+
+
+def test_a_record_from_before_twins_were_named_is_left_as_it_is(paired, capsys):
+    _change(paired / "report.ipynb", lambda raw: raw["metadata"]["nbharness"].pop("twin"))
+    before = (paired / "report.ipynb").read_bytes()
+    capsys.readouterr()
+    assert main(["sync", "."]) == 0
+    assert capsys.readouterr().out == ""
+    assert (paired / "report.ipynb").read_bytes() == before

@@ -249,7 +249,7 @@ def plan(
     record = metadata.get("synced")
     tied = metadata.get("twin", twin) == twin  # a record from before twins were named: tied
     if script_now == rendered:
-        same = record == digest(script_now) and metadata.get("twin") == twin
+        same = record == digest(script_now) and tied  # an older record is not rewritten
         return Plan("none" if same else "record", rendered, script_now)
     if not _written_by_jupytext(script_now, fmt):
         return Plan("foreign", rendered, script_now, "it has no jupytext header")
