@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+import tempfile
 from pathlib import Path
 
 import git
@@ -262,3 +263,43 @@ def test_a_record_from_before_twins_were_named_is_left_as_it_is(paired, capsys):
     assert main(["sync", "."]) == 0
     assert capsys.readouterr().out == ""
     assert (paired / "report.ipynb").read_bytes() == before
+
+
+@pytest.fixture
+def save_while_writing(monkeypatch):
+    """Save ``notebook`` with ``content`` the moment a temporary file for ``target``
+    appears: Jupyter saving while sync writes (the trial timed its save the same way)."""
+    real_mkstemp = tempfile.mkstemp
+
+    def arm(target: Path, notebook: Path, content: bytes) -> None:
+        def mkstemp(*args, **kwargs):
+            made = real_mkstemp(*args, **kwargs)
+            if Path(made[1]).name.startswith(f".{target.name}."):
+                notebook.write_bytes(content)
+            return made
+
+        monkeypatch.setattr(tempfile, "mkstemp", mkstemp)
+
+    return arm
+
+
+@pytest.mark.parametrize("landing_on", ["notebook", "script"])
+def test_a_save_landing_while_sync_writes_is_kept(paired, capsys, save_while_writing, landing_on):
+    notebook, script = paired / "report.ipynb", paired / "report.py"
+    if landing_on == "notebook":  # the script changed: sync writes the notebook
+        _edit_script(paired, "# %%\nx = 1", '# %% tags=["parameters"]\nx = 1')
+    else:  # the notebook changed: sync writes the script first
+        _change(notebook, _source(1, "x = 3"))
+    script_before = script.read_bytes()
+    raw = json.loads(notebook.read_text())
+    raw["cells"][2]["source"] = "print(x, 'saved by Jupyter')"
+    saved = (json.dumps(raw, indent=1) + "\n").encode()
+    save_while_writing(
+        paired / f"report.{'ipynb' if landing_on == 'notebook' else 'py'}", notebook, saved
+    )
+    capsys.readouterr()
+    assert main(["sync", "report.ipynb"]) == 1
+    assert capsys.readouterr().err.splitlines() == ["report.ipynb changed while syncing; run again"]
+    assert notebook.read_bytes() == saved
+    assert script.read_bytes() == script_before
+    assert not list(paired.glob(".*.tmp"))

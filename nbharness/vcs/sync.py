@@ -59,14 +59,28 @@ def sync_one(
         nb = rebuilt(nb, step.script_now, pairing.fmt)
     text = script_text(nb, pairing.fmt)
     record(nb, text, twin)
-    # Write only if neither file changed while we read and decided.
-    unchanged_script = (script.read_bytes() if script.exists() else None) == script_bytes
-    if path.read_bytes() != notebook_bytes or not unchanged_script:
-        raise NbHarnessError(f"{display_path(path)} or its twin changed while syncing; run again")
+    guard = _Unchanged({path: notebook_bytes, script: script_bytes})
     written = []
     if step.script_now != text:
-        write_atomically(script, text)
+        write_atomically(script, text, guard.check)
+        guard.expect(script, text.encode())
         written.append(script)
-    write_notebook(nb, path)
+    write_notebook(nb, path, guard.check)
     written.append(path)
     return written
+
+
+class _Unchanged:
+    """Files as sync read them (``None``: absent). ``check`` runs right before each rename,
+    once the new text is on disk: an edit saved at any moment until then is never lost."""
+
+    def __init__(self, files: dict[Path, bytes | None]) -> None:
+        self.files = files
+
+    def expect(self, path: Path, content: bytes) -> None:
+        self.files[path] = content
+
+    def check(self) -> None:
+        for path, content in self.files.items():
+            if (path.read_bytes() if path.exists() else None) != content:
+                raise NbHarnessError(f"{display_path(path)} changed while syncing; run again")
