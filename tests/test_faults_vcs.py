@@ -303,3 +303,33 @@ def test_a_save_landing_while_sync_writes_is_kept(paired, capsys, save_while_wri
     assert notebook.read_bytes() == saved
     assert script.read_bytes() == script_before
     assert not list(paired.glob(".*.tmp"))
+
+
+def test_config_git_works_from_an_install_path_with_a_space(tmp_path, monkeypatch):
+    launcher_dir = tmp_path / "my tools" / "bin"
+    launcher_dir.mkdir(parents=True)
+    launcher = launcher_dir / "nbharness"
+    launcher.write_text(f'#!/bin/sh\nexec "{sys.executable}" -m nbharness.cli "$@"\n')
+    launcher.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{launcher_dir}{os.pathsep}{os.environ['PATH']}")
+    project = tmp_path / "project"
+    project.mkdir()
+    monkeypatch.chdir(project)
+    nbformat.write(build_notebook(MERGE_CELLS), project / "nb.ipynb")
+    with git.Repo.init(project, initial_branch="main") as repo:
+        with repo.config_writer() as config:
+            config.set_value("user", "name", "Test")
+            config.set_value("user", "email", "test@example.invalid")
+        assert main(["config-git"]) == 0
+        repo.index.add([".gitattributes"])
+        _commit(repo, "base")
+        repo.git.checkout("-b", "theirs")
+        _change(project / "nb.ipynb", _source(1, "b = 20"))
+        assert "+b = 20" in repo.git.diff()  # textconv ran: the diff shows the cell's text
+        _commit(repo, "theirs: b")
+        repo.git.checkout("main")
+        _change(project / "nb.ipynb", _source(0, "a = 10"))
+        _commit(repo, "ours: a")
+        repo.git.merge("theirs", "--no-edit")
+    merged = nbformat.read(project / "nb.ipynb", as_version=4)
+    assert [cell.source for cell in merged.cells][:2] == ["a = 10", "b = 20"]

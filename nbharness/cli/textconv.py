@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+import shlex
 import shutil
 import sys
 from pathlib import Path
@@ -106,7 +107,8 @@ def run_config_git(args: argparse.Namespace) -> int:
         raise NbHarnessError(f"{Path.cwd()} is not in a git repository") from None
     with repo:
         with repo.config_writer() as config:
-            command = shutil.which("nbharness") or "nbharness"  # git may not share our PATH
+            # git may not share our PATH; it runs the command through the shell
+            command = shlex.quote(shutil.which("nbharness") or "nbharness")
             config.set_value(f'diff "{DRIVER}"', "textconv", f"{command} textconv")
             config.set_value(f'diff "{DRIVER}"', "cachetextconv", "true")
             config.set_value(f'merge "{DRIVER}"', "name", "nbharness notebook merge")
