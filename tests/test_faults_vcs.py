@@ -333,3 +333,29 @@ def test_config_git_works_from_an_install_path_with_a_space(tmp_path, monkeypatc
         repo.git.merge("theirs", "--no-edit")
     merged = nbformat.read(project / "nb.ipynb", as_version=4)
     assert [cell.source for cell in merged.cells][:2] == ["a = 10", "b = 20"]
+
+
+def _display_name(name: str):
+    def edit(raw):
+        raw["metadata"]["kernelspec"]["display_name"] = name
+
+    return edit
+
+
+def test_a_header_changed_on_both_sides_conflicts_without_becoming_a_cell(merge_repo, tmp_path):
+    notebook = tmp_path / "nb.ipynb"
+    _change(notebook, _display_name("Theirs"))
+    _commit(merge_repo, "theirs")
+    merge_repo.git.checkout("main")
+    for edit in (_display_name("Ours"), _source(0, "a = 10")):
+        _change(notebook, edit)
+    _commit(merge_repo, "ours")
+    with pytest.raises(git.GitCommandError) as raised:
+        merge_repo.git.merge("theirs", "--no-edit")
+    assert (
+        "nb.ipynb: notebook metadata 'kernelspec.display_name' changed differently on both "
+        "sides; kept ours, edit it by hand"
+    ) in raised.value.stderr
+    merged = nbformat.read(notebook, as_version=4)
+    assert [cell.source for cell in merged.cells] == ["a = 10", "b = 2", "print(a + b)", "# Notes"]
+    assert merged.metadata["kernelspec"]["display_name"] == "Ours"

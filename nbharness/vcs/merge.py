@@ -10,6 +10,7 @@ notebook that still opens, and the driver exits non-zero so git reports the conf
 
 from __future__ import annotations
 
+import copy
 import subprocess
 import tempfile
 from collections.abc import Mapping
@@ -21,7 +22,7 @@ import nbformat
 from nbformat import NotebookNode
 
 from ..notebook.io import read_notebook, write_notebook
-from .pairing import DEFAULT_FORMAT, rebuilt, script_text
+from .pairing import DEFAULT_FORMAT, rebuilt
 
 #: Metadata derived from other files: when the sides disagree it is dropped, not a
 #: conflict (without a sync record, the next ``nbharness sync`` decides from content).
@@ -45,7 +46,7 @@ def merge(base: Path, ours: Path, theirs: Path, fmt: str = DEFAULT_FORMAT) -> Me
     """Merge ``theirs`` into ``ours`` (rewritten in place)."""
     base_nb, our_nb, their_nb = (read_notebook(path)[0] for path in (base, ours, theirs))
     merged_text, cells_conflict = _merge_texts(
-        *(script_text(nb, fmt) for nb in (base_nb, our_nb, their_nb))
+        *(_cells_text(nb, fmt) for nb in (base_nb, our_nb, their_nb))
     )
     result = rebuilt(our_nb, merged_text, fmt)
     _take_their_outputs(result.cells, their_nb)
@@ -53,6 +54,17 @@ def merge(base: Path, ours: Path, theirs: Path, fmt: str = DEFAULT_FORMAT) -> Me
     result.metadata = nbformat.from_dict(metadata)
     write_notebook(result, ours)
     return MergeResult(cells_conflict, conflicts)
+
+
+def _cells_text(nb: NotebookNode, fmt: str) -> str:
+    """The cells as a script with no header: notebook metadata is merged key by key
+    (``three_way``), so a header edited on both sides does not become a cell."""
+    import jupytext  # 150 ms to import: only when a merge runs
+
+    bare = copy.deepcopy(nb)
+    bare.metadata = {"jupytext": {"notebook_metadata_filter": "-all"}}
+    text: str = jupytext.writes(bare, fmt)
+    return text
 
 
 def _merge_texts(base: str, ours: str, theirs: str) -> tuple[str, bool]:
