@@ -359,3 +359,26 @@ def test_a_header_changed_on_both_sides_conflicts_without_becoming_a_cell(merge_
     merged = nbformat.read(notebook, as_version=4)
     assert [cell.source for cell in merged.cells] == ["a = 10", "b = 2", "print(a + b)", "# Notes"]
     assert merged.metadata["kernelspec"]["display_name"] == "Ours"
+
+
+@pytest.fixture
+def exporting(tmp_path, monkeypatch):
+    """A project whose notebook exports ``tools``; the working directory is its root."""
+    (tmp_path / "pyproject.toml").write_text("[tool.nbharness]\n")
+    nbformat.write(
+        build_notebook(["#| default_exp tools", "#| export\nX = 1"]), tmp_path / "a.ipynb"
+    )
+    monkeypatch.chdir(tmp_path)
+    return tmp_path
+
+
+def test_export_to_a_module_path_that_is_a_folder_is_one_line(exporting, capsys):
+    (exporting / "tools.py").mkdir()
+    assert main(["export", "a.ipynb"]) == 1
+    assert capsys.readouterr().err.splitlines() == [
+        "nbharness export: tools.py is a folder, not a module; give the module another name"
+    ]
+    assert main(["check", "--export", "a.ipynb"]) == 1
+    assert capsys.readouterr().out.splitlines() == [
+        "a.ipynb: tools.py is a folder, not a module; give the module another name"
+    ]

@@ -119,16 +119,32 @@ def module_path(root: Path, name: str, source: str) -> Path:
 def write_module(module: Module, force: bool = False) -> bool:
     """Write the module if its text changed; whether it did. Refuses to overwrite an edit."""
     text = module.text()
-    if module.path.exists():
-        current = module.path.read_text(encoding="utf-8")
+    current = _current_text(module)
+    if current is not None:
         if current == text:
             return False
         problem = ownership_problem(module, current)
         if problem and not (force and problem.endswith(HAND_EDITED)):
             hint = " (--force overwrites it)" if problem.endswith(HAND_EDITED) else ""
             raise ExportError(f"{problem}; not overwritten{hint}")
-    write_atomically(module.path, text)
+    try:
+        write_atomically(module.path, text)
+    except OSError as exc:
+        raise ExportError(f"cannot write {display_path(module.path)}: {exc.strerror}") from None
     return True
+
+
+def _current_text(module: Module) -> str | None:
+    """The module file's text, ``None`` when there is none; one line when it is no file."""
+    shown = display_path(module.path)
+    if module.path.is_dir():
+        raise ExportError(f"{shown} is a folder, not a module; give the module another name")
+    try:
+        return module.path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ExportError(f"{shown} cannot be read: {exc}") from None
 
 
 def ownership_problem(module: Module, current: str) -> str | None:
@@ -151,9 +167,14 @@ def stale_modules(modules: Iterable[Module]) -> list[str]:
     """What ``check`` reports: modules missing or not what export would write."""
     problems = []
     for module in modules:
-        if not module.path.exists():
+        try:
+            current = _current_text(module)
+        except ExportError as exc:
+            problems.append(str(exc))
+            continue
+        if current is None:
             problems.append(f"{display_path(module.path)} is missing (run nbharness export)")
-        elif module.path.read_text(encoding="utf-8") != module.text():
+        elif current != module.text():
             problems.append(f"{display_path(module.path)} is stale (run nbharness export)")
     return problems
 
