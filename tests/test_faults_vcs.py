@@ -382,3 +382,39 @@ def test_export_to_a_module_path_that_is_a_folder_is_one_line(exporting, capsys)
     assert capsys.readouterr().out.splitlines() == [
         "a.ipynb: tools.py is a folder, not a module; give the module another name"
     ]
+
+
+def _raw_notebook(**changes) -> dict:
+    cell = {"cell_type": "code", "id": "a", "metadata": {}, "source": "x = 1"}
+    cell.update(outputs=[], execution_count=None)
+    return {"nbformat": 4, "nbformat_minor": 5, "metadata": {}, "cells": [cell], **changes}
+
+
+ODD_NOTEBOOKS = {
+    "cells_dict": _raw_notebook(cells={"a": 1}),
+    "cells_of_text": _raw_notebook(cells=["x = 1"]),
+    "source_int": _raw_notebook(cells=[{**_raw_notebook()["cells"][0], "source": 5}]),
+    "metadata_null": _raw_notebook(metadata=None),
+    "cell_metadata_null": _raw_notebook(cells=[{**_raw_notebook()["cells"][0], "metadata": None}]),
+    "outputs_dict": _raw_notebook(cells=[{**_raw_notebook()["cells"][0], "outputs": {"a": 1}}]),
+}
+
+
+#: The order check reads only the cells: null notebook metadata does not concern it.
+@pytest.mark.parametrize("checks", [[], ["--order"]], ids=["all-checks", "order-only"])
+def test_check_reports_each_odd_notebook_in_one_line_and_goes_on(
+    tmp_path, monkeypatch, capsys, checks
+):
+    (tmp_path / "pyproject.toml").write_text("[tool.nbharness]\n")
+    for name, raw in ODD_NOTEBOOKS.items():
+        (tmp_path / f"{name}.ipynb").write_text(json.dumps(raw))
+    out_of_order = [{"source": "a = 1", "count": 2}, {"source": "b = 2", "count": 1}]
+    nbformat.write(build_notebook(out_of_order), tmp_path / "z_valid.ipynb")
+    monkeypatch.chdir(tmp_path)
+    assert main(["check", *checks, "."]) == 1
+    captured = capsys.readouterr()
+    err = captured.err.splitlines()
+    odd = [name for name in ODD_NOTEBOOKS if checks == [] or name != "metadata_null"]
+    assert sorted(line.split(":")[0] for line in err) == sorted(f"{name}.ipynb" for name in odd)
+    assert all(": not a valid notebook: " in line for line in err), err
+    assert captured.out.startswith("z_valid.ipynb: ")
