@@ -225,7 +225,15 @@ def test_a_renamed_notebook_is_not_rebuilt_from_an_unrelated_module(paired, caps
     ]
     assert notebook.read_bytes() == before
     assert (paired / "utils.py").read_text() == MODULE
+    for side in ("notebook", "script"):  # choosing a side does not make it a twin
+        assert main(["sync", "--prefer", side, "utils.ipynb"]) == 1
+    assert notebook.read_bytes() == before
+    assert (paired / "utils.py").read_text() == MODULE
+    capsys.readouterr()
     assert main(["check", "--pairing", "utils.ipynb"]) == 1
+    assert capsys.readouterr().out.startswith(
+        "utils.ipynb: utils.py is not the twin of utils.ipynb"
+    )
 
 
 def test_a_renamed_notebook_is_not_rebuilt_from_another_notebooks_twin(paired, capsys):

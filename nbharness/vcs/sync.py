@@ -31,9 +31,10 @@ def sync_one(
     is ``table``) with its twin; the files written."""
     notebook_bytes = path.read_bytes()
     nb, _ = read_notebook(path)
-    if json.loads(notebook_bytes).get("nbformat", 4) < 4:
+    stored_version = json.loads(notebook_bytes).get("nbformat", 4)  # before any upgrade
+    if stored_version < 4:
         raise NbHarnessError(
-            f"{display_path(path)} is nbformat {json.loads(notebook_bytes)['nbformat']}: open and "
+            f"{display_path(path)} is nbformat {stored_version}: open and "
             "save it with Jupyter (or `jupyter nbconvert --to notebook --inplace`) before pairing"
         )
     pairing = pairing_of(root, table, nb)
