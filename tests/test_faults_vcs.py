@@ -426,3 +426,26 @@ def test_check_reports_each_odd_notebook_in_one_line_and_goes_on(
     assert sorted(line.split(":")[0] for line in err) == sorted(f"{name}.ipynb" for name in odd)
     assert all(": not a valid notebook: " in line for line in err), err
     assert captured.out.startswith("z_valid.ipynb: ")
+
+
+def _hide_output(index: int):
+    def edit(raw):
+        raw["cells"][index]["metadata"].update(collapsed=True, scrolled=False)
+
+    return edit
+
+
+def test_a_merge_keeps_their_metadata_the_script_does_not_show(merge_repo, tmp_path):
+    notebook = tmp_path / "nb.ipynb"
+    for edit in (_hide_output(2), _source(1, "b = 20"), _hide_output(1)):
+        _change(notebook, edit)
+    _commit(merge_repo, "theirs: collapse an output, edit b")
+    merge_repo.git.checkout("main")
+    _change(notebook, _source(0, "a = 10"))
+    _commit(merge_repo, "ours: a")
+    merge_repo.git.merge("theirs", "--no-edit")
+    merged = nbformat.read(notebook, as_version=4)
+    assert [cell.source for cell in merged.cells][:3] == ["a = 10", "b = 20", "print(a + b)"]
+    for index in (1, 2):
+        assert merged.cells[index].metadata["collapsed"] is True
+        assert merged.cells[index].metadata["scrolled"] is False

@@ -49,6 +49,9 @@ def merge(base: Path, ours: Path, theirs: Path, fmt: str = DEFAULT_FORMAT) -> Me
         *(_cells_text(nb, fmt) for nb in (base_nb, our_nb, their_nb))
     )
     result = rebuilt(our_nb, merged_text, fmt)
+    _merge_hidden_cell_metadata(
+        result.cells, _shown_metadata(merged_text, fmt), base_nb, our_nb, their_nb
+    )
     _take_their_outputs(result.cells, their_nb)
     metadata, conflicts = three_way(base_nb.metadata, our_nb.metadata, their_nb.metadata)
     result.metadata = nbformat.from_dict(metadata)
@@ -114,6 +117,28 @@ def three_way(
         if value is not _MISSING:
             merged[key] = value
     return merged, conflicts
+
+
+def _shown_metadata(text: str, fmt: str) -> list[dict[str, Any]]:
+    """The metadata of each cell as the merged script carries it."""
+    import jupytext
+
+    return [dict(cell.metadata) for cell in jupytext.reads(text, fmt).cells]
+
+
+def _merge_hidden_cell_metadata(
+    cells: list[NotebookNode], shown: list[dict[str, Any]], *sides: NotebookNode
+) -> None:
+    """Cell metadata the script does not show (``collapsed``, ``ExecuteTime``) merged three
+    ways, cells matched by type and source; what the merged script shows wins. Ours is
+    kept when both sides changed such a key: it is view state, not worth a conflict."""
+    base, ours, theirs = (
+        {(cell.cell_type, cell.source): cell.metadata for cell in side.cells} for side in sides
+    )
+    for cell, visible in zip(cells, shown, strict=True):
+        key = (cell.cell_type, cell.source)
+        merged, _ = three_way(base.get(key, {}), ours.get(key, {}), theirs.get(key, {}))
+        cell.metadata = nbformat.from_dict({**merged, **visible})
 
 
 def _take_their_outputs(cells: list[NotebookNode], theirs: NotebookNode) -> None:
