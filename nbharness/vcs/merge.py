@@ -11,8 +11,6 @@ notebook that still opens, and the driver exits non-zero so git reports the conf
 from __future__ import annotations
 
 import copy
-import subprocess
-import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,6 +20,7 @@ import nbformat
 from nbformat import NotebookNode
 
 from ..notebook.io import read_notebook, write_notebook
+from .git import merge_file
 from .pairing import DEFAULT_FORMAT, rebuilt
 
 #: Metadata derived from other files: when the sides disagree it is dropped, not a
@@ -45,7 +44,7 @@ class MergeResult:
 def merge(base: Path, ours: Path, theirs: Path, fmt: str = DEFAULT_FORMAT) -> MergeResult:
     """Merge ``theirs`` into ``ours`` (rewritten in place)."""
     base_nb, our_nb, their_nb = (read_notebook(path)[0] for path in (base, ours, theirs))
-    merged_text, cells_conflict = _merge_texts(
+    merged_text, cells_conflict = merge_file(
         *(_cells_text(nb, fmt) for nb in (base_nb, our_nb, their_nb))
     )
     result = rebuilt(our_nb, merged_text, fmt)
@@ -68,25 +67,6 @@ def _cells_text(nb: NotebookNode, fmt: str) -> str:
     bare.metadata = {"jupytext": {"notebook_metadata_filter": "-all"}}
     text: str = jupytext.writes(bare, fmt)
     return text
-
-
-def _merge_texts(base: str, ours: str, theirs: str) -> tuple[str, bool]:
-    """``git merge-file`` of the three scripts: the merged text, and whether it conflicts."""
-    with tempfile.TemporaryDirectory() as tmp:
-        files = []
-        for name, text in zip(("base", "ours", "theirs"), (base, ours, theirs), strict=True):
-            file = Path(tmp) / f"{name}.txt"
-            file.write_text(text, encoding="utf-8")
-            files.append(str(file))
-        labels = ["-L", "ours", "-L", "base", "-L", "theirs"]
-        done = subprocess.run(
-            ["git", "merge-file", "-p", *labels, files[1], files[0], files[2]],
-            capture_output=True,
-            text=True,
-        )
-    if done.returncode < 0 or done.returncode > 127:
-        raise RuntimeError(f"git merge-file failed: {done.stderr.strip()}")
-    return done.stdout, done.returncode != 0
 
 
 _MISSING: Any = object()

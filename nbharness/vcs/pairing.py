@@ -437,19 +437,3 @@ def conflict_diffs(
             base.splitlines(), script_now.splitlines(), "last synced", str(script), lineterm=""
         ),
     ]
-
-
-def synced_text_from_git(script: Path, wanted: str, depth: int = 50) -> str | None:
-    """The script's text as last synced, from git history (the record is only a hash)."""
-    try:
-        import git
-
-        with git.Repo(script.parent, search_parent_directories=True) as repo:
-            relative = script.resolve().relative_to(Path(repo.working_dir).resolve()).as_posix()
-            for commit in repo.iter_commits(paths=relative, max_count=depth):
-                text: str = (commit.tree / relative).data_stream.read().decode("utf-8", "replace")
-                if digest(text) == wanted:
-                    return text
-    except Exception:  # no repository, no history: the diff falls back to side by side
-        return None
-    return None

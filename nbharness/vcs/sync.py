@@ -8,6 +8,7 @@ from pathlib import Path
 
 from ..errors import NbHarnessError, display_path
 from ..notebook.io import nbharness_metadata, read_notebook, write_atomically, write_notebook
+from .git import synced_text_from_git
 from .pairing import (
     NotATwin,
     SyncConflict,
@@ -19,7 +20,6 @@ from .pairing import (
     record,
     script_text,
     strip_outputs,
-    synced_text_from_git,
     twin_name,
 )
 
