@@ -449,3 +449,24 @@ def test_a_merge_keeps_their_metadata_the_script_does_not_show(merge_repo, tmp_p
     for index in (1, 2):
         assert merged.cells[index].metadata["collapsed"] is True
         assert merged.cells[index].metadata["scrolled"] is False
+
+
+def _synced(record: str):
+    def edit(raw):
+        raw["metadata"].setdefault("nbharness", {})["synced"] = record
+
+    return edit
+
+
+def test_sync_records_that_differ_on_both_sides_are_dropped_not_a_conflict(merge_repo, tmp_path):
+    notebook = tmp_path / "nb.ipynb"
+    for edit in (_source(1, "b = 20"), _synced("1" * 64), _skip("theirs")):
+        _change(notebook, edit)
+    _commit(merge_repo, "theirs: b, synced")
+    merge_repo.git.checkout("main")
+    for edit in (_source(0, "a = 10"), _synced("2" * 64)):
+        _change(notebook, edit)
+    _commit(merge_repo, "ours: a, synced")
+    merge_repo.git.merge("theirs", "--no-edit")
+    merged = nbformat.read(notebook, as_version=4)
+    assert merged.metadata["nbharness"] == {"skip": "theirs"}
