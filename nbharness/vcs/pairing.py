@@ -1,14 +1,17 @@
 """Paired scripts: every notebook has a plain-text twin (a jupytext script) kept in sync.
 
 Which side changed is decided from content, never from file times. The record is a hash
-of the script text as last synced, kept in the notebook's metadata
-(``{"nbharness": {"synced": "<sha256>"}}``), so it travels with the notebook through
-git, clones and checkouts:
+of the script text as last synced, with the twin's name, kept in the notebook's metadata
+(``{"nbharness": {"synced": "<sha256>", "twin": "a.py"}}``), so it travels with the
+notebook through git, clones and checkouts:
 
 - the two sides agree → nothing to do;
+- a file without a jupytext header, or one the record does not name whose text never
+  matched the record, is not the twin (a renamed notebook next to a module): write nothing;
 - the script still has the synced text → the notebook changed: rewrite the script;
 - the notebook still renders to the synced text → the script changed: rebuild the
-  notebook's cells from it, keeping the outputs of cells whose source did not change;
+  notebook from it (cells, cell metadata, header), keeping the outputs of cells whose
+  source did not change and the metadata the script does not show;
 - both changed (or they differ and there is no record) → a conflict: write nothing.
 """
 
