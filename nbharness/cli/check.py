@@ -9,10 +9,10 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import nbformat
+from nbformat import NotebookNode
 
 from ..config.project import export_root, find_root, tool_table
-from ..errors import NbHarnessError, display_path
+from ..errors import InvalidNotebook, NbHarnessError, display_path
 from ..notebook.io import read_notebook
 from ..vcs.export import modules_of, stale_modules
 from ..vcs.pairing import pairing_of, pairing_problem
@@ -52,34 +52,41 @@ def run(args: argparse.Namespace) -> int:
     for path in paired_notebooks([path for path in args.paths if path.exists()]):
         shown = display_path(path)
         try:
-            cells = stored_cells(path)
-        except (OSError, ValueError, AttributeError, nbformat.ValidationError) as exc:
-            print(f"{shown}: not a valid notebook: {exc}", file=sys.stderr)
+            problems = problems_of(
+                path, every or args.order, every or args.export, every or args.pairing
+            )
+        except InvalidNotebook as exc:
+            print(exc, file=sys.stderr)
             failed += 1
             continue
-        problems = order_problems(cells) if every or args.order else []
-        if every or args.export:
-            problems += export_problems(path)
-        if every or args.pairing:
-            problems += pairing_problems(path)
         for problem in problems:
             print(problem if problem.startswith(f"{shown}: ") else f"{shown}: {problem}")
         failed += bool(problems)
     return 1 if failed else 0
 
 
-def export_problems(path: Path) -> list[str]:
+def problems_of(path: Path, order: bool, export: bool, pairing: bool) -> list[str]:
+    """What the checks asked for find in one notebook; ``InvalidNotebook`` when the file is
+    not one (read once, however many checks run)."""
+    nb = read_notebook(path)[0] if export or pairing else None
+    problems = order_problems(stored_cells(path)) if order else []
+    if nb is not None and export:
+        problems += export_problems(path, nb)
+    if nb is not None and pairing:
+        problems += pairing_problems(path, nb)
+    return problems
+
+
+def export_problems(path: Path, nb: NotebookNode) -> list[str]:
     try:
-        nb, _ = read_notebook(path)
         root, target = project_of(path)
         return stale_modules(modules_of(nb, relative_to(path, root), target))
     except NbHarnessError as exc:
         return [str(exc)]
 
 
-def pairing_problems(path: Path) -> list[str]:
+def pairing_problems(path: Path, nb: NotebookNode) -> list[str]:
     try:
-        nb, _ = read_notebook(path)
         root = find_root(path.resolve().parent)
         pairing = pairing_of(root, tool_table(root / "pyproject.toml"), nb)
         problem = pairing_problem(nb, path, pairing) if pairing else None
@@ -105,13 +112,39 @@ def relative_to(path: Path, root: Path) -> str:
 
 
 def stored_cells(path: Path) -> list[dict[str, Any]]:
-    """The cells as stored, read as plain JSON: a lint over 1000 notebooks must be quick."""
-    text = path.read_text(encoding="utf-8")
-    raw = json.loads(text)
+    """The cells as stored, read as plain JSON (a lint over 1000 notebooks must be quick),
+    or ``InvalidNotebook`` when they are not the list of cells the order check reads."""
+    try:
+        text = path.read_text(encoding="utf-8")
+        raw = json.loads(text)
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise InvalidNotebook(path, f"cannot read it: {exc}") from None
+    if not isinstance(raw, dict) or not isinstance(raw.get("nbformat", 4), int):
+        raise InvalidNotebook(path, "the JSON is not a notebook (no integer 'nbformat')")
     if raw.get("nbformat", 4) < 4:  # v3 keeps cells in worksheets: let nbformat upgrade it
-        return list(nbformat.convert(nbformat.reader.reads(text), 4).cells)
-    cells: list[dict[str, Any]] = raw.get("cells", [])
-    return cells
+        return list(read_notebook(path)[0].cells)
+    cells = raw.get("cells", [])
+    problem = _cells_problem(cells)
+    if problem:
+        raise InvalidNotebook(path, problem)
+    return list(cells)
+
+
+def _cells_problem(cells: object) -> str | None:
+    """Why ``cells`` is not a list of cells as the order check reads them, or ``None``."""
+    if not isinstance(cells, list):
+        return f"'cells' is not a list but {type(cells).__name__}"
+    for number, cell in enumerate(cells, start=1):
+        if not isinstance(cell, dict):
+            return f"cell {number} is not an object but {type(cell).__name__}"
+        source, outputs = cell.get("source", ""), cell.get("outputs") or []
+        if not isinstance(source, (str, list)):
+            return f"cell {number}: 'source' is not text but {type(source).__name__}"
+        if not isinstance(cell.get("metadata", {}), dict):
+            return f"cell {number}: 'metadata' is not an object"
+        if not isinstance(outputs, list) or not all(isinstance(o, dict) for o in outputs):
+            return f"cell {number}: 'outputs' is not a list of objects"
+    return None
 
 
 def paired_notebooks(paths: list[Path]) -> Iterator[Path]:

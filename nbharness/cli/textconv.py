@@ -11,19 +11,17 @@ from __future__ import annotations
 import argparse
 import hashlib
 import shutil
+import sys
 from pathlib import Path
 
-import git
 from nbformat import NotebookNode
 
-from ..errors import NbHarnessError
+from ..errors import display_path
 from ..notebook.io import read_notebook
 from ..report import strip_ansi
+from ..vcs.git import ATTRIBUTE, configure_drivers
 from ..vcs.merge import merge
 from ..vcs.pairing import DEFAULT_FORMAT, script_text
-
-DRIVER = "nbharness"
-ATTRIBUTE = f"*.ipynb diff={DRIVER} merge={DRIVER}"
 
 
 def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -87,26 +85,20 @@ def _first(text: str) -> str:
 
 def run_merge_driver(args: argparse.Namespace) -> int:
     """Exit 0 for a clean merge, 1 to make git report a conflict."""
-    return 0 if merge(args.base, args.ours, args.theirs) else 1
+    result = merge(args.base, args.ours, args.theirs)
+    shown = args.path or display_path(args.ours)
+    for key in result.metadata_conflicts:
+        print(
+            f"{shown}: notebook metadata {key!r} changed differently on both sides; "
+            "kept ours, edit it by hand",
+            file=sys.stderr,
+        )
+    return 0 if result.clean else 1
 
 
 def run_config_git(args: argparse.Namespace) -> int:
-    try:
-        repo = git.Repo(Path.cwd(), search_parent_directories=True)
-    except git.InvalidGitRepositoryError:
-        raise NbHarnessError(f"{Path.cwd()} is not in a git repository") from None
-    with repo:
-        with repo.config_writer() as config:
-            command = shutil.which("nbharness") or "nbharness"  # git may not share our PATH
-            config.set_value(f'diff "{DRIVER}"', "textconv", f"{command} textconv")
-            config.set_value(f'diff "{DRIVER}"', "cachetextconv", "true")
-            config.set_value(f'merge "{DRIVER}"', "name", "nbharness notebook merge")
-            config.set_value(f'merge "{DRIVER}"', "driver", f"{command} merge-driver %O %A %B %P")
-        attributes = Path(repo.working_dir) / ".gitattributes"
-        existing = attributes.read_text(encoding="utf-8") if attributes.exists() else ""
-        if ATTRIBUTE not in existing.splitlines():
-            separator = "" if not existing or existing.endswith("\n") else "\n"
-            attributes.write_text(existing + separator + ATTRIBUTE + "\n", encoding="utf-8")
+    # git may not share our PATH: name the command by its full path
+    configure_drivers(Path.cwd(), shutil.which("nbharness") or "nbharness")
     print(
         "git diff now shows notebooks as review text and git merge merges them "
         f"({ATTRIBUTE}; commit .gitattributes)"

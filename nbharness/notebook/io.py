@@ -7,7 +7,7 @@ import json
 import os
 import tempfile
 import warnings
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -84,14 +84,20 @@ def _schema_location(parts: list[str | int]) -> str:
     return ".".join(str(part) for part in parts) or "the top level"
 
 
-def write_notebook(nb: NotebookNode, path: Path) -> None:
+def write_notebook(
+    nb: NotebookNode, path: Path, before_replace: Callable[[], None] | None = None
+) -> None:
     import nbformat
 
-    write_atomically(path, nbformat.writes(nb) + "\n")
+    write_atomically(path, nbformat.writes(nb) + "\n", before_replace)
 
 
-def write_atomically(path: Path, text: str) -> None:
-    """Write so that a reader never sees half a file: a temporary file, then a rename."""
+def write_atomically(
+    path: Path, text: str, before_replace: Callable[[], None] | None = None
+) -> None:
+    """Write so that a reader never sees half a file: a temporary file, then a rename.
+    ``before_replace`` runs once the new text is on disk, just before the rename: it
+    raises to abort the write (say, when the file changed since it was read)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
@@ -99,6 +105,8 @@ def write_atomically(path: Path, text: str) -> None:
             fh.write(text)
         # mkstemp makes the file private (0600): give it the mode a plain write would.
         os.chmod(tmp, path.stat().st_mode & 0o7777 if path.exists() else 0o666 & ~_umask())
+        if before_replace is not None:
+            before_replace()
         os.replace(tmp, path)
     except BaseException:
         os.unlink(tmp)

@@ -10,64 +10,124 @@ notebook that still opens, and the driver exits non-zero so git reports the conf
 
 from __future__ import annotations
 
-import subprocess
-import tempfile
+import copy
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import nbformat
 from nbformat import NotebookNode
 
-from ..notebook.io import read_notebook, write_atomically
-from .pairing import DEFAULT_FORMAT, merged_cells, script_text
+from ..notebook.io import read_notebook, write_notebook
+from .git import merge_file
+from .pairing import DEFAULT_FORMAT, rebuilt
+
+#: Metadata derived from other files: when the sides disagree it is dropped, not a
+#: conflict (without a sync record, the next ``nbharness sync`` decides from content).
+_DERIVED = {"nbharness.synced"}
 
 
-def merge(base: Path, ours: Path, theirs: Path, fmt: str = DEFAULT_FORMAT) -> bool:
-    """Merge ``theirs`` into ``ours`` (rewritten in place); whether it merged cleanly."""
+@dataclass
+class MergeResult:
+    """How a merge went: markers left in cells, and notebook metadata both sides changed."""
+
+    cells_conflict: bool
+    #: Dotted keys (``nbharness.skip``) changed differently on both sides; ours was kept.
+    metadata_conflicts: list[str] = field(default_factory=list)
+
+    @property
+    def clean(self) -> bool:
+        return not self.cells_conflict and not self.metadata_conflicts
+
+
+def merge(base: Path, ours: Path, theirs: Path, fmt: str = DEFAULT_FORMAT) -> MergeResult:
+    """Merge ``theirs`` into ``ours`` (rewritten in place)."""
+    base_nb, our_nb, their_nb = (read_notebook(path)[0] for path in (base, ours, theirs))
+    merged_text, cells_conflict = merge_file(
+        *(_cells_text(nb, fmt) for nb in (base_nb, our_nb, their_nb))
+    )
+    result = rebuilt(our_nb, merged_text, fmt)
+    _merge_hidden_cell_metadata(
+        result.cells, _shown_metadata(merged_text, fmt), base_nb, our_nb, their_nb
+    )
+    _take_their_outputs(result.cells, their_nb)
+    metadata, conflicts = three_way(base_nb.metadata, our_nb.metadata, their_nb.metadata)
+    result.metadata = nbformat.from_dict(metadata)
+    write_notebook(result, ours)
+    return MergeResult(cells_conflict, conflicts)
+
+
+def _cells_text(nb: NotebookNode, fmt: str) -> str:
+    """The cells as a script with no header: notebook metadata is merged key by key
+    (``three_way``), so a header edited on both sides does not become a cell."""
+    import jupytext  # 150 ms to import: only when a merge runs
+
+    bare = copy.deepcopy(nb)
+    bare.metadata = {"jupytext": {"notebook_metadata_filter": "-all"}}
+    text: str = jupytext.writes(bare, fmt)
+    return text
+
+
+_MISSING: Any = object()
+
+
+def three_way(
+    base: Mapping[str, Any], ours: Mapping[str, Any], theirs: Mapping[str, Any], where: str = ""
+) -> tuple[dict[str, Any], list[str]]:
+    """Merge metadata key by key: a side that changed a key wins; both changed it alike, or
+    nested keys apart, merge; both changed it differently is a conflict (ours is kept).
+    The merged dict, and the dotted names of the conflicting keys."""
+    merged: dict[str, Any] = {}
+    conflicts: list[str] = []
+    for key in dict.fromkeys([*ours, *theirs, *base]):
+        b, o, t = (side.get(key, _MISSING) for side in (base, ours, theirs))
+        name = f"{where}.{key}" if where else key
+        value = o
+        if o != t and o == b:
+            value = t
+        elif o != t and t != b:
+            if isinstance(o, Mapping) and isinstance(t, Mapping):
+                value, inner = three_way(b if isinstance(b, Mapping) else {}, o, t, name)
+                conflicts += inner
+            elif name in _DERIVED:
+                value = _MISSING
+            else:
+                conflicts.append(name)
+        if value is not _MISSING:
+            merged[key] = value
+    return merged, conflicts
+
+
+def _shown_metadata(text: str, fmt: str) -> list[dict[str, Any]]:
+    """The metadata of each cell as the merged script carries it."""
     import jupytext
 
-    notebooks = [read_notebook(path)[0] for path in (base, ours, theirs)]
-    texts = [script_text(nb, fmt) for nb in notebooks]
-    with tempfile.TemporaryDirectory() as tmp:
-        files = []
-        for name, text in zip(("base", "ours", "theirs"), texts, strict=True):
-            file = Path(tmp) / f"{name}.txt"
-            file.write_text(text, encoding="utf-8")
-            files.append(str(file))
-        done = subprocess.run(
-            [
-                "git",
-                "merge-file",
-                "-p",
-                "-L",
-                "ours",
-                "-L",
-                "base",
-                "-L",
-                "theirs",
-                files[1],
-                files[0],
-                files[2],
-            ],
-            capture_output=True,
-            text=True,
-        )
-    if done.returncode < 0 or done.returncode > 127:
-        raise RuntimeError(f"git merge-file failed: {done.stderr.strip()}")
-    merged_text = done.stdout
-    _, our_nb, their_nb = notebooks
-    cells = merged_cells(our_nb, jupytext.reads(merged_text, fmt).cells)
-    _take_their_outputs(cells, their_nb)
-    result = our_nb
-    result.cells = cells
-    write_atomically(ours, nbformat.writes(result) + "\n")
-    return done.returncode == 0
+    return [dict(cell.metadata) for cell in jupytext.reads(text, fmt).cells]
+
+
+def _merge_hidden_cell_metadata(
+    cells: list[NotebookNode], shown: list[dict[str, Any]], *sides: NotebookNode
+) -> None:
+    """Cell metadata the script does not show (``collapsed``, ``ExecuteTime``) merged three
+    ways, cells matched by type and source; what the merged script shows wins. Ours is
+    kept when both sides changed such a key: it is view state, not worth a conflict."""
+    base, ours, theirs = (
+        {(cell.cell_type, cell.source): cell.metadata for cell in side.cells} for side in sides
+    )
+    for cell, visible in zip(cells, shown, strict=True):
+        key = (cell.cell_type, cell.source)
+        merged, _ = three_way(base.get(key, {}), ours.get(key, {}), theirs.get(key, {}))
+        cell.metadata = nbformat.from_dict({**merged, **visible})
 
 
 def _take_their_outputs(cells: list[NotebookNode], theirs: NotebookNode) -> None:
-    """A cell only they changed has no outputs from our side: take theirs."""
+    """A cell only they ran or changed has no outputs from our side: take theirs (the
+    outputs only: its metadata came from the merge)."""
     by_source = {(c.cell_type, c.source): c for c in theirs.cells if c.cell_type == "code"}
-    for index, cell in enumerate(cells):
+    for cell in cells:
         if cell.cell_type == "code" and not cell.outputs and cell.execution_count is None:
             their_cell = by_source.get((cell.cell_type, cell.source))
             if their_cell is not None:
-                cells[index] = nbformat.from_dict(dict(their_cell))
+                cell.outputs = nbformat.from_dict(list(their_cell.outputs))
+                cell.execution_count = their_cell.execution_count
