@@ -88,7 +88,8 @@ def test_the_problems_the_testing_page_quotes_are_what_a_run_prints(
     pytester, make_notebook, write_raw
 ):
     make_notebook("hangs.ipynb", ["import time\ntime.sleep(60)"])
-    make_notebook("dies.ipynb", ["x = 1", "import os\nos._exit(1)"])
+    # The pause lets the kernel announce the cell's In [n] before it dies.
+    make_notebook("dies.ipynb", ["x = 1", "import os, time\ntime.sleep(0.5)\nos._exit(1)"])
     make_notebook("asks.ipynb", ["input()"])
     nb = make_notebook("julia.ipynb", ["1"])
     spec = {"name": "julia-1.9", "display_name": "Julia 1.9", "language": "julia"}
