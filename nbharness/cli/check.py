@@ -11,7 +11,7 @@ from typing import Any
 
 import nbformat
 
-from ..config.project import export_root, find_root, tool_table
+from ..config.project import Project
 from ..errors import NbHarnessError, display_path
 from ..notebook.io import read_notebook
 from ..vcs.export import modules_of, stale_modules
@@ -80,8 +80,8 @@ def export_problems(path: Path) -> list[str]:
 def pairing_problems(path: Path) -> list[str]:
     try:
         nb, _ = read_notebook(path)
-        root = find_root(path.resolve().parent)
-        pairing = pairing_of(root, tool_table(root / "pyproject.toml"), nb)
+        project = Project.for_path(path)
+        pairing = pairing_of(project.root, dict(project.table), nb)
         problem = pairing_problem(nb, path, pairing) if pairing else None
     except NbHarnessError as exc:
         return [str(exc)]
@@ -91,9 +91,9 @@ def pairing_problems(path: Path) -> list[str]:
 
 
 def project_of(notebook: Path) -> tuple[Path, Path]:
-    """The notebook's project root (nearest ``pyproject.toml`` above it) and export root."""
-    root = find_root(notebook.resolve().parent)
-    return root, export_root(root, tool_table(root / "pyproject.toml"))
+    """The notebook's project root and export root (``Project.for_path``'s one rule)."""
+    project = Project.for_path(notebook)
+    return project.root, project.export_root
 
 
 def relative_to(path: Path, root: Path) -> str:

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import jupytext
 
-from ..config.project import find_root, tool_table
+from ..config.project import Project
 from ..errors import NbHarnessError, display_path
 from ..notebook.io import nbharness_metadata, read_notebook, write_atomically
 from ..report import render
@@ -76,7 +76,7 @@ def run(args: argparse.Namespace) -> int:
 
 def sync_one(path: Path, prefer: str | None, strip: bool = False) -> list[str]:
     """Sync one notebook with its twin; the lines to print (what was written)."""
-    root = find_root(path.resolve().parent)
+    project = Project.for_path(path)
     notebook_bytes = path.read_bytes()
     nb, _ = read_notebook(path)
     if json.loads(notebook_bytes).get("nbformat", 4) < 4:
@@ -84,8 +84,8 @@ def sync_one(path: Path, prefer: str | None, strip: bool = False) -> list[str]:
             f"{display_path(path)} is nbformat {json.loads(notebook_bytes)['nbformat']}: open and "
             "save it with Jupyter (or `jupyter nbconvert --to notebook --inplace`) before pairing"
         )
-    table = tool_table(root / "pyproject.toml")
-    pairing = pairing_of(root, table, nb)
+    table = dict(project.table)
+    pairing = pairing_of(project.root, table, nb)
     if pairing is None:
         return []
     script = pairing.twin(path)

@@ -12,8 +12,8 @@ import nbformat
 import pytest
 from nbformat import NotebookNode
 
-from ..config.project import path_matches
-from ..config.settings import SETTINGS_KEY, Settings
+from ..config.project import Project, path_matches
+from ..config.settings import SETTINGS_KEY, Settings, settings_of
 from ..errors import (
     IMPORT_ERRORS,
     CellError,
@@ -43,7 +43,7 @@ from ..plan.parameters import (
 from ..report import CrashLine, FailureRepr, failing_line, render
 from ..vcs.export import ExportOutOfDate, has_exports, modules_of, stale_modules
 from ..vcs.pairing import Pairing, pairing_of, pairing_problem, script_line
-from ..verify.compare import CompareSettings, compare_outputs
+from ..verify.compare import compare_outputs
 from ..verify.coverage import measured
 from ..verify.order import ExecutionOrderError, order_problems
 from ..verify.outputs import NotStored, store_outputs
@@ -190,9 +190,9 @@ class ExportCheckItem(_StoredNotebookItem):
     """The notebook's exported modules exist and are what ``nbharness export`` would write."""
 
     def runtest(self) -> None:
-        settings = self.config.stash[SETTINGS_KEY]
-        source = self.path.relative_to(self.config.rootpath).as_posix()
-        problems = stale_modules(modules_of(self.notebook, source, settings.export_root))
+        project = project_for(self.config, self.path)
+        modules = modules_of(self.notebook, project.relative(self.path), project.export_root)
+        problems = stale_modules(modules)
         if problems:
             raise ExportOutOfDate(problems)
 
@@ -204,7 +204,7 @@ class PairingCheckItem(_StoredNotebookItem):
     """The notebook has its script twin, in sync (when the project pairs notebooks)."""
 
     def runtest(self) -> None:
-        pairing = pairing_for(self.config, self.notebook)
+        pairing = pairing_for(self.config, self.path, self.notebook)
         if pairing is None:
             pytest.skip("the project does not pair notebooks with scripts")
         problem = pairing_problem(self.notebook, self.path, pairing)
@@ -243,7 +243,7 @@ class NotebookItem(_NotebookItemBase):
             run, measurement = measured(run, self.config)
         result = executor_for(self.config).execute(run)
         if measurement is not None:
-            pairing = pairing_for(self.config, self.notebook)
+            pairing = pairing_for(self.config, self.path, self.notebook)
             twin = pairing.twin(self.path) if pairing is not None else None
             script = twin if twin is not None and twin.exists() else None
             measurement.map_cells(
@@ -285,7 +285,7 @@ class NotebookItem(_NotebookItemBase):
 
     def _in_script(self, error: CellProblem) -> str:
         """Where the failing line is in the paired script, when the notebook has a twin."""
-        pairing = pairing_for(self.config, self.notebook)
+        pairing = pairing_for(self.config, self.path, self.notebook)
         if pairing is None or not pairing.twin(self.path).exists():
             return ""
         line = script_line(self.notebook, pairing.fmt, error.index, failing_line(error) or 1)
@@ -333,7 +333,7 @@ class NotebookItem(_NotebookItemBase):
         )
         if settings.update_outputs:
             try:
-                if store_outputs(self.path, self.notebook, executed, settings.compare_or_default):
+                if store_outputs(self.path, self.notebook, executed, settings.compare):
                     self.user_properties.append((UPDATED, True))
             except NotStored as exc:
                 self._warn(f"outputs not updated: {exc}")
@@ -342,10 +342,11 @@ class NotebookItem(_NotebookItemBase):
         ignore = nbreg.get("diff_ignore", []) if isinstance(nbreg, dict) else []
         replace = nbreg.get("diff_replace", []) if isinstance(nbreg, dict) else []
         stored = self.notebook.cells
-        if settings.compare is not None:
-            return compare_outputs(stored, executed.cells, settings.compare, False, ignore, replace)
         # Without --nb-compare, cells marked check-output are still compared (nbval-lax).
-        return compare_outputs(stored, executed.cells, CompareSettings(), True, ignore, replace)
+        only_marked = not settings.compare.enabled
+        return compare_outputs(
+            stored, executed.cells, settings.compare, only_marked, ignore, replace
+        )
 
     def _warn(self, message: str) -> None:
         """A warning located at the notebook, not at nbharness's code."""
@@ -423,15 +424,21 @@ def _outcome_from_kernel(error: CellError) -> None:
         pytest.xfail(reason)
 
 
-def pairing_for(config: pytest.Config, nb: NotebookNode) -> Pairing | None:
-    """The notebook's pairing, from the ``[tool.nbharness]`` table the session read once."""
-    return pairing_of(config.rootpath, dict(config.stash[SETTINGS_KEY].tool), nb)
+def project_for(config: pytest.Config, path: Path) -> Project:
+    """The notebook's project, by the rule the CLI uses; pytest's rootdir as the fallback."""
+    return Project.for_path(path, config.rootpath)
+
+
+def pairing_for(config: pytest.Config, path: Path, nb: NotebookNode) -> Pairing | None:
+    """The notebook's pairing, from its project's ``[tool.nbharness]`` table."""
+    project = project_for(config, path)
+    return pairing_of(project.root, dict(project.table), nb)
 
 
 def executor_for(config: pytest.Config) -> Executor:
     """The session's executor, entered on first use and closed at session end."""
     if EXECUTOR_KEY not in config.stash:
-        settings = config.stash[SETTINGS_KEY]
+        settings = settings_of(config)
         if settings.remote is not None:
             from ..execute.remote import RemoteExecutor
 

@@ -1,0 +1,109 @@
+"""The project and its settings: one root rule, checked keys, built only with --nb."""
+
+from __future__ import annotations
+
+import nbformat
+import pytest
+
+from nbharness.cli import main
+from nbharness.config.project import ConfigError, Project
+
+from .helpers import build_notebook, expect
+
+PLAIN_TEST = "def test_plain():\n    assert True\n"
+
+
+@pytest.mark.parametrize(
+    "config",
+    [
+        '[tool.nbharness]\nenv = ["not", "a", "table"]\n',
+        '[tool.nbharness]\nexport-root = "src"\n',
+        '[tool.pytest.ini_options]\nnb_hub_url = "http://127.0.0.1:1"\nnb_hub_user = "alice"\n',
+    ],
+    ids=["bad-env", "unknown-key", "hub-without-token"],
+)
+def test_plain_pytest_runs_whatever_the_nbharness_config_says(pytester, monkeypatch, config):
+    monkeypatch.delenv("JUPYTERHUB_API_TOKEN", raising=False)
+    pytester.makepyprojecttoml(config)
+    pytester.makepyfile(test_plain=PLAIN_TEST)
+    result = pytester.runpytest()
+    result.assert_outcomes(passed=1)
+
+
+def test_with_nb_the_same_config_is_refused_in_one_line(pytester):
+    pytester.makepyprojecttoml('[tool.nbharness]\nenv = ["not", "a", "table"]\n')
+    result = pytester.runpytest("--nb")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(
+        ["ERROR: *pyproject.toml: [[]tool.nbharness] env must be a table of strings, got *"]
+    )
+
+
+@pytest.mark.parametrize(
+    ("config", "message"),
+    [
+        (
+            'export-root = "src"',
+            "[tool.nbharness] export-root unknown key (did you mean 'export_root'?); known keys: *",
+        ),
+        ('paring = "py:percent"', "[tool.nbharness] paring unknown key (did you mean 'pairing'?)*"),
+        ('cache_input = ["a.csv"]', "*cache_input unknown key (did you mean 'cache_inputs'?)*"),
+        ('strip_outputs = "yes"', "*strip_outputs must be true or false, got 'yes'"),
+        ("[tool.nbharness.hub]\nuser_options = 7", "*[tool.nbharness.hub] user_options must be *"),
+        ("[tool.nbharness.compare]\nimage = 'hash'", "*[tool.nbharness.compare] image unknown *"),
+        ("export_root = 3", "*export_root must be a path, got 3"),
+    ],
+    ids=["export-root", "paring", "cache_input", "strip-yes", "user-options-7", "image", "int"],
+)
+def test_unknown_keys_and_wrong_types_are_refused_naming_file_and_key(pytester, config, message):
+    pytester.makepyprojecttoml(f"[tool.nbharness]\n{config}\n")
+    pytester.makefile(".ipynb", a=nbformat.writes(build_notebook(["1"])))
+    result = pytester.runpytest("--nb")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    expect(result.stderr, [f"ERROR: {pytester.path / 'pyproject.toml'}: {message}"])
+    with pytest.raises(ConfigError) as caught:
+        Project.for_path(pytester.path / "a.ipynb")
+    assert caught.value.path == pytester.path / "pyproject.toml"
+    assert caught.value.key.split()[-1] in config
+
+
+def test_the_cli_refuses_an_unknown_key_too(pytester, capsys, monkeypatch):
+    monkeypatch.chdir(pytester.path)
+    pytester.makepyprojecttoml('[tool.nbharness]\nparing = "py:percent"\n')
+    nbformat.write(build_notebook(["1"]), pytester.path / "a.ipynb")
+    assert main(["check", "--pairing", "a.ipynb"]) == 1
+    err = capsys.readouterr()
+    assert "paring unknown key (did you mean 'pairing'?)" in err.out + err.err
+
+
+NESTED_CELLS = ["#| default_exp tools", "#| export\ndef double(x):\n    return 2 * x"]
+
+
+@pytest.fixture
+def nested(pytester, monkeypatch):
+    """A top project holding the pytest ini, and ``sub/`` with its own ``[tool.nbharness]``."""
+    pytester.makepyprojecttoml("[tool.pytest.ini_options]\naddopts = ''\n")
+    sub = pytester.mkdir("sub")
+    (sub / "pyproject.toml").write_text('[tool.nbharness]\nexport_root = "src"\n')
+    (sub / "nb").mkdir()
+    nbformat.write(build_notebook(NESTED_CELLS), sub / "nb" / "a.ipynb")
+    monkeypatch.chdir(pytester.path)
+    return sub
+
+
+def test_a_nested_project_is_one_project_for_the_cli_and_the_plugin(pytester, nested, capsys):
+    assert main(["export", "sub/nb/a.ipynb"]) == 0
+    assert (nested / "src" / "tools.py").is_file()
+    assert main(["check", "--export", "sub/nb/a.ipynb"]) == 0
+    capsys.readouterr()
+    result = pytester.runpytest("--nb", "--nb-check-export", "-k", "export")
+    result.assert_outcomes(passed=1)
+    assert Project.for_path(nested / "nb" / "a.ipynb", pytester.path).root == nested
+
+
+def test_without_an_nbharness_table_the_fallback_root_wins(pytester):
+    pytester.makepyprojecttoml("[tool.pytest.ini_options]\n")
+    sub = pytester.mkdir("sub")
+    (sub / "pyproject.toml").write_text("[project]\nname = 'x'\n")
+    assert Project.for_path(sub / "a.ipynb", pytester.path).root == pytester.path
+    assert Project.for_path(sub / "a.ipynb").root == sub
