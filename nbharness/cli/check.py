@@ -53,7 +53,13 @@ def run(args: argparse.Namespace) -> int:
         shown = display_path(path)
         try:
             cells = stored_cells(path)
-        except (OSError, ValueError, AttributeError, nbformat.ValidationError) as exc:
+        except (
+            OSError,
+            ValueError,
+            AttributeError,
+            RecursionError,
+            nbformat.ValidationError,
+        ) as exc:
             print(f"{shown}: not a valid notebook: {exc}", file=sys.stderr)
             failed += 1
             continue

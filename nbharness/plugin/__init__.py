@@ -266,8 +266,29 @@ def _hint_at_the_flag(config: pytest.Config) -> None:
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     settings = config.stash.get(SETTINGS_KEY, None)
-    if settings is None or settings.changed_since is None:
+    if settings is None:
         return
+    if settings.output_dir is not None:
+        _refuse_overwriting_sources(items, settings.output_dir)
+    if settings.changed_since is not None:
+        _select_changed(config, items, settings)
+
+
+def _refuse_overwriting_sources(items: list[pytest.Item], output_dir: Path) -> None:
+    from .items import sources_overwritten
+
+    overwritten = sources_overwritten(items, output_dir)
+    if overwritten:
+        more = f" (and {len(overwritten) - 1} more)" if len(overwritten) > 1 else ""
+        raise pytest.UsageError(
+            f"--nb-output-dir {output_dir}: the executed copy would overwrite the notebook "
+            f"{overwritten[0]}{more}; write the copies to a folder of their own"
+        )
+
+
+def _select_changed(config: pytest.Config, items: list[pytest.Item], settings: Settings) -> None:
+    """``--nb-changed-since``: keep the notebooks that changed, or all when an input did."""
+    assert settings.changed_since is not None
     from ..vcs.git import changed_paths  # gitpython: only when asked for
     from .cache import input_files
 

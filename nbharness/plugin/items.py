@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import re
 import warnings
 from collections.abc import Iterator
@@ -28,7 +29,13 @@ from ..errors import (
 )
 from ..execute import Executor, RunResult, get_executor
 from ..notebook.cellmarks import is_injected, user_index
-from ..notebook.io import nbharness_metadata, read_notebook, skip_reason, write_notebook
+from ..notebook.io import (
+    NotWritten,
+    nbharness_metadata,
+    read_notebook,
+    skip_reason,
+    write_notebook,
+)
 from ..plan import run_for
 from ..plan.parameters import (
     PARAMETERS_TAG,
@@ -60,6 +67,8 @@ ORDER_ITEM = "execution-order"
 #: Name of the export check's item: ``analysis.ipynb::export``.
 EXPORT_ITEM = "export"
 PAIRING_ITEM = "pairing"
+#: A parameter id longer than this (in bytes) is cut and hashed in an executed copy's name.
+MAX_ID_IN_FILE_NAME = 100
 
 
 class NotebookFile(pytest.File):
@@ -68,8 +77,10 @@ class NotebookFile(pytest.File):
     def collect(self) -> Iterator[pytest.Item]:
         try:
             nb, warning = read_notebook(self.path)
-            if nbharness_metadata(nb).get(EXECUTED_FROM):
-                return  # an executed copy written by --nb-output-dir, not a notebook to test
+            source = nbharness_metadata(nb).get(EXECUTED_FROM)
+            if source:  # an executed copy written by --nb-output-dir, not a notebook to test
+                self._warn_not_collected(source)
+                return
             sets: list[ParameterSet | None] = [*self._parameter_sets(nb)] or [None]
         except (InvalidNotebook, ParameterError) as exc:
             # A collection error would stop the whole session; a failing item lets
@@ -102,6 +113,15 @@ class NotebookFile(pytest.File):
             for marker in markers:
                 item.add_marker(marker)
             yield item
+
+    def _warn_not_collected(self, source: object) -> None:
+        """Say so: an executed copy in the source tree would otherwise vanish from the suite."""
+        message = (
+            f"{self.path.name}: not collected: it is an executed copy of {source} "
+            f"(metadata nbharness.{EXECUTED_FROM}); if it should be a source notebook, "
+            "restore it from git"
+        )
+        warnings.warn_explicit(NotebookWarning(message), NotebookWarning, str(self.path), 0)
 
     def _markers(self, nb: NotebookNode) -> list[pytest.MarkDecorator]:
         """pytest markers from the notebook's metadata and ``[tool.nbharness.markers]``.
@@ -252,9 +272,7 @@ class NotebookItem(_NotebookItemBase):
         for message in result.warnings:
             self._warn(message)
         if settings.output_dir is not None:
-            executed = result.notebook
-            executed.metadata.setdefault("nbharness", {})[EXECUTED_FROM] = self.nodeid
-            write_notebook(executed, output_path(self, settings.output_dir))
+            self._save_executed(result.notebook, settings.output_dir)
         error: NbHarnessError | None
         if settings.find_import_errors and result.error is None:
             # Every other cell error is beside the point; broken set-up code is not.
@@ -282,6 +300,15 @@ class NotebookItem(_NotebookItemBase):
             error = dataclasses.replace(error, index=user_index(ran, error.index))
             error = dataclasses.replace(error, script_location=self._in_script(error))
         raise error
+
+    def _save_executed(self, executed: NotebookNode, output_dir: Path) -> None:
+        """The executed copy, for CI artefacts. A disk that refuses it warns: the run's
+        verdict is about the notebook, and the warning summary still shows the loss."""
+        executed.metadata.setdefault("nbharness", {})[EXECUTED_FROM] = self.nodeid
+        try:
+            write_notebook(executed, output_path(self, output_dir))
+        except NotWritten as exc:
+            self._warn(f"executed copy not saved: {exc}")
 
     def _in_script(self, error: CellProblem) -> str:
         """Where the failing line is in the paired script, when the notebook has a twin."""
@@ -335,7 +362,7 @@ class NotebookItem(_NotebookItemBase):
             try:
                 if store_outputs(self.path, self.notebook, executed, settings.compare):
                     self.user_properties.append((UPDATED, True))
-            except NotStored as exc:
+            except (NotStored, NotWritten) as exc:
                 self._warn(f"outputs not updated: {exc}")
             return None
         nbreg = self.notebook.metadata.get("nbreg") or {}
@@ -468,5 +495,17 @@ def output_path(item: pytest.Item, output_dir: Path) -> Path:
         relative = Path(item.path.name)
     if isinstance(item, NotebookItem) and item.parameters is not None:
         safe_id = re.sub(r'[/\\:*?"<>|\x00-\x1f]', "_", item.parameters.id)
+        if len(safe_id.encode()) > MAX_ID_IN_FILE_NAME:  # file names stop at 255 bytes
+            digest = hashlib.sha256(safe_id.encode()).hexdigest()[:12]
+            safe_id = f"{safe_id.encode()[:60].decode(errors='ignore')}-{digest}"
         relative = relative.with_name(f"{relative.stem}[{safe_id}]{relative.suffix}")
     return output_dir / relative
+
+
+def sources_overwritten(items: list[pytest.Item], output_dir: Path) -> list[Path]:
+    """Collected notebooks that an executed copy would replace (``--nb-output-dir .``)."""
+    sources = {item.path.resolve() for item in items if isinstance(item, NotebookItem)}
+    copies = {
+        output_path(item, output_dir).resolve() for item in items if isinstance(item, NotebookItem)
+    }
+    return sorted(sources & copies)
