@@ -107,3 +107,18 @@ def test_without_an_nbharness_table_the_fallback_root_wins(pytester):
     (sub / "pyproject.toml").write_text("[project]\nname = 'x'\n")
     assert Project.for_path(sub / "a.ipynb", pytester.path).root == pytester.path
     assert Project.for_path(sub / "a.ipynb").root == sub
+
+
+@pytest.mark.parametrize(
+    ("args", "ini", "where"),
+    [
+        (["--nb-timeout", "inf"], "", "--nb-timeout"),
+        ([], 'nb_timeout = "inf"', "ini option nb_timeout"),
+        (["--nb-startup-timeout", "Infinity"], "", "--nb-startup-timeout"),
+    ],
+)
+def test_an_infinite_timeout_is_refused_in_one_line(pytester, args, ini, where):
+    pytester.makepyprojecttoml(f"[tool.pytest.ini_options]\n{ini}\n")
+    result = pytester.runpytest("--nb", *args)
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines([f"ERROR: {where}: expected a finite number of seconds, got *"])

@@ -6,6 +6,7 @@ Every validation error names where the bad value came from.
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -353,6 +354,12 @@ def _positive_seconds(value: str, where: str) -> float:
         seconds = -1.0
     if not seconds > 0:
         raise pytest.UsageError(f"{where}: expected a positive number of seconds, got {value!r}")
+    if math.isinf(seconds):
+        # A limit is a number of seconds to wait; "no limit" hides a hung cell forever.
+        raise pytest.UsageError(
+            f"{where}: expected a finite number of seconds, got {value!r} "
+            "(for a very long limit give one, such as 86400)"
+        )
     return seconds
 
 
