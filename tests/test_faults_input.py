@@ -5,12 +5,13 @@ from __future__ import annotations
 import json
 import os
 
+import nbformat
 import pytest
 
 from nbharness.cli import main
 from nbharness.notebook.io import NotWritten, read_notebook, write_atomically
 
-from .helpers import expect
+from .helpers import build_notebook, expect
 
 pytestmark = pytest.mark.filterwarnings("default::nbharness.errors.NotebookWarning")
 
@@ -126,3 +127,38 @@ def test_odd_parameter_ids_stay_on_one_line_and_fit_a_file_name(pytester, make_n
     written = sorted(path.name for path in (pytester.path / "out").iterdir())
     assert len(written) == 2
     assert all(len(name.encode()) < 255 for name in written)
+
+
+@pytest.fixture
+def paired(tmp_path, monkeypatch):
+    """A project pairing notebooks with py:percent scripts, synced once."""
+    (tmp_path / "pyproject.toml").write_text('[tool.nbharness]\npairing = "py:percent"\n')
+    (tmp_path / "real").mkdir()
+    nbformat.write(build_notebook(["x = 1"]), tmp_path / "real" / "s.ipynb")
+    monkeypatch.chdir(tmp_path)
+    return tmp_path
+
+
+def test_sync_writes_a_symlinked_notebook_through_the_link(paired):
+    link = paired / "link.ipynb"
+    link.symlink_to(os.path.join("real", "s.ipynb"))
+    assert main(["sync", "link.ipynb"]) == 0
+    script = paired / "link.py"
+    script.write_text(script.read_text().replace("x = 1", "x = 2"))
+    assert main(["sync", "link.ipynb"]) == 0
+    assert link.is_symlink()
+    assert "x = 2" in (paired / "real" / "s.ipynb").read_text()
+
+
+def test_sync_refuses_a_read_only_notebook_in_one_line(paired, capsys):
+    notebook = paired / "real" / "s.ipynb"
+    assert main(["sync", str(notebook)]) == 0
+    script = paired / "real" / "s.py"
+    script.write_text(script.read_text().replace("x = 1", "x = 2"))
+    notebook.chmod(0o444)
+    before = notebook.read_bytes()
+    capsys.readouterr()
+    assert main(["sync", str(notebook)]) == 1
+    err = capsys.readouterr().err
+    assert err.strip().splitlines() == ["real/s.ipynb: not written: the file is read-only"]
+    assert notebook.read_bytes() == before
