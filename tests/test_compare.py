@@ -148,7 +148,7 @@ def test_project_sanitizers_and_image_policy_come_from_pyproject(pytester, make_
     [
         ('sanitize = [["(", "x"]]', "bad sanitizer pattern '('"),
         ('images = "pixels"', "images must be 'hash' or 'skip'"),
-        ("colour = true", "[[]tool.nbharness.compare] colour unknown key; known keys: *"),
+        ("colour = true", "[[]tool.nbharness.compare] colour is not a known key; known keys: *"),
     ],
 )
 def test_bad_compare_settings_are_usage_errors_naming_the_file(pytester, toml, message):

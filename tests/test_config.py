@@ -44,13 +44,24 @@ def test_with_nb_the_same_config_is_refused_in_one_line(pytester):
     [
         (
             'export-root = "src"',
-            "[tool.nbharness] export-root unknown key (did you mean 'export_root'?); known keys: *",
+            "[tool.nbharness] export-root is not a known key (did you mean 'export_root'?); "
+            "known keys: cache_inputs, compare, env, export_root, hub, markers, pairing, "
+            "parameters, scripts_dir, strip_outputs",
         ),
-        ('paring = "py:percent"', "[tool.nbharness] paring unknown key (did you mean 'pairing'?)*"),
-        ('cache_input = ["a.csv"]', "*cache_input unknown key (did you mean 'cache_inputs'?)*"),
+        (
+            'paring = "py:percent"',
+            "[tool.nbharness] paring is not a known key (did you mean 'pairing'?)*",
+        ),
+        (
+            'cache_input = ["a.csv"]',
+            "*cache_input is not a known key (did you mean 'cache_inputs'?)*",
+        ),
         ('strip_outputs = "yes"', "*strip_outputs must be true or false, got 'yes'"),
         ("[tool.nbharness.hub]\nuser_options = 7", "*[tool.nbharness.hub] user_options must be *"),
-        ("[tool.nbharness.compare]\nimage = 'hash'", "*[tool.nbharness.compare] image unknown *"),
+        (
+            "[tool.nbharness.compare]\nimage = 'hash'",
+            "*[tool.nbharness.compare] image is not a known key*",
+        ),
         ("export_root = 3", "*export_root must be a path, got 3"),
     ],
     ids=["export-root", "paring", "cache_input", "strip-yes", "user-options-7", "image", "int"],
@@ -73,7 +84,7 @@ def test_the_cli_refuses_an_unknown_key_too(pytester, capsys, monkeypatch):
     nbformat.write(build_notebook(["1"]), pytester.path / "a.ipynb")
     assert main(["check", "--pairing", "a.ipynb"]) == 1
     err = capsys.readouterr()
-    assert "paring unknown key (did you mean 'pairing'?)" in err.out + err.err
+    assert "paring is not a known key (did you mean 'pairing'?)" in err.out + err.err
 
 
 NESTED_CELLS = ["#| default_exp tools", "#| export\ndef double(x):\n    return 2 * x"]
@@ -122,3 +133,29 @@ def test_an_infinite_timeout_is_refused_in_one_line(pytester, args, ini, where):
     result = pytester.runpytest("--nb", *args)
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     result.stderr.fnmatch_lines([f"ERROR: {where}: expected a finite number of seconds, got *"])
+
+
+def test_a_nested_projects_parameter_sets_apply_to_its_notebooks(pytester, make_notebook):
+    pytester.makepyprojecttoml("[tool.pytest.ini_options]\naddopts = ''\n")
+    make_notebook("sub/nb/p.ipynb", [{"source": "x = 0", "tags": ["parameters"]}, "assert x"])
+    (pytester.path / "sub" / "pyproject.toml").write_text(
+        '[tool.nbharness.parameters]\n"nb/p.ipynb" = [{x = 1}, {x = 2}]\n'
+    )
+    result = pytester.runpytest("--nb", "-v")
+    result.assert_outcomes(passed=2)
+    expect(result.stdout, ["sub/nb/p.ipynb::p[x=1] PASSED*", "sub/nb/p.ipynb::p[x=2] PASSED*"])
+
+
+def test_a_bad_key_in_a_nested_project_fails_its_notebooks_in_one_line(pytester, make_notebook):
+    make_notebook("sub/a.ipynb", ["x = 1"])
+    make_notebook("b.ipynb", ["x = 1"])
+    (pytester.path / "sub" / "pyproject.toml").write_text("[tool.nbharness]\nmarker = 1\n")
+    result = pytester.runpytest("--nb")
+    result.assert_outcomes(passed=1, failed=1)
+    expect(
+        result.stdout,
+        [
+            "*sub/pyproject.toml: [tool.nbharness] marker is not a known key "
+            "(did you mean 'markers'?)*"
+        ],
+    )

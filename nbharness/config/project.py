@@ -135,7 +135,9 @@ def _check_keys(
             close = difflib.get_close_matches(key, list(schema), n=1)
             hint = f" (did you mean {close[0]!r}?)" if close else ""
             known = ", ".join(sorted(schema))
-            raise ConfigError(path, f"{name} {key}", f"unknown key{hint}; known keys: {known}")
+            raise ConfigError(
+                path, f"{name} {key}", f"is not a known key{hint}; known keys: {known}"
+            )
         if isinstance(rule, dict):
             if not isinstance(value, dict):
                 raise ConfigError(path, f"{name} {key}", "must be a table")

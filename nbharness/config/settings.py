@@ -154,7 +154,6 @@ class Settings:
     output_dir: Path | None = None
     strict_raises: bool = False
     strict_params: bool = False
-    executor: str = "local"
     #: How local kernels start: "fork" (from a warm fork server) or "process".
     launcher: str = DEFAULT_LAUNCHER
     #: Skip runs whose key matches a previous pass (``--nb-cache``).
@@ -163,8 +162,6 @@ class Settings:
     #: one selects every notebook under ``--nb-changed-since``.
     cache_inputs: tuple[str, ...] = ()
     changed_since: str | None = None
-    #: ``[tool.nbharness.parameters]``: notebook path or glob → list of parameter sets.
-    parameters: Mapping[str, Any] = field(default_factory=dict)
     #: Add an item per exporting notebook: its modules must be up to date.
     check_export: bool = False
     check_pairing: bool = False
@@ -174,10 +171,6 @@ class Settings:
     env: Mapping[str, str] = field(default_factory=dict)
     #: The kernels' working directory; ``None``: each notebook's own folder.
     cwd: Path | None = None
-    #: ``[tool.nbharness.markers]``: notebook path or glob → pytest marker names.
-    markers: Mapping[str, Any] = field(default_factory=dict)
-    #: Where ``[tool.nbharness]`` was read from, for messages.
-    project_file: str = "pyproject.toml"
     check_order: bool = False
     #: Output regression settings; ``compare.enabled`` with ``--nb-compare``.
     compare: CompareSettings = field(default_factory=CompareSettings)
@@ -215,12 +208,9 @@ class Settings:
             output_dir=config.rootpath / output_dir if output_dir else None,
             strict_raises=bool(config.getoption("nb_strict_raises")),
             strict_params=bool(config.getoption("nb_strict_params")),
-            parameters=project.get("parameters", {}),
-            markers=project.get("markers", {}),
             env=_kernel_env(config.getoption("nb_env") or [], project),
             cwd=config.rootpath / cwd if cwd else None,
             find_import_errors=bool(config.getoption("nb_find_import_errors")),
-            project_file=project_file.name,
             check_order=_flag(config, "nb_check_order"),
             check_export=_flag(config, "nb_check_export"),
             check_pairing=_flag(config, "nb_check_pairing"),
@@ -252,7 +242,7 @@ class Settings:
             f"cell timeout={self.cell_timeout:g}s",
             *([f"notebook timeout={self.notebook_timeout:g}s"] if self.notebook_timeout else []),
             *(
-                [f"executor={self.executor}", f"launcher={self.launcher}"]
+                ["executor=local", f"launcher={self.launcher}"]
                 if self.remote is None
                 else ["executor=remote"]
             ),

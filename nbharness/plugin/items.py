@@ -13,7 +13,7 @@ import nbformat
 import pytest
 from nbformat import NotebookNode
 
-from ..config.project import Project, path_matches
+from ..config.project import ConfigError, Project, path_matches
 from ..config.settings import SETTINGS_KEY, Settings, settings_of
 from ..errors import (
     IMPORT_ERRORS,
@@ -82,7 +82,7 @@ class NotebookFile(pytest.File):
                 self._warn_not_collected(source)
                 return
             sets: list[ParameterSet | None] = [*self._parameter_sets(nb)] or [None]
-        except (InvalidNotebook, ParameterError) as exc:
+        except (InvalidNotebook, ParameterError, ConfigError) as exc:
             # A collection error would stop the whole session; a failing item lets
             # every other notebook run and still names this file in one line.
             yield BrokenNotebookItem.from_parent(self, name=self.path.stem, error=exc)
@@ -128,10 +128,10 @@ class NotebookFile(pytest.File):
 
         They go through ``pytest.mark``, so ``--strict-markers`` rejects an unregistered one.
         """
-        settings = self.config.stash[SETTINGS_KEY]
-        relative = self.nodeid.split("::")[0]
+        project = project_for(self.config, self.path)
+        relative = project.relative(self.path)
         names = _names(nbharness_metadata(nb).get("markers", []))
-        for pattern, listed in settings.markers.items():
+        for pattern, listed in project.table.get("markers", {}).items():
             if path_matches(relative, pattern):
                 names += _names(listed)
         return [getattr(pytest.mark, name) for name in dict.fromkeys(names)]
@@ -141,11 +141,11 @@ class NotebookFile(pytest.File):
         from_hook = self.config.hook.pytest_nb_parameters(path=self.path, config=self.config)
         if from_hook is not None:
             return sets_from(from_hook, f"{self.path.name}: pytest_nb_parameters")
-        settings = self.config.stash[SETTINGS_KEY]
-        relative = self.nodeid.split("::")[0]
+        project = project_for(self.config, self.path)
+        table = project.table.get("parameters", {})
         return (
             metadata_sets(nb, self.path)
-            or project_sets(settings.parameters, relative, settings.project_file)
+            or project_sets(table, project.relative(self.path), project.file.name)
             or []
         )
 
@@ -475,7 +475,7 @@ def executor_for(config: pytest.Config) -> Executor:
                 session.server(), settings.remote.remote_cwd, settings.remote.max_kernels
             )
         else:
-            executor = get_executor(settings.executor)
+            executor = get_executor("local")
         config.stash[EXECUTOR_KEY] = executor.__enter__()
     return config.stash[EXECUTOR_KEY]
 
