@@ -159,3 +159,17 @@ def test_a_bad_key_in_a_nested_project_fails_its_notebooks_in_one_line(pytester,
             "(did you mean 'markers'?)*"
         ],
     )
+
+
+def test_the_notebook_fixture_without_nb_reports_a_bad_setting_in_one_line(pytester, make_notebook):
+    make_notebook("a.ipynb", ["x = 1"])
+    pytester.makepyprojecttoml('[tool.pytest.ini_options]\nnb_timeout = "-1"\n')
+    pytester.makepyfile(test_fixture="def test_it(notebook):\n    notebook('a.ipynb')\n")
+    result = pytester.runpytest()
+    result.assert_outcomes(failed=1)
+    expect(
+        result.stdout,
+        ["ini option nb_timeout: expected a positive number of seconds, got '-1'"],
+    )
+    assert "Traceback" not in result.stdout.str()
+    assert "settings.py" not in result.stdout.str()

@@ -190,7 +190,7 @@ def open_notebooks(request: pytest.FixtureRequest) -> Iterator[Callable[..., Liv
             live = open_notebook(
                 resolved, settings, executor, parameters, kernel, before=before, after=after
             )
-        except NbHarnessError as exc:
+        except (NbHarnessError, pytest.UsageError) as exc:  # a bad setting: built lazily here
             pytest.fail(str(exc), pytrace=False)
         opened.append(live)
         return live
