@@ -2,21 +2,23 @@
 
 papermill injects the parameters and writes the output notebook; the run itself goes
 through the same executor interface as ``pytest --nb``, chosen with the environment
-variable ``NBHARNESS_EXECUTOR`` (default ``local``).
+variable ``NBHARNESS_EXECUTOR`` (default ``local``), with pytest's default launcher (the
+fork server on Linux). papermill's ``--start-timeout``, ``--execution-timeout``,
+``--stdout-file`` and ``--stderr-file`` are honoured.
 """
 
 from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from nbformat import NotebookNode
 from nbformat.v4 import new_output
 from papermill.engines import Engine, NotebookExecutionManager
 from papermill.log import logger
 
-from .config.settings import DEFAULT_CELL_TIMEOUT
+from .config.settings import DEFAULT_CELL_TIMEOUT, DEFAULT_LAUNCHER, DEFAULT_STARTUP_TIMEOUT
 from .errors import CellError, CellProblem, KernelNotFound, NbHarnessError
 from .execute import Run, get_executor
 
@@ -30,6 +32,9 @@ class NbHarnessEngine(Engine):  # type: ignore[misc]  # papermill is untyped
         execution_timeout: float | None = None,
         input_path: str | None = None,
         log_output: bool = False,
+        start_timeout: float | None = None,
+        stdout_file: IO[str] | None = None,
+        stderr_file: IO[str] | None = None,
         **kwargs: Any,
     ) -> NotebookNode:
         run = Run(
@@ -37,9 +42,13 @@ class NbHarnessEngine(Engine):  # type: ignore[misc]  # papermill is untyped
             notebook=nb_man.nb,
             cwd=Path.cwd(),  # papermill has already moved into --cwd
             cell_timeout=float(execution_timeout or DEFAULT_CELL_TIMEOUT),
+            cell_timeout_source="papermill --execution-timeout",
+            startup_timeout=float(start_timeout or DEFAULT_STARTUP_TIMEOUT),
+            startup_timeout_source="papermill --start-timeout",
             kernel=kernel_name,
+            launcher=DEFAULT_LAUNCHER,
         )
-        progress = _Progress(nb_man, log_output)
+        progress = _Progress(nb_man, log_output, {"stdout": stdout_file, "stderr": stderr_file})
         with get_executor(os.environ.get("NBHARNESS_EXECUTOR", "local")) as executor:
             result = executor.execute(run, progress)
         for index, cell in enumerate(result.notebook.cells):
@@ -73,9 +82,16 @@ class NbHarnessEngine(Engine):  # type: ignore[misc]  # papermill is untyped
 class _Progress:
     """Feeds papermill's execution manager: progress bar, cell metadata, autosave, log."""
 
-    def __init__(self, nb_man: NotebookExecutionManager, log_output: bool) -> None:
+    def __init__(
+        self,
+        nb_man: NotebookExecutionManager,
+        log_output: bool,
+        streams: dict[str, IO[str] | None],
+    ) -> None:
         self.nb_man = nb_man
         self.log_output = log_output
+        #: papermill's ``--stdout-file``/``--stderr-file``: where each stream is copied.
+        self.streams = streams
         self.next = 0  # cells before this one have been started and completed
 
     def catch_up(self, index: int) -> None:
@@ -95,6 +111,7 @@ class _Progress:
         _copy_outputs(cell, target)
         if self.log_output:
             _log_outputs(cell)
+        _copy_streams(cell, self.streams)
         self.nb_man.cell_complete(target, cell_index=index)
         self.next = index + 1
 
@@ -107,6 +124,15 @@ def _log_outputs(cell: NotebookNode) -> None:
             (logger.warning if out.get("name") == "stderr" else logger.info)(text)
         elif "text/plain" in out.get("data", {}):
             logger.info("".join(out["data"]["text/plain"]))
+
+
+def _copy_streams(cell: NotebookNode, files: dict[str, IO[str] | None]) -> None:
+    """A finished cell's stdout and stderr, appended to papermill's files for them."""
+    for out in cell.get("outputs", []):
+        target = files.get(out.get("name", "")) if out.get("output_type") == "stream" else None
+        if target is not None:
+            target.write("".join(out.get("text", "")))
+            target.flush()
 
 
 def _copy_outputs(source: NotebookNode, target: NotebookNode) -> None:

@@ -32,7 +32,7 @@ def test_streams_are_joined_and_labelled_and_noise_is_sanitized():
         result("42", 1, **{"image/png": "iVBORw0KGgo="}),
         {"output_type": "error", "ename": "ValueError", "evalue": "bad", "traceback": ["..."]},
     ]
-    assert output_text(outputs, CompareSettings()).splitlines() == [
+    assert output_text(outputs, CompareSettings(images="hash")).splitlines() == [
         "[stdout]",
         "made <Thing at 0xADDRESS>",
         "at DATETIME",
@@ -45,7 +45,7 @@ def test_streams_are_joined_and_labelled_and_noise_is_sanitized():
         "[error]",
         "ValueError: bad",
     ]
-    no_images = output_text(outputs, CompareSettings(images="skip"))
+    no_images = output_text(outputs, CompareSettings())  # as nbval: images skipped by default
     assert "image/png" not in no_images
 
 
@@ -148,7 +148,7 @@ def test_project_sanitizers_and_image_policy_come_from_pyproject(pytester, make_
     [
         ('sanitize = [["(", "x"]]', "bad sanitizer pattern '('"),
         ('images = "pixels"', "images must be 'hash' or 'skip'"),
-        ("colour = true", "unknown key(s) in [[]tool.nbharness.compare]: [[]'colour']"),
+        ("colour = true", "[[]tool.nbharness.compare] colour is not a known key; known keys: *"),
     ],
 )
 def test_bad_compare_settings_are_usage_errors_naming_the_file(pytester, toml, message):
@@ -275,6 +275,40 @@ def test_check_output_markers_compare_without_the_flag_and_the_last_marker_wins(
             "FAILED marked.ipynb::marked - outputs differ*",
         ],
     )
+
+
+def test_check_output_cells_and_updates_use_the_projects_sanitizers_and_image_policy(
+    pytester, make_notebook
+):
+    """One CompareSettings per project: nbval's marked cells without --nb-compare and
+    --nb-update-outputs compare as --nb-compare does, images skipped unless asked for."""
+    plot = "{'image/png': 'iVBORw0KGgo=', 'text/plain': 'plot'}"
+    stored = [
+        stdout("took 12.5\n"),
+        {
+            "output_type": "display_data",
+            "metadata": {},
+            "data": {"image/png": "AAAA", "text/plain": "plot"},
+        },
+    ]
+    make_notebook(
+        "timed.ipynb",
+        [
+            {
+                "source": f"# NBVAL_CHECK_OUTPUT\nimport time\nprint('took', time.time())\n"
+                f"display({plot}, raw=True)",
+                "outputs": stored,
+                "count": 1,
+            }
+        ],
+    )
+    pytester.makepyprojecttoml(
+        '[tool.nbharness.compare]\nsanitize = [["took [0-9.]+", "took SECONDS"]]\n'
+    )
+    before = (pytester.path / "timed.ipynb").read_bytes()
+    pytester.runpytest("--nb").assert_outcomes(passed=1)
+    pytester.runpytest("--nb", "--nb-update-outputs").assert_outcomes(passed=1)
+    assert (pytester.path / "timed.ipynb").read_bytes() == before
 
 
 def test_pytest_notebooks_diff_ignore_paths_are_honoured(pytester, make_notebook):

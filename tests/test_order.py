@@ -99,6 +99,22 @@ def test_a_swap_is_one_problem_and_problems_read_top_to_bottom():
     assert [p.split()[1] for p in problems] == ["1", "2", "2"]
 
 
+def test_cells_re_run_late_are_one_finding_each_not_one_per_cell_below():
+    counts = [1, 13, 14, *range(4, 13)]  # cells 2 and 3 run again after the last cell
+    assert order_problems([code(count) for count in counts]) == [
+        "In [2] to In [3] not in the notebook, between cell 1 (In [1]) and cell 4 (In [4]): "
+        "a cell run twice, or run and then deleted",
+        "cell 2 (In [13]) ran after cell 4 (In [4]) below it",
+        "cell 3 (In [14]) ran after cell 4 (In [4]) below it",
+    ]
+
+
+def test_a_last_cell_run_first_is_one_finding():
+    assert order_problems([code(count) for count in [*range(2, 11), 1]]) == [
+        "cell 10 (In [1]) ran before cell 9 (In [10])"
+    ]
+
+
 def write(path, cells, nbformat=4):
     path.write_text(
         json.dumps({"nbformat": nbformat, "nbformat_minor": 4, "metadata": {}, "cells": cells})

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
+import sys
 import sysconfig
+import time
 from pathlib import Path
 
 import nbformat
@@ -83,3 +86,38 @@ def test_a_dying_kernel_is_reported_by_papermill(tmp_path):
     assert done.returncode != 0
     assert "kernel died (exit code 3) while running cell 2" in done.stderr
     assert_all_dead([int(pid) for pid in (tmp_path / "pids.txt").read_text().split()])
+
+
+def test_kernels_start_from_the_fork_server_as_under_pytest(tmp_path):
+    parent = "import os, psutil\nprint(' '.join(psutil.Process(os.getppid()).cmdline()))"
+    done, output = papermill(tmp_path, [parent])
+    assert done.returncode == 0, done.stderr
+    printed = nbformat.read(output, as_version=4).cells[0].outputs[0]["text"]
+    assert "forkserver" in printed
+
+
+def test_stdout_and_stderr_files_get_the_cells_streams(tmp_path):
+    cells = ["print('to stdout')", "import sys\nprint('to stderr', file=sys.stderr)"]
+    done, _ = papermill(tmp_path, cells, "--stdout-file", "out.txt", "--stderr-file", "err.txt")
+    assert done.returncode == 0, done.stderr
+    assert (tmp_path / "out.txt").read_text() == "to stdout\n"
+    assert (tmp_path / "err.txt").read_text() == "to stderr\n"
+
+
+def test_the_start_timeout_is_honoured_and_named(tmp_path, monkeypatch):
+    spec = tmp_path / "jupyter" / "kernels" / "slow"
+    spec.mkdir(parents=True)
+    argv = [
+        "sh",
+        "-c",
+        f"sleep 15; exec {sys.executable} -m ipykernel_launcher -f {{connection_file}}",
+    ]
+    (spec / "kernel.json").write_text(
+        json.dumps({"argv": argv, "display_name": "slow", "language": "python"})
+    )
+    monkeypatch.setenv("JUPYTER_PATH", str(tmp_path / "jupyter"))
+    started = time.monotonic()
+    done, _ = papermill(tmp_path, ["x = 1"], "-k", "slow", "--start-timeout", "2")
+    assert done.returncode != 0
+    assert time.monotonic() - started < 12
+    assert "did not start within 2 s (papermill --start-timeout)" in done.stderr

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -11,9 +10,9 @@ from typing import Any
 
 from nbformat import NotebookNode
 
-from ..config.project import export_root, find_root, tool_table
+from ..config.project import Project
 from ..errors import InvalidNotebook, NbHarnessError, display_path
-from ..notebook.io import read_notebook
+from ..notebook.io import parse_json, read_notebook
 from ..vcs.export import modules_of, stale_modules
 from ..vcs.pairing import pairing_of, pairing_problem
 from ..verify.order import order_problems
@@ -87,8 +86,8 @@ def export_problems(path: Path, nb: NotebookNode) -> list[str]:
 
 def pairing_problems(path: Path, nb: NotebookNode) -> list[str]:
     try:
-        root = find_root(path.resolve().parent)
-        pairing = pairing_of(root, tool_table(root / "pyproject.toml"), nb)
+        project = Project.for_path(path)
+        pairing = pairing_of(project.root, dict(project.table), nb)
         problem = pairing_problem(nb, path, pairing) if pairing else None
     except NbHarnessError as exc:
         return [str(exc)]
@@ -98,9 +97,9 @@ def pairing_problems(path: Path, nb: NotebookNode) -> list[str]:
 
 
 def project_of(notebook: Path) -> tuple[Path, Path]:
-    """The notebook's project root (nearest ``pyproject.toml`` above it) and export root."""
-    root = find_root(notebook.resolve().parent)
-    return root, export_root(root, tool_table(root / "pyproject.toml"))
+    """The notebook's project root and export root (``Project.for_path``'s one rule)."""
+    project = Project.for_path(notebook)
+    return project.root, project.export_root
 
 
 def relative_to(path: Path, root: Path) -> str:
@@ -116,9 +115,9 @@ def stored_cells(path: Path) -> list[dict[str, Any]]:
     or ``InvalidNotebook`` when they are not the list of cells the order check reads."""
     try:
         text = path.read_text(encoding="utf-8")
-        raw = json.loads(text)
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+    except (OSError, UnicodeDecodeError) as exc:
         raise InvalidNotebook(path, f"cannot read it: {exc}") from None
+    raw = parse_json(path, text)
     if not isinstance(raw, dict) or not isinstance(raw.get("nbformat", 4), int):
         raise InvalidNotebook(path, "the JSON is not a notebook (no integer 'nbformat')")
     if raw.get("nbformat", 4) < 4:  # v3 keeps cells in worksheets: let nbformat upgrade it

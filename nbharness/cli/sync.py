@@ -6,7 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from ..config.project import find_root, tool_table
+from ..config.project import Project
 from ..errors import NbHarnessError, display_path
 from ..report import render
 from ..vcs.sync import sync_one
@@ -44,9 +44,9 @@ def run(args: argparse.Namespace) -> int:
             failed += 1
     for path in paired_notebooks([p for p in args.paths if p.exists()]):
         try:
-            root = find_root(path.resolve().parent)
-            table = tool_table(root / "pyproject.toml")
-            for file in sync_one(path, root, table, args.prefer, args.strip_outputs):
+            project = Project.for_path(path)
+            table = dict(project.table)
+            for file in sync_one(path, project.root, table, args.prefer, args.strip_outputs):
                 print(f"wrote {display_path(file)}")
                 written.append(display_path(file))
         except NbHarnessError as exc:

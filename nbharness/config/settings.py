@@ -6,6 +6,7 @@ Every validation error names where the bad value came from.
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -17,8 +18,8 @@ import pytest
 from ..errors import NbHarnessError
 from ..execute import FORK_AVAILABLE
 from ..jupyter_api.hub import Hub
-from ..verify.compare import DEFAULT_SANITIZERS, CompareSettings, compile_sanitizers
-from .project import export_root, tool_table
+from ..verify.compare import CompareSettings
+from .project import Project
 
 #: Per-cell limit when none is set: long enough for real analysis cells, short enough
 #: that a hung cell does not eat a CI job (nbmake uses the same figure).
@@ -153,7 +154,6 @@ class Settings:
     output_dir: Path | None = None
     strict_raises: bool = False
     strict_params: bool = False
-    executor: str = "local"
     #: How local kernels start: "fork" (from a warm fork server) or "process".
     launcher: str = DEFAULT_LAUNCHER
     #: Skip runs whose key matches a previous pass (``--nb-cache``).
@@ -162,28 +162,18 @@ class Settings:
     #: one selects every notebook under ``--nb-changed-since``.
     cache_inputs: tuple[str, ...] = ()
     changed_since: str | None = None
-    #: ``[tool.nbharness.parameters]``: notebook path or glob → list of parameter sets.
-    parameters: Mapping[str, Any] = field(default_factory=dict)
     #: Add an item per exporting notebook: its modules must be up to date.
     check_export: bool = False
     check_pairing: bool = False
-    #: Where exported modules go (``[tool.nbharness] export_root``).
-    export_root: Path = Path(".")
     #: Run past every error; fail only for imports that fail (``--nb-find-import-errors``).
     find_import_errors: bool = False
     #: Environment variables set for every kernel (``[tool.nbharness] env``, ``--nb-env``).
     env: Mapping[str, str] = field(default_factory=dict)
     #: The kernels' working directory; ``None``: each notebook's own folder.
     cwd: Path | None = None
-    #: ``[tool.nbharness.markers]``: notebook path or glob → pytest marker names.
-    markers: Mapping[str, Any] = field(default_factory=dict)
-    #: Where ``[tool.nbharness]`` was read from, for messages.
-    project_file: str = "pyproject.toml"
-    #: The whole ``[tool.nbharness]`` table, read once per session (pairing reads it).
-    tool: Mapping[str, Any] = field(default_factory=dict)
     check_order: bool = False
-    #: Output regression settings, or ``None`` when ``--nb-compare`` is off.
-    compare: CompareSettings | None = None
+    #: Output regression settings; ``compare.enabled`` with ``--nb-compare``.
+    compare: CompareSettings = field(default_factory=CompareSettings)
     update_outputs: bool = False
     #: Where kernels run when not here (``--nb-hub-url``, ``--nb-server-url``).
     remote: RemoteSettings | None = None
@@ -195,8 +185,11 @@ class Settings:
         startup, startup_where = _lookup(config, "nb_startup_timeout")
         kernel, _ = _lookup(config, "nb_kernel")
         output_dir, _ = _lookup(config, "nb_output_dir")
-        project_file = config.rootpath / "pyproject.toml"
-        project = _tool_table(project_file)
+        try:
+            found = Project.for_path(config.rootpath, config.rootpath)
+        except NbHarnessError as exc:
+            raise pytest.UsageError(str(exc)) from None
+        project, project_file = found.table, found.file
         compare, compare_where = _lookup(config, "nb_compare")
         launcher, launcher_where = _lookup(config, "nb_launcher")
         cwd, _ = _lookup(config, "nb_cwd")
@@ -215,30 +208,20 @@ class Settings:
             output_dir=config.rootpath / output_dir if output_dir else None,
             strict_raises=bool(config.getoption("nb_strict_raises")),
             strict_params=bool(config.getoption("nb_strict_params")),
-            parameters=_table(project, "parameters", project_file),
-            markers=_table(project, "markers", project_file),
-            tool=project,
-            env=_kernel_env(config.getoption("nb_env") or [], project, project_file),
+            env=_kernel_env(config.getoption("nb_env") or [], project),
             cwd=config.rootpath / cwd if cwd else None,
             find_import_errors=bool(config.getoption("nb_find_import_errors")),
-            project_file=project_file.name,
             check_order=_flag(config, "nb_check_order"),
             check_export=_flag(config, "nb_check_export"),
             check_pairing=_flag(config, "nb_check_pairing"),
-            export_root=_export_root(config.rootpath, project),
             compare=_compare_settings(compare, compare_where, project, project_file),
             update_outputs=bool(config.getoption("nb_update_outputs")),
             launcher=_launcher(launcher, launcher_where),
             cache=_flag(config, "nb_cache"),
-            cache_inputs=_globs(project, "cache_inputs", project_file),
+            cache_inputs=tuple(project.get("cache_inputs", [])),
             changed_since=config.getoption("nb_changed_since"),
             remote=remote_settings(lambda name: _lookup(config, name), project, project_file),
         )
-
-    @property
-    def compare_or_default(self) -> CompareSettings:
-        """How outputs are compared for snapshot updates, also without ``--nb-compare``."""
-        return self.compare if self.compare is not None else CompareSettings()
 
     def verdict(self) -> dict[str, Any]:
         """The settings that can change a run's outcome: part of its ``--nb-cache`` key."""
@@ -248,9 +231,8 @@ class Settings:
             "notebook_timeout": self.notebook_timeout,
             "strict_raises": self.strict_raises,
             "strict_params": self.strict_params,
-            "compare": None
-            if compare is None
-            else [[p.pattern, r] for p, r in compare.sanitizers] + [compare.images, compare.strict],
+            "compare": [[p.pattern, r] for p, r in compare.sanitizers]
+            + [compare.images, compare.strict, compare.enabled],
         }
 
     def header(self) -> str:
@@ -260,7 +242,7 @@ class Settings:
             f"cell timeout={self.cell_timeout:g}s",
             *([f"notebook timeout={self.notebook_timeout:g}s"] if self.notebook_timeout else []),
             *(
-                [f"executor={self.executor}", f"launcher={self.launcher}"]
+                ["executor=local", f"launcher={self.launcher}"]
                 if self.remote is None
                 else ["executor=remote"]
             ),
@@ -275,7 +257,7 @@ class Settings:
             parts.append(f"env={','.join(sorted(self.env))}")
         if self.check_order:
             parts.append("check order")
-        if self.compare is not None:
+        if self.compare.enabled:
             compare = self.compare
             how = [
                 *(["strict"] if compare.strict else []),
@@ -313,12 +295,9 @@ def _launcher(value: str | None, where: str) -> str:
     return value
 
 
-def _kernel_env(flags: list[str], project: Mapping[str, Any], path: Path) -> dict[str, str]:
-    """``[tool.nbharness] env``, then each ``--nb-env KEY=VALUE`` over it."""
-    table = project.get("env", {})
-    if not isinstance(table, dict) or not all(isinstance(v, str) for v in table.values()):
-        raise pytest.UsageError(f"{path}: [tool.nbharness] env must be a table of strings")
-    env = dict(table)
+def _kernel_env(flags: list[str], project: Mapping[str, Any]) -> dict[str, str]:
+    """``[tool.nbharness] env`` (checked by ``Project``), then each ``--nb-env KEY=VALUE``."""
+    env = dict(project.get("env", {}))
     for flag in flags:
         key, sep, value = flag.partition("=")
         if not sep or not key:
@@ -327,57 +306,25 @@ def _kernel_env(flags: list[str], project: Mapping[str, Any], path: Path) -> dic
     return env
 
 
-def _globs(project: Mapping[str, Any], key: str, path: Path) -> tuple[str, ...]:
-    value = project.get(key, [])
-    if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
-        raise pytest.UsageError(f"{path}: [tool.nbharness] {key} must be a list of glob strings")
-    return tuple(value)
-
-
-def _export_root(root: Path, project: dict[str, Any]) -> Path:
-    try:
-        return export_root(root, project)
-    except NbHarnessError as exc:
-        raise pytest.UsageError(str(exc)) from None
-
-
 def _flag(config: pytest.Config, name: str) -> bool:
     return bool(config.getoption(name) or config.getini(name))
 
 
 def _compare_settings(
     value: str | None, where: str, project: Mapping[str, Any], path: Path
-) -> CompareSettings | None:
-    """``--nb-compare`` / ``nb_compare`` (on, strict, off) with ``[tool.nbharness.compare]``."""
+) -> CompareSettings:
+    """``--nb-compare`` / ``nb_compare`` (on, strict, off) with ``[tool.nbharness.compare]``:
+    built also when off, for nbval's check-output cells and ``--nb-update-outputs``."""
     mode = (value or "off").lower()
     if mode not in COMPARE_MODES:
         known = ", ".join(sorted(COMPARE_MODES))
         raise pytest.UsageError(f"{where}: expected one of {known}, got {value!r}")
-    if COMPARE_MODES[mode] is None:
-        return None
-    table = _table(project, "compare", path)
-    unknown = set(table) - {"sanitize", "default_sanitizers", "images"}
-    if unknown:
-        raise pytest.UsageError(
-            f"{path}: unknown key(s) in [tool.nbharness.compare]: {sorted(unknown)}"
-        )
-    if not isinstance(table.get("default_sanitizers", True), bool):
-        raise pytest.UsageError(
-            f"{path}: [tool.nbharness.compare] default_sanitizers must be true or false"
-        )
-    # As nbval: images are not compared unless asked for (a plotting library's update
-    # changes every PNG's bytes).
-    images = table.get("images", "skip")
-    if images not in ("hash", "skip"):
-        raise pytest.UsageError(f"{path}: [tool.nbharness.compare] images must be 'hash' or 'skip'")
-    where_rules = f"{path} [tool.nbharness.compare]"
     try:
-        rules = compile_sanitizers(table.get("sanitize", []), where_rules)
-        if table.get("default_sanitizers", True):
-            rules = compile_sanitizers(DEFAULT_SANITIZERS, "defaults") + rules
+        return CompareSettings.from_table(
+            project.get("compare", {}), f"{path} [tool.nbharness.compare]", COMPARE_MODES[mode]
+        )
     except NbHarnessError as exc:
         raise pytest.UsageError(str(exc)) from None
-    return CompareSettings(sanitizers=rules, images=images, strict=COMPARE_MODES[mode] == "strict")
 
 
 #: ``--nb-compare`` values: how each reads.
@@ -390,21 +337,6 @@ COMPARE_MODES: dict[str, str | None] = {
 }
 
 
-def _tool_table(path: Path) -> dict[str, Any]:
-    """``[tool.nbharness]`` of ``path``; a file that is not valid TOML is a usage error."""
-    try:
-        return tool_table(path)
-    except NbHarnessError as exc:
-        raise pytest.UsageError(str(exc)) from None
-
-
-def _table(parent: Mapping[str, Any], key: str, path: Path) -> dict[str, Any]:
-    value = parent.get(key, {})
-    if not isinstance(value, dict):
-        raise pytest.UsageError(f"{path}: [tool.nbharness] {key} must be a table")
-    return value
-
-
 def _positive_seconds(value: str, where: str) -> float:
     try:
         seconds = float(value)
@@ -412,8 +344,22 @@ def _positive_seconds(value: str, where: str) -> float:
         seconds = -1.0
     if not seconds > 0:
         raise pytest.UsageError(f"{where}: expected a positive number of seconds, got {value!r}")
+    if math.isinf(seconds):
+        # A limit is a number of seconds to wait; "no limit" hides a hung cell forever.
+        raise pytest.UsageError(
+            f"{where}: expected a finite number of seconds, got {value!r} "
+            "(for a very long limit give one, such as 86400)"
+        )
     return seconds
 
 
 #: Where the session's settings live, for hooks, items and the ``notebook`` fixture.
 SETTINGS_KEY = pytest.StashKey[Settings]()
+
+
+def settings_of(config: pytest.Config) -> Settings:
+    """The session's settings: built at configure time with ``--nb``; without it, on first
+    use (the ``notebook`` fixture), so that plain pytest never reads them otherwise."""
+    if SETTINGS_KEY not in config.stash:
+        config.stash[SETTINGS_KEY] = Settings.from_pytest(config)
+    return config.stash[SETTINGS_KEY]

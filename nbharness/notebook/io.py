@@ -11,7 +11,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ..errors import InvalidNotebook
+from ..errors import InvalidNotebook, NbHarnessError, display_path
 
 if TYPE_CHECKING:  # nbformat is imported where notebooks are read or written: it is slow
     from nbformat import NotebookNode
@@ -20,6 +20,16 @@ if TYPE_CHECKING:  # nbformat is imported where notebooks are read or written: i
 SKIP_TAG = "skip-execution"
 #: Cells with this tag are expected to raise; the notebook continues after them.
 RAISES_TAG = "raises-exception"
+
+
+def parse_json(path: Path, text: str) -> Any:
+    """The JSON in ``text`` (read from ``path``), or ``InvalidNotebook`` in one line."""
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise InvalidNotebook(path, f"bad JSON: {exc}") from None
+    except RecursionError:
+        raise InvalidNotebook(path, "bad JSON: nested too deeply to read") from None
 
 
 def read_notebook(path: Path) -> tuple[NotebookNode, str | None]:
@@ -42,10 +52,7 @@ def read_notebook(path: Path) -> tuple[NotebookNode, str | None]:
             raise InvalidNotebook(path, f"{type(exc).__name__}: {_first_line(str(exc))}") from None
     import nbformat
 
-    try:
-        raw = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise InvalidNotebook(path, f"bad JSON: {exc}") from None
+    raw = parse_json(path, text)
     if not isinstance(raw, dict) or "nbformat" not in raw:
         raise InvalidNotebook(path, "the JSON is not a notebook (no 'nbformat' key)")
     version = raw["nbformat"]
@@ -58,6 +65,7 @@ def read_notebook(path: Path) -> tuple[NotebookNode, str | None]:
             nb: NotebookNode = nbformat.reader.reads(text)
             if nb.nbformat < 4:
                 nb = nbformat.convert(nb, 4)
+            _accept_cell_ids(nb)
             with contextlib.suppress(nbformat.ValidationError):
                 nbformat.validate(nb)  # gives missing cell ids an id, in place
             problems = list(nbformat.validator.iter_validate(nb))
@@ -65,15 +73,34 @@ def read_notebook(path: Path) -> tuple[NotebookNode, str | None]:
             raise InvalidNotebook(path, f"schema error: {_first_line(exc.message)}") from None
         except Exception as exc:  # nbformat raises bare KeyError/TypeError/... on odd input
             raise InvalidNotebook(path, f"{type(exc).__name__}: {_first_line(str(exc))}") from None
-    structural = [p for p in problems if "metadata" not in p.absolute_path]
+    # What Jupyter opens anyway runs, with a warning: metadata it does not know, and keys
+    # newer or older schemas have. What no kernel could run (a cell without source) does not.
+    structural = [p for p in problems if not _tolerated(p)]
     if structural:
         problem = structural[0]
         where = _schema_location(list(problem.absolute_path))
         raise InvalidNotebook(path, f"schema error at {where}: {_first_line(problem.message)}")
     if problems:
         where = _schema_location(list(problems[0].absolute_path))
-        return nb, f"invalid metadata at {where} ({_first_line(problems[0].message)}); ran anyway"
+        kind = "invalid metadata" if _in_metadata(problems[0]) else "schema drift"
+        return nb, f"{kind} at {where} ({_first_line(problems[0].message)}); ran anyway"
     return nb, None
+
+
+def _accept_cell_ids(nb: NotebookNode) -> None:
+    """Cell ids in an nbformat 4.0-4.4 file (some Jupyter versions write them) make it 4.5,
+    where ids belong: the file reads as nbmake, nbval and ``jupyter execute`` read it."""
+    if nb.nbformat == 4 and nb.nbformat_minor < 5 and any("id" in c for c in nb.cells):
+        nb.nbformat_minor = 5
+
+
+def _in_metadata(problem: Any) -> bool:
+    return "metadata" in problem.absolute_path
+
+
+def _tolerated(problem: Any) -> bool:
+    """Invalid metadata, or a key the schema does not list: Jupyter opens such files."""
+    return _in_metadata(problem) or problem.validator == "additionalProperties"
 
 
 def _schema_location(parts: list[str | int]) -> str:
@@ -92,24 +119,49 @@ def write_notebook(
     write_atomically(path, nbformat.writes(nb) + "\n", before_replace)
 
 
+class NotWritten(NbHarnessError):
+    """A file was left as it was: read-only, or the disk or folder refused the write."""
+
+    def __init__(self, path: Path, reason: str) -> None:
+        super().__init__(f"{display_path(path)}: not written: {reason}")
+        self.path = path
+        self.reason = reason
+
+    def __reduce__(self) -> tuple[type, tuple[Path, str]]:
+        return (type(self), (self.path, self.reason))
+
+
 def write_atomically(
     path: Path, text: str, before_replace: Callable[[], None] | None = None
 ) -> None:
     """Write so that a reader never sees half a file: a temporary file, then a rename.
+
+    A symlink is written through (its target changes, the link stays a link); a file
+    without write permission is refused, as Jupyter refuses to save it.
     ``before_replace`` runs once the new text is on disk, just before the rename: it
-    raises to abort the write (say, when the file changed since it was read)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    raises to abort the write (say, when the file changed since it was read).
+    """
+    target = Path(os.path.realpath(path))
+    if target.exists() and (not target.stat().st_mode & 0o222 or not os.access(target, os.W_OK)):
+        raise NotWritten(path, "the file is read-only")
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
+    except OSError as exc:
+        raise NotWritten(path, exc.strerror or str(exc)) from None
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
             fh.write(text)
         # mkstemp makes the file private (0600): give it the mode a plain write would.
-        os.chmod(tmp, path.stat().st_mode & 0o7777 if path.exists() else 0o666 & ~_umask())
+        mode = target.stat().st_mode & 0o7777 if target.exists() else 0o666 & ~_umask()
+        os.chmod(tmp, mode)
         if before_replace is not None:
             before_replace()
-        os.replace(tmp, path)
-    except BaseException:
+        os.replace(tmp, target)
+    except BaseException as exc:
         os.unlink(tmp)
+        if isinstance(exc, OSError):
+            raise NotWritten(path, exc.strerror or str(exc)) from None
         raise
 
 

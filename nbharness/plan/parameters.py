@@ -51,7 +51,9 @@ def sets_from(raw: object, where: str) -> list[ParameterSet]:
         for name, value in values.items():
             _check_injectable(value, f"{where}: set {number}, parameter {name!r}")
         explicit = entry.get("id")
-        set_id = str(explicit) if explicit not in (None, "") else _id_from(values, number)
+        set_id = (
+            _printable(str(explicit)) if explicit not in (None, "") else _id_from(values, number)
+        )
         if set_id in seen:
             set_id = f"{set_id}-{number}"
         seen.add(set_id)
@@ -144,6 +146,11 @@ def _check_injectable(value: object, where: str) -> None:
     raise ParameterError(
         f"{where}: a {type(value).__name__} cannot be injected into a notebook{hint}"
     )
+
+
+def _printable(text: str) -> str:
+    """An id as one line: control characters escaped (``x\\ny``), as pytest escapes ids."""
+    return re.sub(r"[\x00-\x1f\x7f]", lambda match: repr(match.group())[1:-1], text)
 
 
 def _id_from(values: dict[str, Any], number: int) -> str:

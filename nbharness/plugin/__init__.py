@@ -41,12 +41,14 @@ OTHER_NOTEBOOK_SWITCHES = ("nbval", "nbval_lax", "nbmake", "nb_test_files")
 
 def pytest_configure(config: pytest.Config) -> None:
     _hint_at_the_flag(config)
+    if not config.getoption("nb"):
+        return  # plain pytest: nbharness's settings are none of its business
     settings = config.stash[SETTINGS_KEY] = Settings.from_pytest(config)
     if settings.cache and config.cache is not None:
         from .cache import PassedRuns
 
         config.pluginmanager.register(PassedRuns(config), "nbharness-cache")
-    if settings.remote is not None and config.getoption("nb"):
+    if settings.remote is not None:
         config.pluginmanager.register(RemoteSession(config, settings.remote), REMOTE_PLUGIN)
 
 
@@ -62,9 +64,30 @@ def _hint_at_the_flag(config: pytest.Config) -> None:
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    settings = config.stash[SETTINGS_KEY]
-    if settings.changed_since is None:
+    settings = config.stash.get(SETTINGS_KEY, None)
+    if settings is None:
         return
+    if settings.output_dir is not None:
+        _refuse_overwriting_sources(items, settings.output_dir)
+    if settings.changed_since is not None:
+        _select_changed(config, items, settings)
+
+
+def _refuse_overwriting_sources(items: list[pytest.Item], output_dir: Path) -> None:
+    from .items import sources_overwritten
+
+    overwritten = sources_overwritten(items, output_dir)
+    if overwritten:
+        more = f" (and {len(overwritten) - 1} more)" if len(overwritten) > 1 else ""
+        raise pytest.UsageError(
+            f"--nb-output-dir {output_dir}: the executed copy would overwrite the notebook "
+            f"{overwritten[0]}{more}; write the copies to a folder of their own"
+        )
+
+
+def _select_changed(config: pytest.Config, items: list[pytest.Item], settings: Settings) -> None:
+    """``--nb-changed-since``: keep the notebooks that changed, or all when an input did."""
+    assert settings.changed_since is not None
     from ..vcs.git import changed_paths  # gitpython: only when asked for
     from .cache import input_files
 
@@ -75,7 +98,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     inputs = set(input_files(config.rootpath, settings.cache_inputs))
     if inputs & changed:
         return  # a file every notebook depends on changed: run them all
-    keep = [i for i in items if i.path.suffix != ".ipynb" or _touched(i, changed, settings)]
+    keep = [i for i in items if i.path.suffix != ".ipynb" or _touched(i, changed)]
     dropped = [item for item in items if item not in keep]
     if dropped:
         config.hook.pytest_deselected(items=dropped)
@@ -109,21 +132,21 @@ def notebook(request: pytest.FixtureRequest) -> Iterator[Callable[..., Any]]:
     yield from open_notebooks(request)
 
 
-def _touched(item: pytest.Item, changed: set[Path], settings: Settings) -> bool:
+def _touched(item: pytest.Item, changed: set[Path]) -> bool:
     """The notebook, its paired script or a module it exports is among the changed files."""
     from ..vcs.export import modules_of
-    from .items import pairing_for
+    from .items import pairing_for, project_for
 
     if item.path.resolve() in changed:
         return True
     stored = getattr(item, "notebook", None)
     if stored is None:
         return False
-    root = item.config.rootpath
-    source = item.path.relative_to(root).as_posix()
     try:
-        related = [module.path for module in modules_of(stored, source, settings.export_root)]
-        pairing = pairing_for(item.config, stored)
+        project = project_for(item.config, item.path)
+        modules = modules_of(stored, project.relative(item.path), project.export_root)
+        related = [module.path for module in modules]
+        pairing = pairing_for(item.config, item.path, stored)
     except NbHarnessError:
         return False
     if pairing is not None:

@@ -170,7 +170,7 @@ def open_notebook(
 def open_notebooks(request: pytest.FixtureRequest) -> Iterator[Callable[..., LiveNotebook]]:
     """The body of the ``notebook`` fixture (``plugin.py``): opens notebooks for a test,
     and kills every kernel opened when the test ends, passed or failed."""
-    from ..config.settings import SETTINGS_KEY
+    from ..config.settings import settings_of
     from .items import executor_for
 
     config = request.config
@@ -186,11 +186,11 @@ def open_notebooks(request: pytest.FixtureRequest) -> Iterator[Callable[..., Liv
     ) -> LiveNotebook:
         resolved = Path(path) if Path(path).is_absolute() else config.rootpath / path
         try:
-            settings, executor = config.stash[SETTINGS_KEY], executor_for(config)
+            settings, executor = settings_of(config), executor_for(config)
             live = open_notebook(
                 resolved, settings, executor, parameters, kernel, before=before, after=after
             )
-        except NbHarnessError as exc:
+        except (NbHarnessError, pytest.UsageError) as exc:  # a bad setting: built lazily here
             pytest.fail(str(exc), pytrace=False)
         opened.append(live)
         return live

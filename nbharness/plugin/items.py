@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import re
 import warnings
 from collections.abc import Iterator
@@ -12,8 +13,8 @@ import nbformat
 import pytest
 from nbformat import NotebookNode
 
-from ..config.project import path_matches
-from ..config.settings import SETTINGS_KEY, Settings
+from ..config.project import ConfigError, Project, path_matches
+from ..config.settings import SETTINGS_KEY, Settings, settings_of
 from ..errors import (
     IMPORT_ERRORS,
     CellError,
@@ -28,7 +29,13 @@ from ..errors import (
 )
 from ..execute import Executor, RunResult, get_executor
 from ..notebook.cellmarks import is_injected, user_index
-from ..notebook.io import nbharness_metadata, read_notebook, skip_reason, write_notebook
+from ..notebook.io import (
+    NotWritten,
+    nbharness_metadata,
+    read_notebook,
+    skip_reason,
+    write_notebook,
+)
 from ..plan import run_for
 from ..plan.parameters import (
     PARAMETERS_TAG,
@@ -43,7 +50,7 @@ from ..plan.parameters import (
 from ..report import CrashLine, FailureRepr, failing_line, render
 from ..vcs.export import ExportOutOfDate, has_exports, modules_of, stale_modules
 from ..vcs.pairing import Pairing, pairing_of, pairing_problem, script_line
-from ..verify.compare import CompareSettings, compare_outputs
+from ..verify.compare import compare_outputs
 from ..verify.coverage import measured
 from ..verify.order import ExecutionOrderError, order_problems
 from ..verify.outputs import NotStored, store_outputs
@@ -60,6 +67,8 @@ ORDER_ITEM = "execution-order"
 #: Name of the export check's item: ``analysis.ipynb::export``.
 EXPORT_ITEM = "export"
 PAIRING_ITEM = "pairing"
+#: A parameter id longer than this (in bytes) is cut and hashed in an executed copy's name.
+MAX_ID_IN_FILE_NAME = 100
 
 
 class NotebookFile(pytest.File):
@@ -68,10 +77,12 @@ class NotebookFile(pytest.File):
     def collect(self) -> Iterator[pytest.Item]:
         try:
             nb, warning = read_notebook(self.path)
-            if nbharness_metadata(nb).get(EXECUTED_FROM):
-                return  # an executed copy written by --nb-output-dir, not a notebook to test
+            source = nbharness_metadata(nb).get(EXECUTED_FROM)
+            if source:  # an executed copy written by --nb-output-dir, not a notebook to test
+                self._warn_not_collected(source)
+                return
             sets: list[ParameterSet | None] = [*self._parameter_sets(nb)] or [None]
-        except (InvalidNotebook, ParameterError) as exc:
+        except (InvalidNotebook, ParameterError, ConfigError) as exc:
             # A collection error would stop the whole session; a failing item lets
             # every other notebook run and still names this file in one line.
             yield BrokenNotebookItem.from_parent(self, name=self.path.stem, error=exc)
@@ -103,15 +114,24 @@ class NotebookFile(pytest.File):
                 item.add_marker(marker)
             yield item
 
+    def _warn_not_collected(self, source: object) -> None:
+        """Say so: an executed copy in the source tree would otherwise vanish from the suite."""
+        message = (
+            f"{self.path.name}: not collected: it is an executed copy of {source} "
+            f"(metadata nbharness.{EXECUTED_FROM}); if it should be a source notebook, "
+            "restore it from git"
+        )
+        warnings.warn_explicit(NotebookWarning(message), NotebookWarning, str(self.path), 0)
+
     def _markers(self, nb: NotebookNode) -> list[pytest.MarkDecorator]:
         """pytest markers from the notebook's metadata and ``[tool.nbharness.markers]``.
 
         They go through ``pytest.mark``, so ``--strict-markers`` rejects an unregistered one.
         """
-        settings = self.config.stash[SETTINGS_KEY]
-        relative = self.nodeid.split("::")[0]
+        project = project_for(self.config, self.path)
+        relative = project.relative(self.path)
         names = _names(nbharness_metadata(nb).get("markers", []))
-        for pattern, listed in settings.markers.items():
+        for pattern, listed in project.table.get("markers", {}).items():
             if path_matches(relative, pattern):
                 names += _names(listed)
         return [getattr(pytest.mark, name) for name in dict.fromkeys(names)]
@@ -121,11 +141,11 @@ class NotebookFile(pytest.File):
         from_hook = self.config.hook.pytest_nb_parameters(path=self.path, config=self.config)
         if from_hook is not None:
             return sets_from(from_hook, f"{self.path.name}: pytest_nb_parameters")
-        settings = self.config.stash[SETTINGS_KEY]
-        relative = self.nodeid.split("::")[0]
+        project = project_for(self.config, self.path)
+        table = project.table.get("parameters", {})
         return (
             metadata_sets(nb, self.path)
-            or project_sets(settings.parameters, relative, settings.project_file)
+            or project_sets(table, project.relative(self.path), project.file.name)
             or []
         )
 
@@ -190,9 +210,9 @@ class ExportCheckItem(_StoredNotebookItem):
     """The notebook's exported modules exist and are what ``nbharness export`` would write."""
 
     def runtest(self) -> None:
-        settings = self.config.stash[SETTINGS_KEY]
-        source = self.path.relative_to(self.config.rootpath).as_posix()
-        problems = stale_modules(modules_of(self.notebook, source, settings.export_root))
+        project = project_for(self.config, self.path)
+        modules = modules_of(self.notebook, project.relative(self.path), project.export_root)
+        problems = stale_modules(modules)
         if problems:
             raise ExportOutOfDate(problems)
 
@@ -204,7 +224,7 @@ class PairingCheckItem(_StoredNotebookItem):
     """The notebook has its script twin, in sync (when the project pairs notebooks)."""
 
     def runtest(self) -> None:
-        pairing = pairing_for(self.config, self.notebook)
+        pairing = pairing_for(self.config, self.path, self.notebook)
         if pairing is None:
             pytest.skip("the project does not pair notebooks with scripts")
         problem = pairing_problem(self.notebook, self.path, pairing)
@@ -243,7 +263,7 @@ class NotebookItem(_NotebookItemBase):
             run, measurement = measured(run, self.config)
         result = executor_for(self.config).execute(run)
         if measurement is not None:
-            pairing = pairing_for(self.config, self.notebook)
+            pairing = pairing_for(self.config, self.path, self.notebook)
             twin = pairing.twin(self.path) if pairing is not None else None
             script = twin if twin is not None and twin.exists() else None
             measurement.map_cells(
@@ -252,9 +272,7 @@ class NotebookItem(_NotebookItemBase):
         for message in result.warnings:
             self._warn(message)
         if settings.output_dir is not None:
-            executed = result.notebook
-            executed.metadata.setdefault("nbharness", {})[EXECUTED_FROM] = self.nodeid
-            write_notebook(executed, output_path(self, settings.output_dir))
+            self._save_executed(result.notebook, settings.output_dir)
         error: NbHarnessError | None
         if settings.find_import_errors and result.error is None:
             # Every other cell error is beside the point; broken set-up code is not.
@@ -283,9 +301,18 @@ class NotebookItem(_NotebookItemBase):
             error = dataclasses.replace(error, script_location=self._in_script(error))
         raise error
 
+    def _save_executed(self, executed: NotebookNode, output_dir: Path) -> None:
+        """The executed copy, for CI artefacts. A disk that refuses it warns: the run's
+        verdict is about the notebook, and the warning summary still shows the loss."""
+        executed.metadata.setdefault("nbharness", {})[EXECUTED_FROM] = self.nodeid
+        try:
+            write_notebook(executed, output_path(self, output_dir))
+        except NotWritten as exc:
+            self._warn(f"executed copy not saved: {exc}")
+
     def _in_script(self, error: CellProblem) -> str:
         """Where the failing line is in the paired script, when the notebook has a twin."""
-        pairing = pairing_for(self.config, self.notebook)
+        pairing = pairing_for(self.config, self.path, self.notebook)
         if pairing is None or not pairing.twin(self.path).exists():
             return ""
         line = script_line(self.notebook, pairing.fmt, error.index, failing_line(error) or 1)
@@ -333,19 +360,20 @@ class NotebookItem(_NotebookItemBase):
         )
         if settings.update_outputs:
             try:
-                if store_outputs(self.path, self.notebook, executed, settings.compare_or_default):
+                if store_outputs(self.path, self.notebook, executed, settings.compare):
                     self.user_properties.append((UPDATED, True))
-            except NotStored as exc:
+            except (NotStored, NotWritten) as exc:
                 self._warn(f"outputs not updated: {exc}")
             return None
         nbreg = self.notebook.metadata.get("nbreg") or {}
         ignore = nbreg.get("diff_ignore", []) if isinstance(nbreg, dict) else []
         replace = nbreg.get("diff_replace", []) if isinstance(nbreg, dict) else []
         stored = self.notebook.cells
-        if settings.compare is not None:
-            return compare_outputs(stored, executed.cells, settings.compare, False, ignore, replace)
         # Without --nb-compare, cells marked check-output are still compared (nbval-lax).
-        return compare_outputs(stored, executed.cells, CompareSettings(), True, ignore, replace)
+        only_marked = not settings.compare.enabled
+        return compare_outputs(
+            stored, executed.cells, settings.compare, only_marked, ignore, replace
+        )
 
     def _warn(self, message: str) -> None:
         """A warning located at the notebook, not at nbharness's code."""
@@ -423,15 +451,21 @@ def _outcome_from_kernel(error: CellError) -> None:
         pytest.xfail(reason)
 
 
-def pairing_for(config: pytest.Config, nb: NotebookNode) -> Pairing | None:
-    """The notebook's pairing, from the ``[tool.nbharness]`` table the session read once."""
-    return pairing_of(config.rootpath, dict(config.stash[SETTINGS_KEY].tool), nb)
+def project_for(config: pytest.Config, path: Path) -> Project:
+    """The notebook's project, by the rule the CLI uses; pytest's rootdir as the fallback."""
+    return Project.for_path(path, config.rootpath)
+
+
+def pairing_for(config: pytest.Config, path: Path, nb: NotebookNode) -> Pairing | None:
+    """The notebook's pairing, from its project's ``[tool.nbharness]`` table."""
+    project = project_for(config, path)
+    return pairing_of(project.root, dict(project.table), nb)
 
 
 def executor_for(config: pytest.Config) -> Executor:
     """The session's executor, entered on first use and closed at session end."""
     if EXECUTOR_KEY not in config.stash:
-        settings = config.stash[SETTINGS_KEY]
+        settings = settings_of(config)
         if settings.remote is not None:
             from ..execute.remote import RemoteExecutor
 
@@ -441,7 +475,7 @@ def executor_for(config: pytest.Config) -> Executor:
                 session.server(), settings.remote.remote_cwd, settings.remote.max_kernels
             )
         else:
-            executor = get_executor(settings.executor)
+            executor = get_executor("local")
         config.stash[EXECUTOR_KEY] = executor.__enter__()
     return config.stash[EXECUTOR_KEY]
 
@@ -461,5 +495,17 @@ def output_path(item: pytest.Item, output_dir: Path) -> Path:
         relative = Path(item.path.name)
     if isinstance(item, NotebookItem) and item.parameters is not None:
         safe_id = re.sub(r'[/\\:*?"<>|\x00-\x1f]', "_", item.parameters.id)
+        if len(safe_id.encode()) > MAX_ID_IN_FILE_NAME:  # file names stop at 255 bytes
+            digest = hashlib.sha256(safe_id.encode()).hexdigest()[:12]
+            safe_id = f"{safe_id.encode()[:60].decode(errors='ignore')}-{digest}"
         relative = relative.with_name(f"{relative.stem}[{safe_id}]{relative.suffix}")
     return output_dir / relative
+
+
+def sources_overwritten(items: list[pytest.Item], output_dir: Path) -> list[Path]:
+    """Collected notebooks that an executed copy would replace (``--nb-output-dir .``)."""
+    sources = {item.path.resolve() for item in items if isinstance(item, NotebookItem)}
+    copies = {
+        output_path(item, output_dir).resolve() for item in items if isinstance(item, NotebookItem)
+    }
+    return sorted(sources & copies)

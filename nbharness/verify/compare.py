@@ -36,13 +36,35 @@ MAX_LINE = 200
 
 @dataclass(frozen=True)
 class CompareSettings:
+    """How outputs are compared: one per project, used by ``--nb-compare``, nbval's
+    check-output cells and ``--nb-update-outputs`` alike."""
+
     sanitizers: tuple[tuple[re.Pattern[str], str], ...] = field(
         default_factory=lambda: compile_sanitizers(DEFAULT_SANITIZERS, "defaults")
     )
-    #: "hash": an image must be byte-identical; "skip": images are not compared.
-    images: str = "hash"
+    #: "hash": an image must be byte-identical; "skip": images are not compared. As nbval,
+    #: skipped by default: a plotting library's update changes every PNG's bytes.
+    images: str = "skip"
     #: Compare cells that have no stored outputs too (they must stay empty).
     strict: bool = False
+    #: Every cell is compared (``--nb-compare``); else only cells marked check-output.
+    enabled: bool = False
+
+    @classmethod
+    def from_table(
+        cls, table: Mapping[str, Any], where: str, mode: str | None = None
+    ) -> CompareSettings:
+        """From ``[tool.nbharness.compare]`` (its types already checked) and a mode:
+        ``None`` (off), ``"on"`` or ``"strict"``."""
+        rules = compile_sanitizers(table.get("sanitize", []), where)
+        if table.get("default_sanitizers", True):
+            rules = compile_sanitizers(DEFAULT_SANITIZERS, "defaults") + rules
+        return cls(
+            sanitizers=rules,
+            images=str(table.get("images", "skip")),
+            strict=mode == "strict",
+            enabled=mode is not None,
+        )
 
 
 class OutputMismatch(NbHarnessError):

@@ -9,9 +9,8 @@ or added after the run, outputs pasted in. This reads stored metadata only; it r
 from __future__ import annotations
 
 import itertools
-import re
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
 from ..errors import ProblemList
 from ..notebook.cellmarks import SKIP
@@ -23,9 +22,20 @@ class ExecutionOrderError(ProblemList):
     lead = "not run top to bottom in one fresh kernel: "
 
 
+class Finding(NamedTuple):
+    """One problem, at the first cell it names (problems are listed top to bottom)."""
+
+    cell: int
+    text: str
+
+
 def order_problems(cells: Sequence[Mapping[str, Any]]) -> list[str]:
-    """What is wrong with the stored execution order, one sentence per problem."""
-    problems: list[str] = []
+    """What is wrong with the stored execution order, one sentence per cause."""
+    return [finding.text for finding in sorted(_findings(cells), key=lambda f: f.cell)]
+
+
+def _findings(cells: Sequence[Mapping[str, Any]]) -> list[Finding]:
+    findings: list[Finding] = []
     ran: list[tuple[int, int]] = []  # (cell number, execution count)
     not_run: list[int] = []
     for number, cell in enumerate(cells, start=1):
@@ -35,66 +45,104 @@ def order_problems(cells: Sequence[Mapping[str, Any]]) -> list[str]:
         outputs = cell.get("outputs") or []
         if count is None:
             if outputs:
-                problems.append(f"cell {number} has outputs but no execution count")
+                findings.append(
+                    Finding(number, f"cell {number} has outputs but no execution count")
+                )
             elif not SKIP.on(cell):
                 not_run.append(number)
             continue
         for output in outputs:
             stale = output.get("execution_count")
             if output.get("output_type") == "execute_result" and stale not in (None, count):
-                problems.append(
+                text = (
                     f"cell {number} (In [{count}]) shows the result of an earlier run "
                     f"(Out [{stale}])"
                 )
+                findings.append(Finding(number, text))
         ran.append((number, count))
     if not ran:
         return []  # counts stripped (nbdev, nbstripout --keep-output): nothing to judge
-    problems += _sequence_problems(ran)
-    if ran:
-        last = ran[-1][0]
-        skipped = [number for number in not_run if number < last]
-        if skipped:
-            problems.append(f"{_cells(skipped)} did not run, but cell {last} below did")
-    return sorted(problems, key=_first_cell)
+    findings += _sequence_problems(ran)
+    last = ran[-1][0]
+    skipped = [number for number in not_run if number < last]
+    if skipped:
+        findings.append(
+            Finding(skipped[0], f"{_cells(skipped)} did not run, but cell {last} below did")
+        )
+    return findings
 
 
-def _first_cell(problem: str) -> int:
-    """The first cell a problem names, to list problems top to bottom."""
-    match = re.search(r"cells? (\d+)", problem)
-    return int(match.group(1)) if match else 0
-
-
-def _sequence_problems(ran: list[tuple[int, int]]) -> list[str]:
-    """Problems in the counts of the cells that ran, each named once, top to bottom."""
-    problems = []
-    highest: tuple[int, int] | None = None  # (cell, count) with the highest count above
+def _sequence_problems(ran: list[tuple[int, int]]) -> list[Finding]:
+    """Problems in the counts of the cells that ran: repeats, cells run out of order (the
+    fewest cells whose moving explains the order), and counts missing from the notebook."""
+    findings = []
     seen: dict[int, int] = {}  # count -> first cell showing it
+    unique = []
     for number, count in ran:
         if count in seen:
-            problems.append(f"cells {seen[count]} and {number} both show In [{count}]")
-        elif highest is not None and count < highest[1]:
-            problems.append(
-                f"cell {number} (In [{count}]) ran before cell {highest[0]} (In [{highest[1]}])"
+            findings.append(
+                Finding(seen[count], f"cells {seen[count]} and {number} both show In [{count}]")
             )
-        seen.setdefault(count, number)
-        if highest is None or count > highest[1]:
-            highest = (number, count)
+        else:
+            seen[count] = number
+            unique.append((number, count))
+    findings += _out_of_order(unique)
     counts = sorted(seen)
-    if counts and counts[0] != 1:
+    if counts[0] != 1:
         first = counts[0]
         earlier = f"{first - 1} other execution{'s' if first > 2 else ''}"
-        problems.append(
+        text = (
             f"cell {seen[first]} is In [{first}], not In [1]: {earlier} came first "
             "(cells run and then deleted, or a kernel that was not fresh)"
         )
+        findings.append(Finding(seen[first], text))
     for low, high in itertools.pairwise(counts):
         if high > low + 1:
             missing = f"In [{low + 1}]" if high == low + 2 else f"In [{low + 1}] to In [{high - 1}]"
-            problems.append(
+            text = (
                 f"{missing} not in the notebook, between cell {seen[low]} (In [{low}]) and "
                 f"cell {seen[high]} (In [{high}]): a cell run twice, or run and then deleted"
             )
-    return problems
+            findings.append(Finding(min(seen[low], seen[high]), text))
+    return findings
+
+
+def _out_of_order(ran: list[tuple[int, int]]) -> list[Finding]:
+    """One finding per cell outside the longest run of rising counts (earliest cells kept
+    on a tie): two cells re-run at the end are two findings, not one per cell below them."""
+    in_order = set(_longest_rising(ran))
+    findings = []
+    for position, (number, count) in enumerate(ran):
+        if position in in_order:
+            continue
+        above = [ran[i] for i in sorted(in_order) if i < position and ran[i][1] > count]
+        below = [ran[i] for i in sorted(in_order) if i > position and ran[i][1] < count]
+        if above:
+            other, other_count = above[-1]
+            text = f"cell {number} (In [{count}]) ran before cell {other} (In [{other_count}])"
+        else:
+            other, other_count = below[0]
+            text = (
+                f"cell {number} (In [{count}]) ran after cell {other} (In [{other_count}]) below it"
+            )
+        findings.append(Finding(min(number, other), text))
+    return findings
+
+
+def _longest_rising(ran: list[tuple[int, int]]) -> list[int]:
+    """Positions of the longest strictly rising run of counts; on a tie, the earliest cells."""
+    longest_from = [1] * len(ran)
+    for i in range(len(ran) - 1, -1, -1):
+        for j in range(i + 1, len(ran)):
+            if ran[j][1] > ran[i][1]:
+                longest_from[i] = max(longest_from[i], longest_from[j] + 1)
+    picked: list[int] = []
+    wanted = max(longest_from, default=0)
+    for i, length in enumerate(longest_from):
+        if length == wanted and (not picked or ran[i][1] > ran[picked[-1]][1]):
+            picked.append(i)
+            wanted -= 1
+    return picked
 
 
 def _cells(numbers: list[int]) -> str:
