@@ -21,7 +21,6 @@ from typing import Any
 
 from jupyter_client.manager import AsyncKernelManager
 from jupyter_core.utils import run_sync
-from nbclient import NotebookClient
 from nbclient.exceptions import CellExecutionError, CellTimeoutError, DeadKernelError
 from nbformat import NotebookNode
 from nbformat.v4 import new_code_cell, new_notebook
@@ -36,6 +35,7 @@ from ..errors import (
 from ..notebook.cellmarks import RAISES, with_executor_tags
 from ..notebook.io import SKIP_TAG, cell_timeout, kernel_name
 from . import CellObserver, Closing, Run, RunResult
+from .output_limit import CappedClient
 
 #: The kernel for notebooks that name none: the one ipykernel installs.
 DEFAULT_KERNEL = "python3"
@@ -52,7 +52,7 @@ class KernelRun(Closing):
     def __init__(self, run: Run, observer: CellObserver | None = None) -> None:
         nb = _cleared(run.notebook)
         self.km: AsyncKernelManager | None = None
-        self.client: NotebookClient | None = None
+        self.client: CappedClient | None = None
         self.closed = False
         self.run = run
         self.kernel = name = run.kernel or kernel_name(nb) or DEFAULT_KERNEL
@@ -63,8 +63,9 @@ class KernelRun(Closing):
         self.watch = _CellWatch(observer)
         self.limits = _Limits(run)
         self.km = self.manager(name)
-        self.client = NotebookClient(
+        self.client = CappedClient(
             nb,
+            output_limit=run.output_limit,
             km=self.km,
             timeout_func=self.limits.for_cell,  # the ``timeout`` trait takes ints only
             startup_timeout=math.ceil(run.startup_timeout),
@@ -172,7 +173,7 @@ class KernelRun(Closing):
             run_sync(self.stop_kernel)()
 
     @property
-    def _client(self) -> NotebookClient:
+    def _client(self) -> CappedClient:
         assert self.client is not None, "no kernel: the run could not start one"
         return self.client
 

@@ -1,0 +1,94 @@
+"""Faults a notebook can cause in the kernels and processes of a run (issue 23): runaway
+output, a fork server killed or stopped from a cell, children that escape the kernel's
+process group, and limits or folders a kernel cannot use."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from nbharness.execute import Run
+from nbharness.execute.local import LocalExecutor
+
+from .helpers import MakeNotebook, build_notebook
+
+#: Writes the pytest process's peak memory (KB) where the test can read it.
+PEAK_MEMORY_CONFTEST = """
+import resource
+
+def pytest_sessionfinish(session):
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    open("peak-kb.txt", "w").write(str(peak))
+"""
+
+DROPPED = re.compile(r"\.\.\. \[nbharness: ([\d.]+) (MB|KB|GB) of output dropped\] \.\.\.")
+
+
+def run_of(tmp_path: Path, cells: list[str], **options: object) -> Run:
+    return Run(tmp_path / "nb.ipynb", build_notebook(cells), tmp_path, 30, **options)  # type: ignore[arg-type]
+
+
+# Runaway output (trial 2.11).
+
+
+def test_a_cell_printing_forever_keeps_pytest_small_and_says_what_was_dropped(
+    pytester: pytest.Pytester, make_notebook: MakeNotebook
+) -> None:
+    pytester.makeconftest(PEAK_MEMORY_CONFTEST)
+    make_notebook("loop.ipynb", ['while True: print("x" * 1000)'])
+    result = pytester.runpytest_subprocess("--nb", "--nb-timeout", "3", "-p", "no:cacheprovider")
+    result.assert_outcomes(failed=1)
+    report = "\n".join(result.outlines)
+    assert len(report) < 3_000_000, "the report holds the cell's head and tail only"
+    assert DROPPED.search(report), "the report says that output was dropped"
+    peak_mb = int((pytester.path / "peak-kb.txt").read_text()) / 1000
+    assert peak_mb < 400, f"pytest grew to {peak_mb:.0f} MB"
+
+
+def test_one_huge_print_gives_a_bounded_report_that_still_names_the_error(
+    pytester: pytest.Pytester, make_notebook: MakeNotebook
+) -> None:
+    make_notebook("big.ipynb", ['print("x" * 50_000_000); 1/0'])
+    result = pytester.runpytest_subprocess("--nb", "-p", "no:cacheprovider")
+    result.assert_outcomes(failed=1)
+    report = "\n".join(result.outlines)
+    assert len(report) < 3_000_000
+    assert "cell 1 (In [1]) raised ZeroDivisionError" in report
+    dropped = DROPPED.search(report)
+    assert dropped is not None
+    assert dropped[2] == "MB"
+    assert 48 <= float(dropped[1]) < 49, "50 MB printed, about 2 MB kept"
+
+
+def test_a_cell_keeps_the_head_and_tail_of_its_output(tmp_path: Path) -> None:
+    run = run_of(tmp_path, ["for i in range(20000): print(i)"], output_limit=1000)
+    with LocalExecutor() as executor:
+        result = executor.execute(run)
+    assert result.error is None
+    outputs = result.notebook.cells[0].outputs
+    assert {out.output_type for out in outputs} == {"stream"}
+    text = "".join(out.text for out in outputs)
+    assert text.startswith("0\n1\n2\n")
+    assert text.endswith("19998\n19999\n")
+    assert DROPPED.search(text)
+    assert len(text) < 1100
+
+
+def test_a_display_updated_after_the_limit_is_updated_where_it_was_kept(tmp_path: Path) -> None:
+    cell = (
+        "for i in range(2000): print(i)\n"
+        "handle = display('first', display_id=True)\n"
+        "print('y' * 100)\n"
+        "handle.update('second')"
+    )
+    with LocalExecutor() as executor:
+        result = executor.execute(run_of(tmp_path, [cell], output_limit=1000))
+    assert result.error is None
+    shown = [
+        out.data["text/plain"]
+        for out in result.notebook.cells[0].outputs
+        if out.output_type == "display_data"
+    ]
+    assert shown == ["'second'"]
