@@ -9,10 +9,8 @@ process group: a kernel that has run its notebook holds nothing worth a graceful
 
 from __future__ import annotations
 
-import contextlib
 import math
 import os
-import signal
 import time
 import uuid
 from queue import Empty
@@ -25,6 +23,7 @@ from jupyter_client.manager import AsyncKernelManager
 from traitlets import Type, default
 
 from .forkserver.client import ForkProvisioner, ZygotePool, forkable
+from .processes import kill_group
 
 #: How soon a client socket retries connecting to a kernel that is not listening yet.
 RECONNECT_MS = 5
@@ -141,5 +140,4 @@ class KernelManager(AsyncKernelManager):
     def _kill_group(self) -> None:
         group, self._process_group = self._process_group, None
         if group is not None and hasattr(os, "killpg"):
-            with contextlib.suppress(ProcessLookupError, PermissionError):  # already empty
-                os.killpg(group, signal.SIGKILL)
+            kill_group(group)

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import contextlib
 import os
-import signal
 import tempfile
 from typing import Any
 
@@ -14,6 +12,7 @@ from ..errors import KernelNotFound, NbHarnessError
 from . import CellObserver, Closing, InterruptOnTerm, Run, RunResult
 from .forkserver.client import ZygotePool
 from .launch import KernelManager
+from .processes import exit_description, log_tail
 from .session import KernelRun
 
 #: Lines every ipykernel 7 prints at start; they only hide what a dying kernel said.
@@ -74,10 +73,10 @@ class LocalRun(KernelRun):
 
     def death(self) -> tuple[str, str]:
         assert isinstance(self.km, KernelManager)
-        return _exit_description(self.km.exit_code()), _tail(self.log, lines=20)
+        return exit_description(self.km.exit_code()), log_tail(self.log, 20, KERNEL_NOISE)
 
     def start_said(self) -> str:
-        return _tail(self.log) or "it printed nothing"
+        return log_tail(self.log, noise=KERNEL_NOISE) or "it printed nothing"
 
     async def stop_kernel(self) -> None:
         assert self.client is not None
@@ -89,24 +88,3 @@ class LocalRun(KernelRun):
             if self.client.kc is not None:
                 self.client.kc.stop_channels()
             self.log.close()
-
-
-def _exit_description(code: int | None) -> str:
-    if code is None or code == 0:
-        return ""
-    if code < 0:
-        with contextlib.suppress(ValueError):
-            return f"killed by {signal.Signals(-code).name}"
-        return f"killed by signal {-code}"
-    return f"exit code {code}"
-
-
-def _tail(log: Any, lines: int = 1) -> str:
-    log.flush()
-    log.seek(0)
-    text = [
-        line
-        for line in log.read().splitlines()
-        if line.strip() and not any(noise in line for noise in KERNEL_NOISE)
-    ]
-    return "\n".join(text[-lines:])

@@ -24,6 +24,8 @@ from typing import IO, Any
 from jupyter_client.connect import KernelConnectionInfo
 from jupyter_client.provisioning.local_provisioner import LocalProvisioner
 
+from ..processes import log_tail
+
 ZYGOTE = Path(__file__).with_name("server.py")
 
 #: How long a zygote may take to import a kernel's modules before we give up on it.
@@ -93,10 +95,8 @@ class Zygote:
                 return int(message[key])
 
     def _said(self) -> str:
-        self.log.flush()
-        self.log.seek(0)
-        lines = [line for line in self.log.read().splitlines() if line.strip()]
-        return f"; it said: {lines[-1]}" if lines else ""
+        said = log_tail(self.log)
+        return f"; it said: {said}" if said else ""
 
     def _read_one(self, timeout: float) -> dict[str, Any] | None:
         """One message from the zygote (exit notices are filed away), or ``None``."""
