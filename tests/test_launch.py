@@ -98,7 +98,7 @@ def test_a_killed_pytest_takes_the_fork_server_and_its_kernels_with_it(pytester,
     zygotes = [
         p.pid
         for p in psutil.Process(session.pid).children()
-        if "zygote.py" in " ".join(p.cmdline())
+        if "server.py" in " ".join(p.cmdline())
     ]
     assert len(zygotes) == 1
     session.send_signal(signal.SIGKILL)
