@@ -5,6 +5,7 @@ process group, and limits or folders a kernel cannot use."""
 from __future__ import annotations
 
 import re
+import time
 from pathlib import Path
 
 import pytest
@@ -92,3 +93,30 @@ def test_a_display_updated_after_the_limit_is_updated_where_it_was_kept(tmp_path
         if out.output_type == "display_data"
     ]
     assert shown == ["'second'"]
+
+
+# A cell that kills or stops the fork server (trial 2.8 and 2.9).
+
+
+@pytest.mark.parametrize("signal_name", ["SIGKILL", "SIGSTOP"])
+def test_a_notebook_that_breaks_the_fork_server_does_not_break_the_next_ones(
+    pytester: pytest.Pytester, make_notebook: MakeNotebook, signal_name: str
+) -> None:
+    make_notebook(
+        "a_breaks.ipynb", ["import os, signal", f"os.kill(os.getppid(), signal.{signal_name})"]
+    )
+    for name in ("b", "c", "d"):
+        make_notebook(f"{name}.ipynb", ["print('fine')"])
+    started = time.monotonic()
+    result = pytester.runpytest_subprocess(
+        "--nb", "--nb-launcher", "fork", "-p", "no:cacheprovider", "-v"
+    )
+    took = time.monotonic() - started
+    report = result.stdout.str()
+    for name in ("b", "c", "d"):
+        assert f"{name}.ipynb::{name} PASSED" in report, report
+    assert "fork server" in report, "the report blames the notebook"
+    assert signal_name in report
+    for noise in ("ZygoteError", "BrokenPipeError", "TimeoutExpired", "Traceback"):
+        assert noise not in report
+    assert took < 30, f"the run took {took:.0f} s"

@@ -22,7 +22,7 @@ from jupyter_client.asynchronous.client import AsyncKernelClient
 from jupyter_client.manager import AsyncKernelManager
 from traitlets import Type, default
 
-from .forkserver.client import ForkProvisioner, ZygotePool, forkable
+from .forkserver.client import ForkedProcess, ForkProvisioner, ZygotePool, forkable
 from .processes import kill_group
 
 #: How soon a client socket retries connecting to a kernel that is not listening yet.
@@ -123,6 +123,11 @@ class KernelManager(AsyncKernelManager):
         """The kernel process's return code (negative: the signal that killed it), if it ended."""
         process = getattr(self.provisioner, "process", None)
         return None if process is None else process.poll()
+
+    def fork_server_trouble(self) -> str:
+        """How the fork server this kernel came from broke ("was killed by SIGKILL"), or ``""``."""
+        process = getattr(self.provisioner, "process", None)
+        return process.zygote.health() if isinstance(process, ForkedProcess) else ""
 
     def kill(self) -> None:
         """SIGKILL the kernel's process group, then reap the kernel (a few ms)."""

@@ -8,7 +8,7 @@ from typing import Any
 
 from jupyter_client.kernelspec import KernelSpecManager
 
-from ..errors import KernelNotFound, NbHarnessError
+from ..errors import KernelDied, KernelNotFound, NbHarnessError
 from . import CellObserver, Closing, InterruptOnTerm, Run, RunResult
 from .forkserver.client import ZygotePool
 from .launch import KernelManager
@@ -73,10 +73,22 @@ class LocalRun(KernelRun):
 
     def death(self) -> tuple[str, str]:
         assert isinstance(self.km, KernelManager)
-        return exit_description(self.km.exit_code()), log_tail(self.log, 20, KERNEL_NOISE)
+        trouble = self.km.fork_server_trouble()
+        how = f"its fork server {trouble}" if trouble else exit_description(self.km.exit_code())
+        return how, log_tail(self.log, lines=20, noise=KERNEL_NOISE)
 
     def start_said(self) -> str:
         return log_tail(self.log, noise=KERNEL_NOISE) or "it printed nothing"
+
+    def notes(self) -> list[str]:
+        assert isinstance(self.km, KernelManager)
+        trouble = self.km.fork_server_trouble()
+        if not trouble or isinstance(self.result.error, KernelDied):
+            return []
+        return [
+            f"the fork server this notebook's kernel was forked from {trouble} during the "
+            "run (a cell signalled its parent process); the next notebook gets a new one"
+        ]
 
     async def stop_kernel(self) -> None:
         assert self.client is not None
