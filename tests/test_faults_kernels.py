@@ -4,16 +4,22 @@ process group, and limits or folders a kernel cannot use."""
 
 from __future__ import annotations
 
+import contextlib
+import os
 import re
+import signal
+import subprocess
+import sys
 import time
 from pathlib import Path
 
+import psutil
 import pytest
 
 from nbharness.execute import Run
 from nbharness.execute.local import LocalExecutor
 
-from .helpers import MakeNotebook, build_notebook
+from .helpers import MakeNotebook, assert_all_dead, build_notebook
 
 #: Writes the pytest process's peak memory (KB) where the test can read it.
 PEAK_MEMORY_CONFTEST = """
@@ -120,3 +126,78 @@ def test_a_notebook_that_breaks_the_fork_server_does_not_break_the_next_ones(
     for noise in ("ZygoteError", "BrokenPipeError", "TimeoutExpired", "Traceback"):
         assert noise not in report
     assert took < 30, f"the run took {took:.0f} s"
+
+
+# Processes that leave the kernel's process group (trial 2.3 and 2.2).
+
+#: A cell that starts children out of the kernel's process group, and records their pids
+#: and its own: one in a new session, one double-forked daemon.
+ESCAPING_CHILDREN = """
+import os, subprocess, time
+session = subprocess.Popen(["sleep", "300"], start_new_session=True)
+first = os.fork()
+if first == 0:
+    os.setsid()
+    if os.fork() == 0:
+        os.execvp("sleep", ["sleep", "301"])
+    os._exit(0)
+os.waitpid(first, 0)
+time.sleep(0.2)
+daemon = int(subprocess.check_output(["pgrep", "-f", "^sleep 301$"]).split()[-1])
+open("pids.txt", "w").write(f"{os.getpid()} {session.pid} {daemon}")
+"""
+
+
+def read_pids(folder: Path, grace: float = 60) -> list[int]:
+    """The pids a notebook wrote to pids.txt, once it has."""
+    path = folder / "pids.txt"
+    deadline = time.monotonic() + grace
+    while not path.exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    time.sleep(0.1)
+    return [int(pid) for pid in path.read_text().split()]
+
+
+def kill_pids(pids: list[int]) -> None:
+    for pid in pids:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+
+
+@pytest.mark.parametrize("launcher", ["fork", "process"])
+def test_children_in_a_new_session_end_with_the_run(
+    pytester: pytest.Pytester, make_notebook: MakeNotebook, launcher: str
+) -> None:
+    make_notebook("escapes.ipynb", [ESCAPING_CHILDREN])
+    result = pytester.runpytest("--nb", "--nb-launcher", launcher, "-p", "no:cacheprovider")
+    pids = read_pids(pytester.path, grace=0)
+    try:
+        result.assert_outcomes(passed=1)
+        assert_all_dead(pids)
+    finally:
+        kill_pids(pids)
+
+
+def test_a_killed_pytest_process_group_leaves_no_kernel_or_child_behind(
+    pytester: pytest.Pytester, make_notebook: MakeNotebook
+) -> None:
+    make_notebook("hangs.ipynb", [ESCAPING_CHILDREN, "import time\ntime.sleep(300)"])
+    session = subprocess.Popen(
+        [sys.executable, "-m", "pytest", "--nb", "--nb-launcher", "fork", "-p", "no:cacheprovider"],
+        cwd=pytester.path,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    pids: list[int] = []
+    try:
+        pids = read_pids(pytester.path)
+        forked = psutil.Process(pids[0]).children(recursive=True)
+        os.killpg(session.pid, signal.SIGKILL)  # what a cancelled CI job or the OOM killer does
+        session.wait()
+        assert_all_dead([*pids, *(p.pid for p in forked)], grace=5)
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(session.pid, signal.SIGKILL)
+        session.wait()
+        kill_pids(pids)

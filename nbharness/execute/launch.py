@@ -23,7 +23,7 @@ from jupyter_client.manager import AsyncKernelManager
 from traitlets import Type, default
 
 from .forkserver.client import ForkedProcess, ForkProvisioner, ZygotePool, forkable
-from .processes import kill_group
+from .processes import KERNEL_TAG, kill_group, kill_tagged
 
 #: How soon a client socket retries connecting to a kernel that is not listening yet.
 RECONNECT_MS = 5
@@ -99,6 +99,9 @@ class KernelManager(AsyncKernelManager):
       kernel starts and kill it whenever resources are cleaned up.
     - Ending is immediate: ``kill`` sends SIGKILL to the group and reaps the kernel, with
       no interrupt first and no 100 ms polls.
+    - What left the group goes too: every kernel's environment carries a tag of its own
+      (``processes.KERNEL_TAG``), inherited by whatever it starts, even in a new session
+      or after a double fork; ending the kernel kills every process with that tag.
 
     With ``zygotes`` set, a plain ipykernel is forked from a warm fork server instead of
     started as a new process (``forkserver.py``).
@@ -106,6 +109,8 @@ class KernelManager(AsyncKernelManager):
 
     client_factory = Type(klass=AsyncKernelClient, default_value=KernelClient)
     _process_group: int | None = None
+    #: This kernel's mark in the environment of everything it starts.
+    tag: str = ""
     #: Fork servers to start kernels from; ``None`` starts a new process per kernel.
     zygotes: ZygotePool | None = None
 
@@ -116,6 +121,8 @@ class KernelManager(AsyncKernelManager):
             self.provisioner = ForkProvisioner(
                 kernel_id=self.kernel_id, kernel_spec=spec, parent=self
             )
+        self.tag = uuid.uuid4().hex
+        kwargs["env"] = {**(kwargs.get("env") or os.environ), KERNEL_TAG: self.tag}
         await super().start_kernel(**kwargs)
         self._process_group = getattr(self.provisioner, "pgid", None)
 
@@ -134,15 +141,19 @@ class KernelManager(AsyncKernelManager):
         process = getattr(self.provisioner, "process", None)
         if self._process_group is None and process is not None:
             process.kill()
-        self._kill_group()
+        self._kill_all()
         if process is not None:
             process.wait(timeout=10)
 
     async def cleanup_resources(self, restart: bool = False) -> None:  # type: ignore[override]
-        self._kill_group()
+        self._kill_all()
         await super().cleanup_resources(restart=restart)
 
-    def _kill_group(self) -> None:
+    def _kill_all(self) -> None:
+        """SIGKILL the kernel's group and every process that carries its tag."""
         group, self._process_group = self._process_group, None
         if group is not None and hasattr(os, "killpg"):
             kill_group(group)
+        tag, self.tag = self.tag, ""
+        if tag:
+            kill_tagged(tag)

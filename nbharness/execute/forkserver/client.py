@@ -60,6 +60,9 @@ class Zygote:
             stdin=subprocess.DEVNULL,
             stdout=self.log,
             stderr=self.log,
+            # Out of pytest's process group: when the group is killed (a cancelled CI job),
+            # the fork server outlives it long enough to end every kernel it forked.
+            start_new_session=True,
         )
         theirs.close()
         self.channel = ours
