@@ -32,6 +32,14 @@ RECONNECT_MS = 5
 IOPUB_ECHO_S = 0.5
 
 
+class NoAnswer(RuntimeError):
+    """The kernel did not answer kernel_info within ``seconds``: a typed fact for the report."""
+
+    def __init__(self, seconds: float) -> None:
+        super().__init__(f"Kernel didn't respond in {seconds:g} seconds")
+        self.seconds = seconds
+
+
 class ReadyOnReply(AsyncKernelClient):
     """A client that is ready as soon as the kernel has answered on shell and iopub,
     rather than after jupyter_client's 200 ms of iopub silence."""
@@ -49,7 +57,7 @@ class ReadyOnReply(AsyncKernelClient):
             if not await self._async_is_alive():
                 raise RuntimeError("Kernel died before replying to kernel_info")
             if time.monotonic() > deadline:
-                raise RuntimeError(f"Kernel didn't respond in {timeout:g} seconds")
+                raise NoAnswer(math.inf if timeout is None else timeout)
 
     async def _reply_to(self, msg_id: str, timeout: float) -> dict[str, Any] | None:
         end = time.monotonic() + max(timeout, 0.0)

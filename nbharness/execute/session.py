@@ -35,6 +35,7 @@ from ..errors import (
 from ..notebook.cellmarks import RAISES, with_executor_tags
 from ..notebook.io import SKIP_TAG, cell_timeout, kernel_name
 from . import CellObserver, Closing, Run, RunResult
+from .launch import NoAnswer
 from .output_limit import CappedClient
 
 #: The kernel for notebooks that name none: the one ipykernel installs.
@@ -202,7 +203,7 @@ class KernelRun(Closing):
         if isinstance(exc, CellTimeoutError):
             seconds, limit = self.limits.last
             return CellTimeout(**watch.where(), timeout=seconds, limit=limit)
-        if isinstance(exc, RuntimeError) and "didn't respond" in str(exc) and watch.cell is None:
+        if isinstance(exc, NoAnswer) and watch.cell is None:
             run = self.run
             return KernelStartFailed(
                 f"kernel {name!r} did not start within {run.startup_timeout:g} s "
