@@ -57,20 +57,23 @@ class KernelNotFound(NbHarnessError):
         available: list[str],
         override: str = "--nb-kernel NAME",
         where: str = "",
+        source: str = "the notebook's kernelspec",
     ) -> None:
         known = ", ".join(sorted(available)) or "none"
         place = f" {where}" if where else ""
         super().__init__(
-            f"kernel {name!r} from the notebook's kernelspec is not installed{place} "
+            f"kernel {name!r} from {source} is not installed{place} "
             f"(installed: {known}); run with {override} to override it"
         )
         self.name = name
         self.available = available
         self.override = override
         self.where = where
+        #: Where the name came from: "the notebook's kernelspec", "--nb-kernel", ...
+        self.source = source
 
-    def __reduce__(self) -> tuple[type, tuple[str, list[str], str, str]]:
-        return (type(self), (self.name, self.available, self.override, self.where))
+    def __reduce__(self) -> tuple[type, tuple[str, list[str], str, str, str]]:
+        return (type(self), (self.name, self.available, self.override, self.where, self.source))
 
 
 class KernelStartFailed(NbHarnessError):

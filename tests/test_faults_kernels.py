@@ -19,7 +19,7 @@ import pytest
 from nbharness.execute import Run
 from nbharness.execute.local import LocalExecutor
 
-from .helpers import MakeNotebook, assert_all_dead, build_notebook
+from .helpers import MakeNotebook, assert_all_dead, build_notebook, expect
 
 #: Writes the pytest process's peak memory (KB) where the test can read it.
 PEAK_MEMORY_CONFTEST = """
@@ -201,3 +201,38 @@ def test_a_killed_pytest_process_group_leaves_no_kernel_or_child_behind(
             os.killpg(session.pid, signal.SIGKILL)
         session.wait()
         kill_pids(pids)
+
+
+# Limits and folders a kernel cannot use (trial 3.13 and 3.15).
+
+
+@pytest.mark.parametrize("flag", ["--nb-timeout", "--nb-startup-timeout"])
+def test_an_infinite_limit_means_no_limit(
+    pytester: pytest.Pytester, make_notebook: MakeNotebook, flag: str
+) -> None:
+    make_notebook("ok.ipynb", ["print('fine')"])
+    result = pytester.runpytest("--nb", flag, "inf", "-p", "no:cacheprovider")
+    result.assert_outcomes(passed=1)
+    assert "OverflowError" not in result.stdout.str()
+
+
+def test_a_missing_working_folder_is_named(
+    pytester: pytest.Pytester, make_notebook: MakeNotebook
+) -> None:
+    make_notebook("ok.ipynb", ["print('fine')"])
+    missing = pytester.path / "nowhere"
+    result = pytester.runpytest("--nb", "--nb-cwd", str(missing), "-p", "no:cacheprovider")
+    result.assert_outcomes(failed=1)
+    expect(
+        result.stdout,
+        [f"kernel 'python3' could not start: its working folder {missing} does not exist*"],
+    )
+
+
+def test_a_missing_kernel_says_where_its_name_came_from(
+    pytester: pytest.Pytester, make_notebook: MakeNotebook
+) -> None:
+    make_notebook("ok.ipynb", ["print('fine')"])
+    result = pytester.runpytest("--nb", "--nb-kernel", "nope", "-p", "no:cacheprovider")
+    result.assert_outcomes(failed=1)
+    expect(result.stdout, ["kernel 'nope' from --nb-kernel is not installed (installed: *"])

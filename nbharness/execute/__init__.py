@@ -41,6 +41,8 @@ class Run:
     cell_timeout: float
     #: The kernel to use whatever the notebook says; ``None`` means the notebook's own.
     kernel: str | None = None
+    #: Where ``kernel`` was set, for the report: "--nb-kernel", "nb_kernel", ...
+    kernel_source: str = "--nb-kernel"
     #: How a local kernel starts: "fork" (from a warm fork server) or "process".
     launcher: str = "process"
     #: Environment variables for the kernel, over this process's environment.

@@ -8,7 +8,7 @@ from typing import Any
 
 from jupyter_client.kernelspec import KernelSpecManager
 
-from ..errors import KernelDied, KernelNotFound, NbHarnessError
+from ..errors import KernelDied, KernelNotFound, KernelStartFailed, NbHarnessError
 from . import CellObserver, Closing, InterruptOnTerm, Run, RunResult
 from .forkserver.client import ZygotePool
 from .launch import KernelManager
@@ -60,8 +60,17 @@ class LocalRun(KernelRun):
             self.log.close()
 
     def kernel_missing(self, name: str) -> NbHarnessError | None:
+        """A kernel not installed, or a working folder that is not there (a kernel started
+        in it would only die before answering)."""
+        if not self.run.cwd.is_dir():
+            return KernelStartFailed(
+                f"kernel {name!r} could not start: its working folder {self.run.cwd} "
+                "does not exist (see --nb-cwd)"
+            )
         installed = list(KernelSpecManager().find_kernel_specs())
-        return None if name in installed else KernelNotFound(name, installed)
+        if name in installed:
+            return None
+        return KernelNotFound(name, installed, source=self.kernel_source)
 
     def manager(self, name: str) -> KernelManager:
         km = KernelManager(kernel_name=name)

@@ -45,6 +45,9 @@ _QUIET_LOG = logging.getLogger("nbharness.nbclient")
 _QUIET_LOG.disabled = True
 #: ``sys.exit(code)`` values that mean "stop here, all is well" (papermill's rule).
 CLEAN_EXIT_VALUES = {"", "0", "None", "False"}
+#: Seconds that stand for "no limit" where jupyter_client wants a whole number (an
+#: infinite limit would overflow its conversion to milliseconds).
+FOREVER = 10**9
 
 
 class KernelRun(Closing):
@@ -57,6 +60,14 @@ class KernelRun(Closing):
         self.closed = False
         self.run = run
         self.kernel = name = run.kernel or kernel_name(nb) or DEFAULT_KERNEL
+        #: Where the kernel's name came from, for a report that it is missing.
+        self.kernel_source = (
+            run.kernel_source
+            if run.kernel
+            else "the notebook's kernelspec"
+            if kernel_name(nb)
+            else "the default"
+        )
         missing = self.kernel_missing(name)
         if missing is not None:
             self.result = RunResult(nb, missing)
@@ -69,7 +80,7 @@ class KernelRun(Closing):
             output_limit=run.output_limit,
             km=self.km,
             timeout_func=self.limits.for_cell,  # the ``timeout`` trait takes ints only
-            startup_timeout=math.ceil(run.startup_timeout),
+            startup_timeout=_whole_seconds(run.startup_timeout),
             kernel_name=name,
             resources={"metadata": {"path": str(run.cwd)}},
             skip_cells_with_tag=SKIP_TAG,
@@ -221,6 +232,10 @@ class KernelRun(Closing):
         raise exc
 
 
+def _whole_seconds(seconds: float) -> int:
+    return FOREVER if seconds >= FOREVER else math.ceil(seconds)
+
+
 def _python_handler(signum: int) -> Any:
     """The signal's Python-level handler, or ``None`` outside the main thread."""
     if threading.current_thread() is not threading.main_thread():
@@ -261,7 +276,8 @@ class _Limits:
         self.deadline: float | None = None
         self.last: tuple[float, str] = (run.cell_timeout, "")
 
-    def for_cell(self, cell: NotebookNode) -> float:
+    def for_cell(self, cell: NotebookNode) -> float | None:
+        """The cell's limit in seconds; ``None`` (nbclient's "no limit") for an infinite one."""
         run = self.run
         own = cell_timeout(cell)
         if own is not None:
@@ -281,7 +297,7 @@ class _Limits:
                     f"the notebook timeout of {run.notebook_timeout:g} s "
                     f"({run.notebook_timeout_source})",
                 )
-        return self.last[0]
+        return None if math.isinf(self.last[0]) else self.last[0]
 
 
 class _CellWatch:
