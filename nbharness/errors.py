@@ -6,10 +6,15 @@ user sees first. Rendering the long form is ``report.py``'s job.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
+
+#: Where IPython says a cell's SyntaxError happened: its temporary file, "(3311942670.py,
+#: line 1)", a name the user never sees; the report shows the cell and line itself.
+_IPYTHON_FILE = re.compile(r" \(\d+\.py, line \d+\)$")
 
 
 def display_path(path: Path) -> str:
@@ -145,7 +150,8 @@ class CellError(CellProblem):
             return (
                 f"{self.where} asked for input (input() or getpass), which a test run cannot answer"
             )
-        message = f"{self.ename}: {self.evalue}" if self.evalue else self.ename
+        evalue = _IPYTHON_FILE.sub("", self.evalue)
+        message = f"{self.ename}: {evalue}" if evalue else self.ename
         return f"{self.where} raised {message}"
 
 

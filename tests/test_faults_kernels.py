@@ -236,3 +236,16 @@ def test_a_missing_kernel_says_where_its_name_came_from(
     result = pytester.runpytest("--nb", "--nb-kernel", "nope", "-p", "no:cacheprovider")
     result.assert_outcomes(failed=1)
     expect(result.stdout, ["kernel 'nope' from --nb-kernel is not installed (installed: *"])
+
+
+# Third-party notebooks (issue 23).
+
+
+def test_a_syntax_error_headline_does_not_name_ipythons_temporary_file(
+    pytester: pytest.Pytester, make_notebook: MakeNotebook
+) -> None:
+    make_notebook("syntax.ipynb", ["x = 1", "x = 1 +"])
+    result = pytester.runpytest("--nb", "-p", "no:cacheprovider")
+    result.assert_outcomes(failed=1)
+    expect(result.stdout, ["cell 2 (In [2]) raised SyntaxError: invalid syntax"])
+    assert not re.search(r"\d+\.py, line", result.stdout.str())
