@@ -90,20 +90,30 @@ class LocalRun(KernelRun):
         return log_tail(self.log, noise=KERNEL_NOISE) or "it printed nothing"
 
     def notes(self) -> list[str]:
+        return self._fork_server_blame()
+
+    def _fork_server_blame(self) -> list[str]:
+        """A warning for a run during which the fork server broke (unless the kernel's
+        death says so already). Asked again when the kernel is stopped: a fork server
+        killed by the last cell may die a moment after the run ends."""
         assert isinstance(self.km, KernelManager)
         trouble = self.km.fork_server_trouble()
-        if not trouble or isinstance(self.result.error, KernelDied):
-            return []
-        return [
+        note = (
             f"the fork server this notebook's kernel was forked from {trouble} during the "
             "run (a cell signalled its parent process); the next notebook gets a new one"
-        ]
+        )
+        result = getattr(self, "result", None)
+        if not trouble or result is None or isinstance(result.error, KernelDied):
+            return []
+        return [] if note in result.warnings else [note]
 
     async def stop_kernel(self) -> None:
         assert self.client is not None
         assert isinstance(self.km, KernelManager)
         try:
             self.km.kill()
+            if hasattr(self, "result"):
+                self.result.warnings.extend(self._fork_server_blame())
         finally:
             await self.km.cleanup_resources()
             if self.client.kc is not None:
