@@ -40,6 +40,7 @@ def run_of(tmp_path: Path, cells: list[str], **options: object) -> Run:
 # Runaway output (trial 2.11).
 
 
+@pytest.mark.slow
 def test_a_cell_printing_forever_keeps_pytest_small_and_says_what_was_dropped(
     pytester: pytest.Pytester, make_notebook: MakeNotebook
 ) -> None:
@@ -54,6 +55,7 @@ def test_a_cell_printing_forever_keeps_pytest_small_and_says_what_was_dropped(
     assert peak_mb < 400, f"pytest grew to {peak_mb:.0f} MB"
 
 
+@pytest.mark.slow
 def test_one_huge_print_gives_a_bounded_report_that_still_names_the_error(
     pytester: pytest.Pytester, make_notebook: MakeNotebook
 ) -> None:
@@ -178,12 +180,22 @@ def test_children_in_a_new_session_end_with_the_run(
         kill_pids(pids)
 
 
+@pytest.mark.parametrize("launcher", ["fork", "process"])
 def test_a_killed_pytest_process_group_leaves_no_kernel_or_child_behind(
-    pytester: pytest.Pytester, make_notebook: MakeNotebook
+    pytester: pytest.Pytester, make_notebook: MakeNotebook, launcher: str
 ) -> None:
     make_notebook("hangs.ipynb", [ESCAPING_CHILDREN, "import time\ntime.sleep(300)"])
     session = subprocess.Popen(
-        [sys.executable, "-m", "pytest", "--nb", "--nb-launcher", "fork", "-p", "no:cacheprovider"],
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "--nb",
+            "--nb-launcher",
+            launcher,
+            "-p",
+            "no:cacheprovider",
+        ],
         cwd=pytester.path,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 import os
+import sys
 import time
 import uuid
 from queue import Empty
@@ -22,7 +23,13 @@ from jupyter_client.asynchronous.client import AsyncKernelClient
 from jupyter_client.manager import AsyncKernelManager
 from traitlets import Type, default
 
-from .forkserver.client import ForkedProcess, ForkProvisioner, ZygotePool, forkable
+from .forkserver.client import (
+    ForkedProcess,
+    ForkProvisioner,
+    ReapedProvisioner,
+    ZygotePool,
+    forkable,
+)
 from .processes import KERNEL_TAG, kill_group, kill_tagged
 
 #: How soon a client socket retries connecting to a kernel that is not listening yet.
@@ -124,11 +131,11 @@ class KernelManager(AsyncKernelManager):
 
     async def start_kernel(self, **kwargs: Any) -> None:  # type: ignore[override]
         spec = self.kernel_spec
-        if self.zygotes is not None and spec is not None and forkable(spec.argv):
+        if spec is not None and sys.platform == "linux":
             self.kernel_id = self.kernel_id or str(uuid.uuid4())
-            self.provisioner = ForkProvisioner(
-                kernel_id=self.kernel_id, kernel_spec=spec, parent=self
-            )
+            forked = self.zygotes is not None and forkable(spec.argv)
+            provisioner = ForkProvisioner if forked else ReapedProvisioner
+            self.provisioner = provisioner(kernel_id=self.kernel_id, kernel_spec=spec, parent=self)
         self.tag = uuid.uuid4().hex
         kwargs["env"] = {**(kwargs.get("env") or os.environ), KERNEL_TAG: self.tag}
         await super().start_kernel(**kwargs)

@@ -16,6 +16,7 @@ import select
 import signal
 import socket
 import subprocess
+import sys
 import tempfile
 import threading
 import time
@@ -28,6 +29,7 @@ from jupyter_client.provisioning.local_provisioner import LocalProvisioner
 from ..processes import exit_description, log_tail, state
 
 ZYGOTE = Path(__file__).with_name("server.py")
+REAPER = Path(__file__).with_name("reaper.py")
 
 #: How long a zygote may take to import a kernel's modules before we give up on it.
 ZYGOTE_START_TIMEOUT = 60.0
@@ -241,8 +243,17 @@ def forkable(argv: list[str]) -> bool:
     return len(argv) >= 3 and argv[1:3] == ["-m", "ipykernel_launcher"]
 
 
-class ForkProvisioner(LocalProvisioner):
-    """jupyter_client's local provisioner, launching by fork from the executor's zygote."""
+class ReapedProvisioner(LocalProvisioner):
+    """jupyter_client's local provisioner, with the kernel started under ``reaper.py``,
+    which ends what the kernel leaves behind even when pytest is killed outright."""
+
+    async def launch_kernel(self, cmd: list[str], **kwargs: Any) -> KernelConnectionInfo:
+        return await super().launch_kernel([sys.executable, str(REAPER), *cmd], **kwargs)
+
+
+class ForkProvisioner(ReapedProvisioner):
+    """jupyter_client's local provisioner, launching by fork from the executor's zygote
+    (or, when there is none, as a process under ``reaper.py``)."""
 
     async def launch_kernel(self, cmd: list[str], **kwargs: Any) -> KernelConnectionInfo:
         pool: ZygotePool | None = getattr(self.parent, "zygotes", None)

@@ -241,8 +241,9 @@ def kill_group(group: int) -> None:
 def kill_tagged(tags: set[str]) -> None:
     """SIGKILL every process whose environment carries one of ``tags``, until none does."""
     markers = {f"{KERNEL_TAG}={tag}".encode() for tag in tags if tag}
+    me = os.getpid()  # the reaper carries its kernel's tag
     for _ in range(100):
-        found = [pid for pid in _pids() if markers & set(_environ(pid))]
+        found = [pid for pid in _pids() if pid != me and markers & set(_environ(pid))]
         if not found:
             return
         for pid in found:
