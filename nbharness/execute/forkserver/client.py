@@ -1,7 +1,7 @@
 """Kernels forked from a warm zygote: a fresh ipykernel in tens of milliseconds.
 
 A new ``python -m ipykernel_launcher`` spends ~250 ms of CPU importing ipykernel. The
-zygote (``zygote.py``) imports a fresh kernel's modules once; each kernel is then a
+zygote (``server.py``) imports a fresh kernel's modules once; each kernel is then a
 ``fork()`` of it. ``ForkProvisioner`` plugs that into jupyter_client's provisioner
 interface (entry point ``nbharness-fork`` in ``jupyter_client.kernel_provisioners``),
 so nbclient and papermill drive forked kernels unchanged.

@@ -11,6 +11,7 @@ then the reaper ends as the kernel did, so its exit code is the kernel's.
 from __future__ import annotations
 
 import os
+import resource
 import signal
 import sys
 import time
@@ -76,6 +77,7 @@ def end_as(status: int | None) -> None:
         os.killpg(0, signal.SIGKILL)  # the kernel's own children, and the reaper
     code = os.waitstatus_to_exitcode(status or 0)
     if code < 0:
+        resource.setrlimit(resource.RLIMIT_CORE, (0, 0))  # the kernel's crash, not ours
         signal.signal(-code, signal.SIG_DFL)
         os.kill(os.getpid(), -code)
     os._exit(code)

@@ -1,6 +1,6 @@
 """The fork server: one process that has imported a fresh kernel's modules, and forks kernels.
 
-Run as a script (``python zygote.py FD``), never imported: it must hold exactly what a
+Run as a script (``python server.py FD``), never imported: it must hold exactly what a
 fresh kernel holds, and nothing of nbharness. It talks to its parent over the
 SOCK_SEQPACKET socket FD:
 
