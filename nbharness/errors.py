@@ -6,10 +6,15 @@ user sees first. Rendering the long form is ``report.py``'s job.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
+
+#: Where IPython says a cell's SyntaxError happened: its temporary file, "(3311942670.py,
+#: line 1)", a name the user never sees; the report shows the cell and line itself.
+_IPYTHON_FILE = re.compile(r" \(\d+\.py, line \d+\)$")
 
 
 def display_path(path: Path) -> str:
@@ -57,20 +62,23 @@ class KernelNotFound(NbHarnessError):
         available: list[str],
         override: str = "--nb-kernel NAME",
         where: str = "",
+        source: str = "the notebook's kernelspec",
     ) -> None:
         known = ", ".join(sorted(available)) or "none"
         place = f" {where}" if where else ""
         super().__init__(
-            f"kernel {name!r} from the notebook's kernelspec is not installed{place} "
+            f"kernel {name!r} from {source} is not installed{place} "
             f"(installed: {known}); run with {override} to override it"
         )
         self.name = name
         self.available = available
         self.override = override
         self.where = where
+        #: Where the name came from: "the notebook's kernelspec", "--nb-kernel", ...
+        self.source = source
 
-    def __reduce__(self) -> tuple[type, tuple[str, list[str], str, str]]:
-        return (type(self), (self.name, self.available, self.override, self.where))
+    def __reduce__(self) -> tuple[type, tuple[str, list[str], str, str, str]]:
+        return (type(self), (self.name, self.available, self.override, self.where, self.source))
 
 
 class KernelStartFailed(NbHarnessError):
@@ -142,7 +150,8 @@ class CellError(CellProblem):
             return (
                 f"{self.where} asked for input (input() or getpass), which a test run cannot answer"
             )
-        message = f"{self.ename}: {self.evalue}" if self.evalue else self.ename
+        evalue = _IPYTHON_FILE.sub("", self.evalue)
+        message = f"{self.ename}: {evalue}" if evalue else self.ename
         return f"{self.where} raised {message}"
 
 

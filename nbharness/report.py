@@ -16,6 +16,9 @@ _ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
 #: A traceback entry for a frame of the kernel's own machinery, not the user's code.
 _KERNEL_FRAME = re.compile(r"^File [^\n]*[/\\](ipykernel|IPython|ipython_genutils|traitlets)[/\\]")
 _CELL_LINE = "Cell In[{count}], line "
+#: Characters of a traceback or a kernel's last words the report shows: the first and
+#: the last half (a huge exception message would otherwise print whole).
+SECTION_LIMIT = 100_000
 
 
 class _Writer(Protocol):
@@ -26,9 +29,30 @@ def strip_ansi(text: str) -> str:
     return _ANSI.sub("", text)
 
 
+def dropped_line(size: int) -> str:
+    """The line that stands in for ``size`` characters of dropped output."""
+    return f"\n... [nbharness: {human_size(size)} of output dropped] ...\n"
+
+
+def human_size(size: float) -> str:
+    for unit in ("bytes", "KB", "MB"):
+        if size < 1000:
+            return f"{size:.0f} {unit}" if unit == "bytes" else f"{size:.1f} {unit}"
+        size /= 1000
+    return f"{size:.1f} GB"
+
+
+def bounded(text: str, limit: int = SECTION_LIMIT) -> str:
+    """``text``, or its head and tail around a line saying how much was left out."""
+    if len(text) <= limit:
+        return text
+    half = limit // 2
+    return text[:half] + dropped_line(len(text) - 2 * half) + text[-half:]
+
+
 def render(error: NbHarnessError, style: str = "long", fulltrace: bool = False) -> str:
     """The whole report for ``error`` in pytest's ``--tb`` ``style``."""
-    lines = [error.summary]
+    lines = [bounded(error.summary)]
     if isinstance(error, CellProblem):
         if error.script_location:
             lines.append(f"In the paired script: {error.script_location}")
@@ -36,9 +60,11 @@ def render(error: NbHarnessError, style: str = "long", fulltrace: bool = False) 
         lines += numbered_source(error.source, failing_line(error))
         if isinstance(error, CellError) and error.traceback and style not in ("short", "line"):
             lines += ["", "Traceback:" if fulltrace else "Traceback (kernel frames trimmed):"]
-            lines += clean_traceback(error.traceback, keep_kernel_frames=fulltrace)
+            traceback = clean_traceback(error.traceback, keep_kernel_frames=fulltrace)
+            lines += bounded("\n".join(traceback)).splitlines()
         if isinstance(error, KernelDied) and error.stderr:
-            lines += ["", "Kernel stderr (last lines):", *error.stderr.splitlines()[-20:]]
+            stderr = "\n".join(error.stderr.splitlines()[-20:])
+            lines += ["", "Kernel stderr (last lines):", *bounded(stderr).splitlines()]
     details = error.details()
     if details and style != "line":
         lines += ["", *details]

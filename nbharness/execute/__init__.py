@@ -26,6 +26,9 @@ if TYPE_CHECKING:
 ENTRY_POINT_GROUP = "nbharness.executors"
 #: Forking kernels from a fork server needs fork(), SCM_RIGHTS and SOCK_SEQPACKET: Linux.
 FORK_AVAILABLE = sys.platform == "linux"
+#: Characters of output one cell keeps by default: the first 1 MB and the last 1 MB. The
+#: report's "Captured stdout" shows what the cell kept.
+DEFAULT_OUTPUT_LIMIT = 2_000_000
 
 
 @dataclass(frozen=True)
@@ -38,6 +41,8 @@ class Run:
     cell_timeout: float
     #: The kernel to use whatever the notebook says; ``None`` means the notebook's own.
     kernel: str | None = None
+    #: Where ``kernel`` was set, for the report: "--nb-kernel", "nb_kernel", ...
+    kernel_source: str = "--nb-kernel"
     #: How a local kernel starts: "fork" (from a warm fork server) or "process".
     launcher: str = "process"
     #: Environment variables for the kernel, over this process's environment.
@@ -58,6 +63,9 @@ class Run:
     #: How long the kernel may take to start and answer.
     startup_timeout: float = 60.0
     startup_timeout_source: str = "--nb-startup-timeout"
+    #: Characters of output each cell keeps: the first and the last half of it, with a
+    #: line saying how much was dropped between them.
+    output_limit: int = DEFAULT_OUTPUT_LIMIT
 
 
 @dataclass

@@ -9,10 +9,9 @@ process group: a kernel that has run its notebook holds nothing worth a graceful
 
 from __future__ import annotations
 
-import contextlib
 import math
 import os
-import signal
+import sys
 import time
 import uuid
 from queue import Empty
@@ -24,13 +23,28 @@ from jupyter_client.asynchronous.client import AsyncKernelClient
 from jupyter_client.manager import AsyncKernelManager
 from traitlets import Type, default
 
-from .forkserver.client import ForkProvisioner, ZygotePool, forkable
+from .forkserver.client import (
+    ForkedProcess,
+    ForkProvisioner,
+    ReapedProvisioner,
+    ZygotePool,
+    forkable,
+)
+from .processes import KERNEL_TAG, kill_group, kill_tagged
 
 #: How soon a client socket retries connecting to a kernel that is not listening yet.
 RECONNECT_MS = 5
 #: How long to wait for the iopub echo of a kernel_info request before asking again
 #: (the first request can go out before the iopub subscription is in place).
 IOPUB_ECHO_S = 0.5
+
+
+class NoAnswer(RuntimeError):
+    """The kernel did not answer kernel_info within ``seconds``: a typed fact for the report."""
+
+    def __init__(self, seconds: float) -> None:
+        super().__init__(f"Kernel didn't respond in {seconds:g} seconds")
+        self.seconds = seconds
 
 
 class ReadyOnReply(AsyncKernelClient):
@@ -50,7 +64,7 @@ class ReadyOnReply(AsyncKernelClient):
             if not await self._async_is_alive():
                 raise RuntimeError("Kernel died before replying to kernel_info")
             if time.monotonic() > deadline:
-                raise RuntimeError(f"Kernel didn't respond in {timeout:g} seconds")
+                raise NoAnswer(math.inf if timeout is None else timeout)
 
     async def _reply_to(self, msg_id: str, timeout: float) -> dict[str, Any] | None:
         end = time.monotonic() + max(timeout, 0.0)
@@ -100,6 +114,9 @@ class KernelManager(AsyncKernelManager):
       kernel starts and kill it whenever resources are cleaned up.
     - Ending is immediate: ``kill`` sends SIGKILL to the group and reaps the kernel, with
       no interrupt first and no 100 ms polls.
+    - What left the group goes too: every kernel's environment carries a tag of its own
+      (``processes.KERNEL_TAG``), inherited by whatever it starts, even in a new session
+      or after a double fork; ending the kernel kills every process with that tag.
 
     With ``zygotes`` set, a plain ipykernel is forked from a warm fork server instead of
     started as a new process (``forkserver.py``).
@@ -107,16 +124,20 @@ class KernelManager(AsyncKernelManager):
 
     client_factory = Type(klass=AsyncKernelClient, default_value=KernelClient)
     _process_group: int | None = None
+    #: This kernel's mark in the environment of everything it starts.
+    tag: str = ""
     #: Fork servers to start kernels from; ``None`` starts a new process per kernel.
     zygotes: ZygotePool | None = None
 
     async def start_kernel(self, **kwargs: Any) -> None:  # type: ignore[override]
         spec = self.kernel_spec
-        if self.zygotes is not None and spec is not None and forkable(spec.argv):
+        if spec is not None and sys.platform == "linux":
             self.kernel_id = self.kernel_id or str(uuid.uuid4())
-            self.provisioner = ForkProvisioner(
-                kernel_id=self.kernel_id, kernel_spec=spec, parent=self
-            )
+            forked = self.zygotes is not None and forkable(spec.argv)
+            provisioner = ForkProvisioner if forked else ReapedProvisioner
+            self.provisioner = provisioner(kernel_id=self.kernel_id, kernel_spec=spec, parent=self)
+        self.tag = uuid.uuid4().hex
+        kwargs["env"] = {**(kwargs.get("env") or os.environ), KERNEL_TAG: self.tag}
         await super().start_kernel(**kwargs)
         self._process_group = getattr(self.provisioner, "pgid", None)
 
@@ -125,21 +146,29 @@ class KernelManager(AsyncKernelManager):
         process = getattr(self.provisioner, "process", None)
         return None if process is None else process.poll()
 
+    def fork_server_trouble(self) -> str:
+        """How the fork server this kernel came from broke ("was killed by SIGKILL"), or ``""``."""
+        process = getattr(self.provisioner, "process", None)
+        return process.zygote.health() if isinstance(process, ForkedProcess) else ""
+
     def kill(self) -> None:
         """SIGKILL the kernel's process group, then reap the kernel (a few ms)."""
         process = getattr(self.provisioner, "process", None)
         if self._process_group is None and process is not None:
             process.kill()
-        self._kill_group()
+        self._kill_all()
         if process is not None:
             process.wait(timeout=10)
 
     async def cleanup_resources(self, restart: bool = False) -> None:  # type: ignore[override]
-        self._kill_group()
+        self._kill_all()
         await super().cleanup_resources(restart=restart)
 
-    def _kill_group(self) -> None:
+    def _kill_all(self) -> None:
+        """SIGKILL the kernel's group and every process that carries its tag."""
         group, self._process_group = self._process_group, None
         if group is not None and hasattr(os, "killpg"):
-            with contextlib.suppress(ProcessLookupError, PermissionError):  # already empty
-                os.killpg(group, signal.SIGKILL)
+            kill_group(group)
+        tag, self.tag = self.tag, ""
+        if tag:
+            kill_tagged(tag)

@@ -2,18 +2,17 @@
 
 from __future__ import annotations
 
-import contextlib
 import os
-import signal
 import tempfile
 from typing import Any
 
 from jupyter_client.kernelspec import KernelSpecManager
 
-from ..errors import KernelNotFound, NbHarnessError
+from ..errors import KernelDied, KernelNotFound, KernelStartFailed, NbHarnessError
 from . import CellObserver, Closing, InterruptOnTerm, Run, RunResult
 from .forkserver.client import ZygotePool
 from .launch import KernelManager
+from .processes import exit_description, log_tail
 from .session import KernelRun
 
 #: Lines every ipykernel 7 prints at start; they only hide what a dying kernel said.
@@ -61,8 +60,17 @@ class LocalRun(KernelRun):
             self.log.close()
 
     def kernel_missing(self, name: str) -> NbHarnessError | None:
+        """A kernel not installed, or a working folder that is not there (a kernel started
+        in it would only die before answering)."""
+        if not self.run.cwd.is_dir():
+            return KernelStartFailed(
+                f"kernel {name!r} could not start: its working folder {self.run.cwd} "
+                "does not exist (see --nb-cwd)"
+            )
         installed = list(KernelSpecManager().find_kernel_specs())
-        return None if name in installed else KernelNotFound(name, installed)
+        if name in installed:
+            return None
+        return KernelNotFound(name, installed, source=self.kernel_source)
 
     def manager(self, name: str) -> KernelManager:
         km = KernelManager(kernel_name=name)
@@ -74,39 +82,40 @@ class LocalRun(KernelRun):
 
     def death(self) -> tuple[str, str]:
         assert isinstance(self.km, KernelManager)
-        return _exit_description(self.km.exit_code()), _tail(self.log, lines=20)
+        trouble = self.km.fork_server_trouble()
+        how = f"its fork server {trouble}" if trouble else exit_description(self.km.exit_code())
+        return how, log_tail(self.log, lines=20, noise=KERNEL_NOISE)
 
     def start_said(self) -> str:
-        return _tail(self.log) or "it printed nothing"
+        return log_tail(self.log, noise=KERNEL_NOISE) or "it printed nothing"
+
+    def notes(self) -> list[str]:
+        return self._fork_server_blame()
+
+    def _fork_server_blame(self) -> list[str]:
+        """A warning for a run during which the fork server broke (unless the kernel's
+        death says so already). Asked again when the kernel is stopped: a fork server
+        killed by the last cell may die a moment after the run ends."""
+        assert isinstance(self.km, KernelManager)
+        trouble = self.km.fork_server_trouble()
+        note = (
+            f"the fork server this notebook's kernel was forked from {trouble} during the "
+            "run (a cell signalled its parent process); the next notebook gets a new one"
+        )
+        result = getattr(self, "result", None)
+        if not trouble or result is None or isinstance(result.error, KernelDied):
+            return []
+        return [] if note in result.warnings else [note]
 
     async def stop_kernel(self) -> None:
         assert self.client is not None
         assert isinstance(self.km, KernelManager)
         try:
             self.km.kill()
+            if hasattr(self, "result"):
+                self.result.warnings.extend(self._fork_server_blame())
         finally:
             await self.km.cleanup_resources()
             if self.client.kc is not None:
                 self.client.kc.stop_channels()
             self.log.close()
-
-
-def _exit_description(code: int | None) -> str:
-    if code is None or code == 0:
-        return ""
-    if code < 0:
-        with contextlib.suppress(ValueError):
-            return f"killed by {signal.Signals(-code).name}"
-        return f"killed by signal {-code}"
-    return f"exit code {code}"
-
-
-def _tail(log: Any, lines: int = 1) -> str:
-    log.flush()
-    log.seek(0)
-    text = [
-        line
-        for line in log.read().splitlines()
-        if line.strip() and not any(noise in line for noise in KERNEL_NOISE)
-    ]
-    return "\n".join(text[-lines:])

@@ -21,7 +21,6 @@ from typing import Any
 
 from jupyter_client.manager import AsyncKernelManager
 from jupyter_core.utils import run_sync
-from nbclient import NotebookClient
 from nbclient.exceptions import CellExecutionError, CellTimeoutError, DeadKernelError
 from nbformat import NotebookNode
 from nbformat.v4 import new_code_cell, new_notebook
@@ -36,6 +35,8 @@ from ..errors import (
 from ..notebook.cellmarks import RAISES, with_executor_tags
 from ..notebook.io import SKIP_TAG, cell_timeout, kernel_name
 from . import CellObserver, Closing, Run, RunResult
+from .launch import NoAnswer
+from .output_limit import CappedClient
 
 #: The kernel for notebooks that name none: the one ipykernel installs.
 DEFAULT_KERNEL = "python3"
@@ -44,6 +45,9 @@ _QUIET_LOG = logging.getLogger("nbharness.nbclient")
 _QUIET_LOG.disabled = True
 #: ``sys.exit(code)`` values that mean "stop here, all is well" (papermill's rule).
 CLEAN_EXIT_VALUES = {"", "0", "None", "False"}
+#: Seconds that stand for "no limit" where jupyter_client wants a whole number (an
+#: infinite limit would overflow its conversion to milliseconds).
+FOREVER = 10**9
 
 
 class KernelRun(Closing):
@@ -52,10 +56,18 @@ class KernelRun(Closing):
     def __init__(self, run: Run, observer: CellObserver | None = None) -> None:
         nb = _cleared(run.notebook)
         self.km: AsyncKernelManager | None = None
-        self.client: NotebookClient | None = None
+        self.client: CappedClient | None = None
         self.closed = False
         self.run = run
         self.kernel = name = run.kernel or kernel_name(nb) or DEFAULT_KERNEL
+        #: Where the kernel's name came from, for a report that it is missing.
+        self.kernel_source = (
+            run.kernel_source
+            if run.kernel
+            else "the notebook's kernelspec"
+            if kernel_name(nb)
+            else "the default"
+        )
         missing = self.kernel_missing(name)
         if missing is not None:
             self.result = RunResult(nb, missing)
@@ -63,11 +75,12 @@ class KernelRun(Closing):
         self.watch = _CellWatch(observer)
         self.limits = _Limits(run)
         self.km = self.manager(name)
-        self.client = NotebookClient(
+        self.client = CappedClient(
             nb,
+            output_limit=run.output_limit,
             km=self.km,
             timeout_func=self.limits.for_cell,  # the ``timeout`` trait takes ints only
-            startup_timeout=math.ceil(run.startup_timeout),
+            startup_timeout=_whole_seconds(run.startup_timeout),
             kernel_name=name,
             resources={"metadata": {"path": str(run.cwd)}},
             skip_cells_with_tag=SKIP_TAG,
@@ -172,7 +185,7 @@ class KernelRun(Closing):
             run_sync(self.stop_kernel)()
 
     @property
-    def _client(self) -> NotebookClient:
+    def _client(self) -> CappedClient:
         assert self.client is not None, "no kernel: the run could not start one"
         return self.client
 
@@ -201,7 +214,7 @@ class KernelRun(Closing):
         if isinstance(exc, CellTimeoutError):
             seconds, limit = self.limits.last
             return CellTimeout(**watch.where(), timeout=seconds, limit=limit)
-        if isinstance(exc, RuntimeError) and "didn't respond" in str(exc) and watch.cell is None:
+        if isinstance(exc, NoAnswer) and watch.cell is None:
             run = self.run
             return KernelStartFailed(
                 f"kernel {name!r} did not start within {run.startup_timeout:g} s "
@@ -217,6 +230,10 @@ class KernelRun(Closing):
             reason = f"{type(exc).__name__}: {exc}".strip().splitlines()[0]
             return KernelStartFailed(f"kernel {name!r} could not start: {reason}")
         raise exc
+
+
+def _whole_seconds(seconds: float) -> int:
+    return FOREVER if seconds >= FOREVER else math.ceil(seconds)
 
 
 def _python_handler(signum: int) -> Any:
@@ -259,7 +276,8 @@ class _Limits:
         self.deadline: float | None = None
         self.last: tuple[float, str] = (run.cell_timeout, "")
 
-    def for_cell(self, cell: NotebookNode) -> float:
+    def for_cell(self, cell: NotebookNode) -> float | None:
+        """The cell's limit in seconds; ``None`` (nbclient's "no limit") for an infinite one."""
         run = self.run
         own = cell_timeout(cell)
         if own is not None:
@@ -279,7 +297,7 @@ class _Limits:
                     f"the notebook timeout of {run.notebook_timeout:g} s "
                     f"({run.notebook_timeout_source})",
                 )
-        return self.last[0]
+        return None if math.isinf(self.last[0]) else self.last[0]
 
 
 class _CellWatch:

@@ -1,7 +1,7 @@
 """Kernels forked from a warm zygote: a fresh ipykernel in tens of milliseconds.
 
 A new ``python -m ipykernel_launcher`` spends ~250 ms of CPU importing ipykernel. The
-zygote (``zygote.py``) imports a fresh kernel's modules once; each kernel is then a
+zygote (``server.py``) imports a fresh kernel's modules once; each kernel is then a
 ``fork()`` of it. ``ForkProvisioner`` plugs that into jupyter_client's provisioner
 interface (entry point ``nbharness-fork`` in ``jupyter_client.kernel_provisioners``),
 so nbclient and papermill drive forked kernels unchanged.
@@ -9,12 +9,14 @@ so nbclient and papermill drive forked kernels unchanged.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import select
 import signal
 import socket
 import subprocess
+import sys
 import tempfile
 import threading
 import time
@@ -24,14 +26,27 @@ from typing import IO, Any
 from jupyter_client.connect import KernelConnectionInfo
 from jupyter_client.provisioning.local_provisioner import LocalProvisioner
 
+from ..processes import exit_description, log_tail, state
+
 ZYGOTE = Path(__file__).with_name("server.py")
+REAPER = Path(__file__).with_name("reaper.py")
 
 #: How long a zygote may take to import a kernel's modules before we give up on it.
 ZYGOTE_START_TIMEOUT = 60.0
+#: How long a fork (a few ms) may take before the fork server counts as unresponsive.
+SPAWN_TIMEOUT = 10.0
+#: How often a wait on the fork server looks whether it died or was stopped.
+HEALTH_CHECK_S = 0.1
 
 
 class ZygoteError(RuntimeError):
-    """The fork server could not start or answer."""
+    """The fork server could not start or answer: ``state`` says why, ``waited_for`` what
+    was asked of it."""
+
+    def __init__(self, waited_for: str, state: str) -> None:
+        super().__init__(f"the fork server {state} while nbharness waited for {waited_for}")
+        self.waited_for = waited_for
+        self.state = state
 
 
 class Zygote:
@@ -47,32 +62,56 @@ class Zygote:
             stdin=subprocess.DEVNULL,
             stdout=self.log,
             stderr=self.log,
+            # Out of pytest's process group: when the group is killed (a cancelled CI job),
+            # the fork server outlives it long enough to end every kernel it forked.
+            start_new_session=True,
         )
         theirs.close()
         self.channel = ours
         self.lock = threading.Lock()
         self.exits: dict[int, int] = {}
-        self.ready = self._receive("ready", ZYGOTE_START_TIMEOUT)
+        #: How the fork server broke ("was killed by SIGKILL", "was stopped"), once it did.
+        self.broken = ""
+        self.ready = self._receive("ready", ZYGOTE_START_TIMEOUT, "its start")
 
     def spawn(self, argv: list[str], env: dict[str, str], cwd: str, stdio: list[int]) -> int:
         request = json.dumps({"argv": argv, "env": env, "cwd": cwd}).encode()
         with self.lock:
-            socket.send_fds(self.channel, [request], stdio)
-            return self._receive("pid", ZYGOTE_START_TIMEOUT)
+            try:
+                socket.send_fds(self.channel, [request], stdio)
+            except OSError:
+                raise self._failure("a new kernel") from None
+            return self._receive("pid", SPAWN_TIMEOUT, "a new kernel")
 
     def exit_code(self, pid: int, timeout: float = 0.0) -> int | None:
-        """The kernel's exit code once the zygote has reaped it, waiting up to ``timeout``."""
+        """The kernel's exit code once the zygote has reaped it, waiting up to ``timeout``;
+        ``None`` if it has not, or the zygote broke and cannot tell."""
         deadline = time.monotonic() + timeout
-        with self.lock:
+        with self.lock, contextlib.suppress(ZygoteError):  # broken: it cannot tell
             while pid not in self.exits:
                 left = deadline - time.monotonic()
-                if not self._read_one(max(left, 0.0)):
+                message = self._read_one(min(max(left, 0.0), HEALTH_CHECK_S), "a kernel's exit")
+                if message is None and left <= 0:
                     break
-            return self.exits.get(pid)
+        return self.exits.get(pid)
+
+    def health(self) -> str:
+        """How the fork server broke, or ``""`` while it is alive and running."""
+        if not self.broken:
+            code = self.process.poll()
+            if code is not None:
+                how = exit_description(code) or "exit code 0"
+                self.broken = f"was {how}" if code < 0 else f"exited with {how}"
+            elif state(self.process.pid) in ("T", "t"):
+                self.broken = "was stopped (SIGSTOP)"
+        return self.broken
 
     def close(self) -> None:
-        """End the zygote: it kills whatever kernels it still has, then exits."""
+        """End the zygote: it kills whatever kernels it still has, then exits. A broken
+        one is killed outright (SIGKILL ends a stopped process too)."""
         self.channel.close()
+        if self.health():
+            self.process.kill()
         try:
             self.process.wait(timeout=10)
         except subprocess.TimeoutExpired:
@@ -80,32 +119,35 @@ class Zygote:
             self.process.wait()
         self.log.close()
 
-    def _receive(self, key: str, timeout: float) -> int:
+    def _receive(self, key: str, timeout: float, waited_for: str) -> int:
         deadline = time.monotonic() + timeout
-        while True:
+        while time.monotonic() < deadline:
             left = deadline - time.monotonic()
-            message = self._read_one(left) if left > 0 else None
-            if message is None:
-                raise ZygoteError(
-                    f"the fork server did not answer within {timeout:g} s{self._said()}"
-                )
-            if key in message:
+            message = self._read_one(min(left, HEALTH_CHECK_S), waited_for)
+            if message is not None and key in message:
                 return int(message[key])
+        self.broken = self.broken or f"did not answer within {timeout:g} s"
+        raise self._failure(waited_for)
 
-    def _said(self) -> str:
-        self.log.flush()
-        self.log.seek(0)
-        lines = [line for line in self.log.read().splitlines() if line.strip()]
-        return f"; it said: {lines[-1]}" if lines else ""
+    def _failure(self, waited_for: str) -> ZygoteError:
+        state = self.health() or "closed its socket"
+        said = log_tail(self.log)
+        return ZygoteError(waited_for, f"{state}; it said: {said}" if said else state)
 
-    def _read_one(self, timeout: float) -> dict[str, Any] | None:
-        """One message from the zygote (exit notices are filed away), or ``None``."""
+    def _read_one(self, timeout: float, waited_for: str) -> dict[str, Any] | None:
+        """One message from the zygote (exit notices are filed away), or ``None``; raise
+        ``ZygoteError`` as soon as it is dead or stopped."""
         readable, _, _ = select.select([self.channel], [], [], timeout)
         if not readable:
+            if self.health():
+                raise self._failure(waited_for)
             return None
         data = self.channel.recv(1 << 16)
         if not data:
-            raise ZygoteError(f"the fork server exited{self._said()}")
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                self.process.wait(timeout=1)  # the socket closes as it dies: say how it died
+            self.broken = self.health() or "closed its socket"
+            raise self._failure(waited_for)
         message: dict[str, Any] = json.loads(data)
         if "exit" in message:
             self.exits[int(message["exit"])] = int(message["code"])
@@ -122,10 +164,15 @@ class ZygotePool:
 
     def get(self, python: str) -> Zygote | None:
         """The interpreter's zygote, or ``None`` if it cannot run one (then kernels start
-        as processes: slower, never wrong)."""
+        as processes: slower, never wrong). One that a notebook killed or stopped is
+        replaced by a new one."""
         with self._lock:
             if python in self._broken:
                 return None
+            zygote = self._zygotes.get(python)
+            if zygote is not None and zygote.health():
+                del self._zygotes[python]
+                zygote.close()
             if python not in self._zygotes:
                 try:
                     self._zygotes[python] = Zygote(python)
@@ -155,15 +202,28 @@ class ForkedProcess:
 
     def poll(self) -> int | None:
         if self.returncode is None:
-            self.returncode = self.zygote.exit_code(self.pid)
+            code = self.zygote.exit_code(self.pid)
+            self.returncode = code if code is not None else self._orphan_code()
         return self.returncode
 
     def wait(self, timeout: float | None = None) -> int:
-        code = self.zygote.exit_code(self.pid, timeout=1e9 if timeout is None else timeout)
+        limit = 1e9 if timeout is None else timeout
+        code = self.zygote.exit_code(self.pid, timeout=limit)
+        deadline = time.monotonic() + min(limit, SPAWN_TIMEOUT)
+        while code is None and self.zygote.broken and time.monotonic() < deadline:
+            code = self._orphan_code()
+            time.sleep(0.01)
         if code is None:
             raise subprocess.TimeoutExpired(f"kernel {self.pid}", timeout or 0)
         self.returncode = code
         return code
+
+    def _orphan_code(self) -> int | None:
+        """With its fork server broken, nobody reports the kernel's exit: a kernel that is
+        gone (or a zombie under a stopped server) was killed, by us or with its server."""
+        if self.zygote.broken and state(self.pid) in ("", "Z"):
+            return -signal.SIGKILL
+        return None
 
     def send_signal(self, signum: int) -> None:
         if self.poll() is None:
@@ -183,8 +243,17 @@ def forkable(argv: list[str]) -> bool:
     return len(argv) >= 3 and argv[1:3] == ["-m", "ipykernel_launcher"]
 
 
-class ForkProvisioner(LocalProvisioner):
-    """jupyter_client's local provisioner, launching by fork from the executor's zygote."""
+class ReapedProvisioner(LocalProvisioner):
+    """jupyter_client's local provisioner, with the kernel started under ``reaper.py``,
+    which ends what the kernel leaves behind even when pytest is killed outright."""
+
+    async def launch_kernel(self, cmd: list[str], **kwargs: Any) -> KernelConnectionInfo:
+        return await super().launch_kernel([sys.executable, str(REAPER), *cmd], **kwargs)
+
+
+class ForkProvisioner(ReapedProvisioner):
+    """jupyter_client's local provisioner, launching by fork from the executor's zygote
+    (or, when there is none, as a process under ``reaper.py``)."""
 
     async def launch_kernel(self, cmd: list[str], **kwargs: Any) -> KernelConnectionInfo:
         pool: ZygotePool | None = getattr(self.parent, "zygotes", None)
@@ -196,7 +265,10 @@ class ForkProvisioner(LocalProvisioner):
         cwd = str(kwargs.get("cwd") or Path.cwd())
         with open(os.devnull, "rb") as stdin:
             stdio = [stdin.fileno(), _fd(kwargs.get("stdout"), 1), _fd(kwargs.get("stderr"), 2)]
-            pid = zygote.spawn(cmd, env, cwd, stdio)
+            try:
+                pid = zygote.spawn(cmd, env, cwd, stdio)
+            except ZygoteError:  # broken under us: this kernel starts as a process
+                return await super().launch_kernel(cmd, **kwargs)
         self.process = ForkedProcess(zygote, pid)  # type: ignore[assignment]  # Popen's API
         self.pid = self.pgid = pid  # the kernel leads its own session
         self.cwd = cwd

@@ -1,6 +1,6 @@
 """The fork server: one process that has imported a fresh kernel's modules, and forks kernels.
 
-Run as a script (``python zygote.py FD``), never imported: it must hold exactly what a
+Run as a script (``python server.py FD``), never imported: it must hold exactly what a
 fresh kernel holds, and nothing of nbharness. It talks to its parent over the
 SOCK_SEQPACKET socket FD:
 
@@ -14,11 +14,18 @@ event loop in the zygote; ``gc.freeze()`` so forks stay copy-on-write; each kern
 its own session; the environment that imports set is applied again in each kernel; the
 kernel's parent-poll uses the requester's pid. When the parent goes away (EOF), every
 kernel's process group is killed and the zygote exits.
+
+Nothing a kernel starts outlives it (Linux): the fork server is a child subreaper, so
+what a kernel's children leave behind is adopted here rather than by init; each kernel
+dies with the fork server (PR_SET_PDEATHSIG); when a kernel ends, every process carrying
+its tag (``NBHARNESS_KERNEL`` in the environment, which the parent set) is killed, and
+when the fork server ends, so is everything left under it.
 """
 
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import gc
 import hashlib
 import importlib
@@ -31,6 +38,7 @@ import signal
 import socket
 import subprocess
 import sys
+import time
 import traceback
 from typing import Any
 
@@ -46,6 +54,19 @@ modules = sorted(sys.modules)
 os.unlink(path)
 os.write(1, "\\n".join(modules).encode())  # sys.stdout is the kernel's by now
 """
+
+
+#: prctl options (linux/prctl.h).
+PR_SET_PDEATHSIG = 1
+PR_SET_CHILD_SUBREAPER = 36
+#: The environment variable that tags every process a kernel starts (``processes.py``).
+KERNEL_TAG = "NBHARNESS_KERNEL"
+
+
+def prctl(option: int, value: int) -> None:
+    """Linux's prctl; elsewhere nothing (kernels then end only by their process group)."""
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL(None, use_errno=True).prctl(option, value, 0, 0, 0)
 
 
 def fresh_kernel_modules() -> list[str]:
@@ -120,6 +141,9 @@ def start_kernel(
     """In the forked child: become the kernel the request describes. Never returns."""
     try:
         os.setsid()
+        prctl(PR_SET_PDEATHSIG, signal.SIGKILL)  # the fork server gone: so is the kernel
+        if os.getppid() == 1:
+            os._exit(1)  # it went before the line above took effect
         for name in extras:  # what only the zygote imported: a fresh kernel lacks it too
             sys.modules.pop(name, None)
         for fd in closing:
@@ -160,7 +184,8 @@ def serve(channel: socket.socket) -> None:
     signal.set_wakeup_fd(wake_write)
     signal.signal(signal.SIGCHLD, lambda *_: None)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is for pytest, which then closes us
-    kernels: set[int] = set()
+    prctl(PR_SET_CHILD_SUBREAPER, 1)
+    kernels: dict[int, str] = {}  # pid -> tag
     channel.send(json.dumps({"ready": len(sys.modules)}).encode())
     try:
         while True:
@@ -174,21 +199,24 @@ def serve(channel: socket.socket) -> None:
                     return  # the parent is gone
                 sys.stdout.flush()
                 sys.stderr.flush()
+                request = json.loads(data)
                 pid = os.fork()
                 if pid == 0:
                     closing = [channel.fileno(), wake_read, wake_write]
-                    start_kernel(json.loads(data), fds, env_delta, extras, closing)
+                    start_kernel(request, fds, env_delta, extras, closing)
                 for fd in fds:
                     os.close(fd)
-                kernels.add(pid)
+                kernels[pid] = request["env"].get(KERNEL_TAG, "")
                 channel.send(json.dumps({"pid": pid}).encode())
     finally:
         for pid in kernels:
-            with contextlib.suppress(OSError):
-                os.killpg(pid, signal.SIGKILL)
+            kill_group(pid)
+        kill_tagged(set(kernels.values()))
+        kill_adopted()
 
 
-def reap(channel: socket.socket, kernels: set[int]) -> None:
+def reap(channel: socket.socket, kernels: dict[int, str]) -> None:
+    """Collect ended children; tell the parent about kernels, and end what a kernel left."""
     while True:
         try:
             pid, status = os.waitpid(-1, os.WNOHANG)
@@ -196,8 +224,69 @@ def reap(channel: socket.socket, kernels: set[int]) -> None:
             return
         if pid == 0:
             return
-        kernels.discard(pid)
-        channel.send(json.dumps({"exit": pid, "code": os.waitstatus_to_exitcode(status)}).encode())
+        if pid not in kernels:
+            continue  # an orphan adopted here, now gone
+        kill_group(pid)
+        kill_tagged({kernels.pop(pid)})
+        code = os.waitstatus_to_exitcode(status)
+        with contextlib.suppress(OSError):  # the parent may be gone already
+            channel.send(json.dumps({"exit": pid, "code": code}).encode())
+
+
+def kill_group(group: int) -> None:
+    with contextlib.suppress(OSError):
+        os.killpg(group, signal.SIGKILL)
+
+
+def kill_tagged(tags: set[str]) -> None:
+    """SIGKILL every process whose environment carries one of ``tags``, until none does."""
+    markers = {f"{KERNEL_TAG}={tag}".encode() for tag in tags if tag}
+    me = os.getpid()  # the reaper carries its kernel's tag
+    for _ in range(100):
+        found = [pid for pid in _pids() if pid != me and markers & set(_environ(pid))]
+        if not found:
+            return
+        for pid in found:
+            with contextlib.suppress(OSError):
+                os.kill(pid, signal.SIGKILL)
+        time.sleep(0.005)  # the killed become zombies, which have no environment
+
+
+def kill_adopted() -> None:
+    """SIGKILL what is left under the fork server (orphans it adopted as subreaper)."""
+    me = os.getpid()
+    for _ in range(100):
+        found = [pid for pid in _pids() if _parent(pid) == me]
+        if not found:
+            return
+        for pid in found:
+            with contextlib.suppress(OSError):
+                os.kill(pid, signal.SIGKILL)
+        time.sleep(0.005)
+        with contextlib.suppress(ChildProcessError):  # reaped, their children come to us
+            while os.waitpid(-1, os.WNOHANG)[0]:
+                pass
+
+
+def _pids() -> list[int]:
+    with contextlib.suppress(OSError):
+        return [int(name) for name in os.listdir("/proc") if name.isdigit()]
+    return []
+
+
+def _environ(pid: int) -> list[bytes]:
+    with contextlib.suppress(OSError), open(f"/proc/{pid}/environ", "rb") as file:
+        return file.read().split(b"\0")
+    return []
+
+
+def _parent(pid: int) -> int:
+    """The parent of a live process (0 for a zombie or a process gone)."""
+    path = f"/proc/{pid}/stat"
+    with contextlib.suppress(OSError, IndexError, ValueError), open(path, "rb") as file:
+        state, parent = file.read().rsplit(b")", 1)[1].split()[:2]
+        return 0 if state == b"Z" else int(parent)
+    return 0
 
 
 if __name__ == "__main__":
