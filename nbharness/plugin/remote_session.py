@@ -20,7 +20,7 @@ from typing import Any
 
 import pytest
 
-from ..config.settings import RemoteSettings
+from ..config.remote import RemoteSettings
 from ..errors import NbHarnessError
 from ..jupyter_api.hub import Hub
 from ..jupyter_api.rest import RemoteError, Server
