@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 
+from ..errors import NbHarnessError
 from ..jupyter_api.hub import Hub
 
 #: Where the token comes from without --nb-hub-token-file: never the command line.
@@ -81,7 +82,11 @@ def remote_settings(
     if hub_url and not user:
         raise pytest.UsageError("--nb-hub-url needs --nb-hub-user NAME (or ini nb_hub_user)")
     token_file, token_where = lookup("nb_hub_token_file")
-    token = _token(token_file, token_where, HUB_TOKEN_ENV if hub_url else SERVER_TOKEN_ENV)
+    env = HUB_TOKEN_ENV if hub_url else SERVER_TOKEN_ENV
+    try:
+        token = read_token(env, token_file, token_where, hint="pass --nb-hub-token-file FILE")
+    except NbHarnessError as exc:
+        raise pytest.UsageError(str(exc)) from None
     table = project.get("hub", {})
     if not isinstance(table, dict) or not isinstance(table.get("user_options", {}), dict):
         raise pytest.UsageError(
@@ -109,19 +114,20 @@ def remote_settings(
     )
 
 
-def _token(token_file: str | None, where: str, env: str) -> str:
-    """The token, from a file or the environment: never from the command line itself."""
+def read_token(env: str, token_file: str | None = None, where: str = "", hint: str = "") -> str:
+    """The token, from ``token_file`` (named by ``where``) or else the variable ``env``:
+    never from the command line itself. ``hint`` names another way to give it."""
     if token_file:
         try:
             token = Path(token_file).read_text(encoding="utf-8").strip()
         except OSError as exc:
-            raise pytest.UsageError(f"{where}: cannot read {token_file}: {exc.strerror}") from None
+            raise NbHarnessError(f"{where}: cannot read {token_file}: {exc.strerror}") from None
         if not token:
-            raise pytest.UsageError(f"{where}: {token_file} is empty")
+            raise NbHarnessError(f"{where}: {token_file} is empty")
         return token
     token = os.environ.get(env, "").strip()
     if not token:
-        raise pytest.UsageError(f"no token: set {env} or pass --nb-hub-token-file FILE")
+        raise NbHarnessError(f"no token: set {env}" + (f" or {hint}" if hint else ""))
     return token
 
 

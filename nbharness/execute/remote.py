@@ -24,7 +24,9 @@ from typing import Any
 
 from jupyter_client.manager import AsyncKernelManager
 
+from ..config.remote import HUB_TOKEN_ENV, SERVER_TOKEN_ENV, read_token
 from ..errors import KernelNotFound, NbHarnessError
+from ..jupyter_api.hub import Hub
 from ..jupyter_api.rest import RemoteError, Rest, Server
 from ..jupyter_api.slots import KernelSlots
 from . import CellObserver, Closing, InterruptOnTerm, Run, RunResult
@@ -167,7 +169,6 @@ def from_environment() -> RemoteExecutor:
     hub server (``NBHARNESS_HUB_URL``, ``NBHARNESS_HUB_USER``, optional
     ``NBHARNESS_HUB_SERVER``; token ``JUPYTERHUB_API_TOKEN``) or a Jupyter server
     (``NBHARNESS_SERVER_URL``; token ``JUPYTER_TOKEN``)."""
-    from ..jupyter_api.hub import Hub
 
     env = os.environ
     cwd = env.get("NBHARNESS_REMOTE_CWD") or None
@@ -175,21 +176,16 @@ def from_environment() -> RemoteExecutor:
         user, name = env.get("NBHARNESS_HUB_USER", ""), env.get("NBHARNESS_HUB_SERVER", "")
         if not user:
             raise NbHarnessError("NBHARNESS_HUB_URL is set: set NBHARNESS_HUB_USER too")
-        hub = Hub(env["NBHARNESS_HUB_URL"], user, _token("JUPYTERHUB_API_TOKEN"))
+        hub = Hub(env["NBHARNESS_HUB_URL"], user, read_token(HUB_TOKEN_ENV))
         server = hub.running(name)
         if server is None:
             raise NbHarnessError(f"{hub.label(name)} on {hub.url} is not running: start it first")
         return RemoteExecutor(server, cwd)
     if env.get("NBHARNESS_SERVER_URL"):
-        return RemoteExecutor(Server(env["NBHARNESS_SERVER_URL"], _token("JUPYTER_TOKEN")), cwd)
+        return RemoteExecutor(
+            Server(env["NBHARNESS_SERVER_URL"], read_token(SERVER_TOKEN_ENV)), cwd
+        )
     raise NbHarnessError("the remote executor needs NBHARNESS_HUB_URL or NBHARNESS_SERVER_URL")
-
-
-def _token(variable: str) -> str:
-    token = os.environ.get(variable, "").strip()
-    if not token:
-        raise NbHarnessError(f"no token: set {variable}")
-    return token
 
 
 class RemoteRun(KernelRun):
