@@ -124,10 +124,21 @@ def read_token(env: str, token_file: str | None = None, where: str = "", hint: s
             raise NbHarnessError(f"{where}: cannot read {token_file}: {exc.strerror}") from None
         if not token:
             raise NbHarnessError(f"{where}: {token_file} is empty")
-        return token
+        return _checked(token, f"{where} {token_file}")
     token = os.environ.get(env, "").strip()
     if not token:
         raise NbHarnessError(f"no token: set {env}" + (f" or {hint}" if hint else ""))
+    return _checked(token, f"${env}")
+
+
+def _checked(token: str, source: str) -> str:
+    """``token`` if it can travel in an HTTP header; else why not, naming ``source`` and
+    never echoing the token (a second line may be another secret)."""
+    if any(ch.isspace() or not ch.isprintable() for ch in token):
+        raise NbHarnessError(
+            f"{source}: the token has whitespace or control characters inside it "
+            "(a line break?): a token is one line of printable characters"
+        )
     return token
 
 

@@ -13,8 +13,10 @@ from __future__ import annotations
 import http.client
 import json
 import random
+import re
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from collections.abc import Iterator
 from typing import Any
@@ -27,6 +29,8 @@ RETRIES = 3
 BACKOFF_S = 0.25
 #: The longest ``Retry-After`` we honour inside one request before giving up.
 MAX_RETRY_AFTER_S = 30.0
+#: A token passed in a URL's query: shown as ``token=***``.
+_TOKEN_QUERY = re.compile(r"(token=)[\w.~%-]+")
 
 
 class RemoteError(NbHarnessError):
@@ -82,14 +86,27 @@ class Rest:
         idempotent = method in ("GET", "DELETE", "HEAD")
         for attempt in range(RETRIES + 1):
             try:
-                with self._open(method, path, body, timeout) as response:
-                    data = response.read()
-                return json.loads(data) if data.strip() else None
+                return self._json(method, path, body, timeout)
             except RemoteError as exc:
                 if not idempotent or attempt == RETRIES or not _worth_retrying(exc):
                     raise
                 time.sleep(min(exc.retry_after or _backoff(attempt), MAX_RETRY_AFTER_S))
         raise AssertionError("unreachable")  # pragma: no cover
+
+    def _json(self, method: str, path: str, body: Any, timeout: float | None) -> Any:
+        """One request's decoded JSON answer (``None`` when empty)."""
+        with self._open(method, path, body, timeout) as response:
+            try:
+                data = response.read()
+            except (OSError, http.client.HTTPException) as exc:
+                raise self._unreachable(path, exc) from None
+            content_type = response.headers.get_content_type()
+        if not data.strip():
+            return None
+        try:
+            return json.loads(data)
+        except ValueError:
+            raise self._not_json(method, path, content_type) from None
 
     def lines(self, path: str, read_timeout: float) -> Iterator[str]:
         """The response's lines as they arrive (a server-sent event stream)."""
@@ -120,6 +137,13 @@ class Rest:
             raise self._refused(method, path, exc) from None
         except (urllib.error.URLError, OSError, http.client.HTTPException) as exc:
             raise self._unreachable(path, exc) from None
+        except ValueError:  # http.client refuses a header: its message would quote the token
+            raise RemoteError(
+                self._redact(
+                    f"{method} {self.url(path)}: the request has an invalid header "
+                    "(a token with a line break or control character?)"
+                )
+            ) from None
 
     def _refused(self, method: str, path: str, exc: urllib.error.HTTPError) -> RemoteError:
         status, url = exc.code, self.url(path)
@@ -149,8 +173,23 @@ class Rest:
             text = str(reason) or type(reason).__name__
         return RemoteError(self._redact(f"cannot reach {self.url(path)}: {text}"))
 
+    def _not_json(self, method: str, path: str, content_type: str) -> RemoteError:
+        """A 200 that is not the API's answer: a login page (SSO, or a ``?token=`` URL)."""
+        if "token=" in urllib.parse.urlsplit(self.base_url).query:
+            hint = "a ?token= in the URL does not reach the API: pass the token in $JUPYTER_TOKEN"
+        else:
+            hint = "a login page? check the URL"
+        return RemoteError(
+            self._redact(
+                f"{method} {self.url(path)}: the answer is {content_type}, not JSON ({hint})"
+            )
+        )
+
     def _redact(self, text: str) -> str:
-        return text.replace(self._token, "***") if self._token else text
+        """``text`` without the token (nor any line of it) nor a ``token=`` query value."""
+        for secret in {self._token, *self._token.split()} - {""}:
+            text = text.replace(secret, "***")
+        return _TOKEN_QUERY.sub(r"\1***", text)
 
 
 def _message(exc: urllib.error.HTTPError) -> str:

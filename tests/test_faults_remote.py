@@ -1,0 +1,130 @@
+"""Remote runs that must never print a secret, hang or leak, on a real JupyterHub: a token
+with a line break inside, a URL that answers with a web page, a kernel-slot wait held by
+another run, and pytest interrupted while it starts servers or kernels.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from nbharness.jupyter_api.rest import RemoteError, Rest
+
+from .helpers import build_notebook
+from .hubfixture import Hub, HubUser
+
+pytestmark = pytest.mark.hub
+
+USER = "alice"
+#: A usage error: what pytest exits with when nbharness cannot set up its servers.
+USAGE_ERROR = 4
+
+
+def on_hub(hub: Hub, *args: str) -> list[str]:
+    """``pytest --nb`` on alice's servers of ``hub``."""
+    return ["--nb", "--nb-hub-url", hub.url, "--nb-hub-user", USER, "-p", "no:cacheprovider", *args]
+
+
+def refusal(result: pytest.RunResult, *secrets: str) -> str:
+    """The one line a refused run ends with: a usage error, alone, with no traceback and
+    none of ``secrets`` (nor any of their lines) anywhere in the output."""
+    output = "\n".join([*result.outlines, *result.errlines])
+    assert result.ret == USAGE_ERROR, output
+    for secret in secrets:
+        for part in secret.split():
+            assert part not in output, "a secret was printed"
+    assert "Traceback" not in output, output
+    assert "INTERNALERROR" not in output, output
+    errors = [line for line in result.errlines if line.strip()]
+    assert len(errors) == 1, output
+    assert errors[0].startswith("ERROR: "), output
+    return errors[0]
+
+
+@pytest.fixture
+def trivial(pytester: pytest.Pytester) -> Path:
+    """A notebook that passes anywhere: the runs that use it must fail before it runs."""
+    path = pytester.path / "trivial.ipynb"
+    nbformat.write(build_notebook(["1 + 1"]), path)
+    return path
+
+
+@pytest.fixture
+def alice_env(hub_user: HubUser, monkeypatch: pytest.MonkeyPatch) -> Iterator[HubUser]:
+    """alice's token where ``pytest --nb`` looks for it; no kernel may outlive the test."""
+    monkeypatch.setenv("JUPYTERHUB_API_TOKEN", hub_user.token)
+    yield hub_user
+    assert hub_user.hub.kernels(USER) == []
+
+
+# -- 4.2: a token with a line break inside ---------------------------------------------------
+
+
+def two_line_token(hub_user: HubUser) -> str:
+    """alice's token with a second line after it, as a careless copy-and-paste makes one."""
+    return f"{hub_user.token}\n{hub_user.token[::-1]}"
+
+
+def test_a_token_file_of_two_lines_is_refused_in_one_line_that_names_the_file(
+    jupyterhub: Hub, hub_user: HubUser, pytester: pytest.Pytester, trivial: Path
+) -> None:
+    token_file = pytester.path / "token.txt"
+    token_file.write_text(two_line_token(hub_user) + "\n")
+    result = pytester.runpytest_subprocess(
+        *on_hub(jupyterhub, "--nb-hub-token-file", str(token_file)), trivial.name, timeout=60
+    )
+    line = refusal(result, two_line_token(hub_user))
+    assert "--nb-hub-token-file" in line, line
+    assert "token.txt" in line, line
+    assert "whitespace or control characters" in line, line
+
+
+def test_a_token_variable_with_a_line_break_is_refused_in_one_line_that_names_it(
+    jupyterhub: Hub,
+    hub_user: HubUser,
+    pytester: pytest.Pytester,
+    monkeypatch: pytest.MonkeyPatch,
+    trivial: Path,
+) -> None:
+    monkeypatch.setenv("JUPYTERHUB_API_TOKEN", two_line_token(hub_user))
+    result = pytester.runpytest_subprocess(*on_hub(jupyterhub), trivial.name, timeout=60)
+    line = refusal(result, two_line_token(hub_user))
+    assert "$JUPYTERHUB_API_TOKEN" in line, line
+
+
+def test_a_header_the_http_library_refuses_is_a_remote_error_without_the_token(
+    jupyterhub: Hub, hub_user: HubUser
+) -> None:
+    """The last line of defence: whatever way a bad token reaches the client, its error
+    is ours and redacted."""
+    token = two_line_token(hub_user)
+    with pytest.raises(RemoteError) as caught:
+        Rest(f"{jupyterhub.url}/hub/api/", token).get("")
+    for part in token.split():
+        assert part not in str(caught.value)
+
+
+# -- 4.4: a URL that answers 200 with something that is not JSON -----------------------------
+
+
+def test_a_server_url_with_a_token_query_is_one_line_with_a_hint(
+    hub_user: HubUser,
+    pytester: pytest.Pytester,
+    monkeypatch: pytest.MonkeyPatch,
+    trivial: Path,
+) -> None:
+    """The URL as Jupyter prints it (``…/?token=…``) answers with the server's login page."""
+    monkeypatch.setenv("JUPYTER_TOKEN", hub_user.token)
+    url = f"{hub_user.server_url}?token={hub_user.token}"
+    started = time.monotonic()
+    result = pytester.runpytest_subprocess(
+        "--nb", "--nb-server-url", url, "-p", "no:cacheprovider", trivial.name, timeout=60
+    )
+    line = refusal(result, hub_user.token)
+    assert "text/html, not JSON" in line, line
+    assert "$JUPYTER_TOKEN" in line, line
+    assert time.monotonic() - started < 30
