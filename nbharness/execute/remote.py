@@ -335,7 +335,7 @@ class RemoteKernelManager(AsyncKernelManager):
             try:
                 model = await asyncio.to_thread(self.rest.get, f"api/kernels/{self.remote_id}")
             except RemoteError as exc:
-                if exc.status == 404 and "does not exist" in str(exc):
+                if exc.missing:
                     return "the kernel is gone: the server deleted or culled it"
                 if exc.status == 404:  # the proxy sent the server's URL elsewhere: it stopped
                     return f"{self.server.label} stopped (its URL now answers HTTP 404)"

@@ -118,7 +118,7 @@ class Hub:
                 break
             except RemoteError as exc:
                 said = str(exc)
-                if exc.status is None and "no answer in time" in said:
+                if exc.timed_out:
                     break
                 if exc.status == 400 and "already running" in said:
                     break

@@ -19,7 +19,7 @@ import urllib.error
 import urllib.parse
 import urllib.request
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, Literal
 
 from ..errors import NbHarnessError
 
@@ -33,16 +33,39 @@ MAX_RETRY_AFTER_S = 30.0
 _TOKEN_QUERY = re.compile(r"(token=)[\w.~%-]+")
 
 
-class RemoteError(NbHarnessError):
-    """A Jupyter server or hub could not be reached, or said no."""
+#: Why a request got no answer: it timed out, the connection dropped, or nothing listened.
+Fault = Literal["timeout", "dropped", "refused"]
 
-    def __init__(self, message: str, status: int | None = None, retry_after: float = 0.0) -> None:
+
+class RemoteError(NbHarnessError):
+    """A Jupyter server or hub could not be reached, or said no.
+
+    ``status`` is the HTTP status of a refusal; ``fault`` why there was no answer at all;
+    ``missing`` that the server has no such kernel (not: that its URL routes nowhere).
+    """
+
+    def __init__(
+        self,
+        message: str,
+        status: int | None = None,
+        retry_after: float = 0.0,
+        fault: Fault | None = None,
+        missing: bool = False,
+    ) -> None:
         super().__init__(message)
         self.status = status
         self.retry_after = retry_after
+        self.fault = fault
+        self.missing = missing
 
-    def __reduce__(self) -> tuple[type, tuple[str, int | None, float]]:
-        return (type(self), (str(self), self.status, self.retry_after))
+    @property
+    def timed_out(self) -> bool:
+        return self.fault == "timeout"
+
+    def __reduce__(
+        self,
+    ) -> tuple[type, tuple[str, int | None, float, Fault | None, bool]]:
+        return (type(self), (str(self), self.status, self.retry_after, self.fault, self.missing))
 
 
 class _NoRedirects(urllib.request.HTTPRedirectHandler):
@@ -162,16 +185,18 @@ class Rest:
         else:
             reason = f"HTTP {status}" + (f": {said}" if said else "")
         return RemoteError(
-            self._redact(f"{method} {url}: {reason}"), status=status, retry_after=retry_after
+            self._redact(f"{method} {url}: {reason}"),
+            status=status,
+            retry_after=retry_after,
+            # jupyter_server's words for a kernel it does not have (a proxy's 404 has none)
+            missing=status == 404 and "does not exist" in said,
         )
 
     def _unreachable(self, path: str, exc: BaseException) -> RemoteError:
         reason = getattr(exc, "reason", None) or exc
-        if isinstance(reason, TimeoutError):
-            text = "no answer in time"
-        else:
-            text = str(reason) or type(reason).__name__
-        return RemoteError(self._redact(f"cannot reach {self.url(path)}: {text}"))
+        fault = _fault(reason)
+        text = "no answer in time" if fault == "timeout" else str(reason) or type(reason).__name__
+        return RemoteError(self._redact(f"cannot reach {self.url(path)}: {text}"), fault=fault)
 
     def _not_json(self, method: str, path: str, content_type: str) -> RemoteError:
         """A 200 that is not the API's answer: a login page (SSO, or a ``?token=`` URL)."""
@@ -217,11 +242,21 @@ def _backoff(attempt: int) -> float:
     return float(BACKOFF_S * 2**attempt * random.uniform(0.5, 1.5))
 
 
+def _fault(reason: object) -> Fault | None:
+    if isinstance(reason, TimeoutError):
+        return "timeout"
+    if isinstance(reason, ConnectionRefusedError):
+        return "refused"
+    if isinstance(reason, (ConnectionResetError, ConnectionAbortedError, BrokenPipeError)):
+        return "dropped"  # http.client.RemoteDisconnected is a ConnectionResetError
+    return None
+
+
 def _worth_retrying(exc: RemoteError) -> bool:
     """A busy hub, a proxy briefly away, or a dropped connection (not: nothing listening)."""
     if exc.status is not None:
         return exc.status == 429 or exc.status in RETRY_STATUSES
-    return any(word in str(exc) for word in ("reset", "aborted", "Remote end closed"))
+    return exc.fault == "dropped"
 
 
 class Server:
