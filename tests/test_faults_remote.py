@@ -5,6 +5,8 @@ another run, and pytest interrupted while it starts servers or kernels.
 
 from __future__ import annotations
 
+import os
+import stat
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -13,6 +15,7 @@ import nbformat
 import pytest
 
 from nbharness.jupyter_api.rest import RemoteError, Rest
+from nbharness.jupyter_api.slots import KernelSlots, NoFreeSlot
 
 from .helpers import build_notebook
 from .hubfixture import Hub, HubUser
@@ -128,3 +131,65 @@ def test_a_server_url_with_a_token_query_is_one_line_with_a_hint(
     assert "text/html, not JSON" in line, line
     assert "$JUPYTER_TOKEN" in line, line
     assert time.monotonic() - started < 30
+
+
+# -- 4.12: the kernel-slot wait --------------------------------------------------------------
+
+
+@pytest.fixture
+def private_runtime(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A fresh ``$XDG_RUNTIME_DIR`` (0700, ours), so no test shares slots with another."""
+    runtime = tmp_path / "runtime"
+    runtime.mkdir(mode=0o700)
+    monkeypatch.setenv("XDG_RUNTIME_DIR", str(runtime))
+    return runtime
+
+
+def test_a_run_waiting_for_a_held_kernel_slot_fails_at_the_startup_timeout_naming_the_holder(
+    jupyterhub: Hub, alice_env: HubUser, pytester: pytest.Pytester, private_runtime: Path
+) -> None:
+    """Another run (here: this test) holds the only slot and never lets go: the notebook
+    fails once its kernel's startup timeout is spent, saying what it waited for and who
+    holds it, instead of waiting silently forever."""
+    nbformat.write(build_notebook(["1 + 1"]), pytester.path / "capped.ipynb")
+    slots = KernelSlots(alice_env.server_url, 1)
+    held = slots.acquire(timeout=1)
+    try:
+        started = time.monotonic()
+        result = pytester.runpytest_subprocess(
+            *on_hub(jupyterhub, "--nb-hub-max-kernels", "1", "--nb-startup-timeout", "2"),
+            "capped.ipynb",
+            timeout=45,
+        )
+        elapsed = time.monotonic() - started
+    finally:
+        KernelSlots.release(held)
+    output = "\n".join(result.outlines)
+    result.assert_outcomes(failed=1)
+    assert "no kernel slot came free within 2 s" in output, output
+    assert f"by pid {os.getpid()}" in output, output
+    assert "--nb-hub-max-kernels 1, --nb-startup-timeout" in output, output
+    assert elapsed < 30
+
+
+def test_kernel_slots_live_in_a_private_folder_of_this_user(private_runtime: Path) -> None:
+    slots = KernelSlots("http://example.org/user/alice/", 2)
+    fd = slots.acquire(timeout=1)
+    try:
+        info = slots.folder.stat()
+        assert slots.folder.parent == private_runtime
+        assert info.st_uid == os.getuid()
+        assert stat.S_IMODE(info.st_mode) == 0o700
+    finally:
+        KernelSlots.release(fd)
+
+
+def test_a_slot_folder_made_by_someone_else_is_refused(private_runtime: Path) -> None:
+    """Whoever made the folder could hold every slot (or swap the lock files)."""
+    if os.getuid() != 0:
+        pytest.skip("making a folder owned by another user needs root")
+    slots = KernelSlots("http://example.org/user/alice/", 1)
+    slots.folder.mkdir(mode=0o700)
+    os.chown(slots.folder, 65534, 65534)
+    with pytest.raises(NoFreeSlot, match="not a private folder of yours"):
+        slots.acquire(timeout=1)

@@ -25,10 +25,10 @@ from typing import Any
 from jupyter_client.manager import AsyncKernelManager
 
 from ..config.remote import HUB_TOKEN_ENV, SERVER_TOKEN_ENV, read_token
-from ..errors import KernelNotFound, NbHarnessError
+from ..errors import KernelNotFound, KernelStartFailed, NbHarnessError
 from ..jupyter_api.hub import Hub
 from ..jupyter_api.rest import RemoteError, Rest, Server
-from ..jupyter_api.slots import KernelSlots
+from ..jupyter_api.slots import KernelSlots, NoFreeSlot
 from . import CellObserver, Closing, InterruptOnTerm, Run, RunResult
 from .launch import ReadyOnReply
 from .session import KernelRun
@@ -196,13 +196,7 @@ class RemoteRun(KernelRun):
         if run.env:
             setup = f"__import__('os').environ.update({json.dumps(dict(run.env))})\n"
             run = dataclasses.replace(run, prologue=setup + run.prologue)
-        # Held while the kernel lives, when kernels per server are capped.
-        self.slot = executor.slots.acquire() if executor.slots else None
-        try:
-            super().__init__(run, observer)
-        finally:
-            if self.client is None:
-                KernelSlots.release(self.slot)
+        super().__init__(run, observer)
 
     def kernel_missing(self, name: str) -> NbHarnessError | None:
         try:
@@ -215,7 +209,10 @@ class RemoteRun(KernelRun):
         return KernelNotFound(name, available, where=f"on {where}")
 
     def manager(self, name: str) -> RemoteKernelManager:
-        return RemoteKernelManager(self.executor, name)
+        run = self.run
+        return RemoteKernelManager(
+            self.executor, name, run.startup_timeout, run.startup_timeout_source
+        )
 
     def _remote(self) -> RemoteKernelManager:
         assert isinstance(self.km, RemoteKernelManager)
@@ -243,10 +240,10 @@ class RemoteRun(KernelRun):
         return []
 
     async def stop_kernel(self) -> None:
-        km, slot = self._remote(), self.slot
+        km = self._remote()
         if km.socket is not None:
             await km.socket.close()
-        km.release(then=lambda: KernelSlots.release(slot))
+        km.release()
 
 
 class RemoteKernelManager(AsyncKernelManager):
@@ -256,13 +253,23 @@ class RemoteKernelManager(AsyncKernelManager):
     of a kernel goes over REST (start, interrupt, delete) or the websocket (messages).
     """
 
-    def __init__(self, executor: RemoteExecutor, kernel_name: str) -> None:
+    def __init__(
+        self,
+        executor: RemoteExecutor,
+        kernel_name: str,
+        startup_timeout: float = 60.0,
+        startup_timeout_source: str = "--nb-startup-timeout",
+    ) -> None:
         super().__init__(kernel_name=kernel_name)
         self.executor = executor
         self.server = executor.server
         self.rest: Rest = executor.rest
         self.remote_id: str | None = None
         self.socket: KernelSocket | None = None
+        #: The kernel slot held while the kernel lives, when kernels per server are capped.
+        self.slot: int | None = None
+        self.startup_timeout = startup_timeout
+        self.startup_timeout_source = startup_timeout_source
 
     def __hash__(self) -> int:
         return id(self)
@@ -280,8 +287,26 @@ class RemoteKernelManager(AsyncKernelManager):
         return self.socket.lost if self.socket is not None else None
 
     async def start_kernel(self, **kwargs: Any) -> None:  # type: ignore[override]
-        self.remote_id = await asyncio.to_thread(self.executor.new_kernel, self.kernel_name)
+        slots = self.executor.slots
+        if slots is not None:
+            self.slot = await asyncio.to_thread(self._slot, slots)
+        try:
+            self.remote_id = await asyncio.to_thread(self.executor.new_kernel, self.kernel_name)
+        except BaseException:
+            KernelSlots.release(self.slot)
+            self.slot = None
+            raise
         self.executor.kernels.add(self)
+
+    def _slot(self, slots: KernelSlots) -> int | None:
+        """A kernel slot on the server, waited for within the kernel's startup timeout."""
+        try:
+            return slots.acquire(self.startup_timeout)
+        except NoFreeSlot as exc:
+            raise KernelStartFailed(
+                f"kernel {self.kernel_name!r} could not start on {self.server.label}: {exc} "
+                f"(--nb-hub-max-kernels {slots.count}, {self.startup_timeout_source})"
+            ) from None
 
     def client(self, **kwargs: Any) -> RemoteKernelClient:  # type: ignore[override]
         assert self.remote_id is not None
@@ -311,14 +336,15 @@ class RemoteKernelManager(AsyncKernelManager):
     async def cleanup_resources(self, restart: bool = False) -> None:  # type: ignore[override]
         """Nothing local to clean: the server owns the kernel's process and files."""
 
-    def release(self, then: Callable[[], None] | None = None) -> None:
-        """Hand the kernel back to the executor to delete; ``then`` runs once it is gone."""
+    def release(self) -> None:
+        """Hand the kernel back to the executor to delete, and its slot once it is gone."""
         kernel_id, self.remote_id = self.remote_id, None
+        slot, self.slot = self.slot, None
         self.executor.kernels.discard(self)
         if kernel_id is not None:
-            self.executor.retire(kernel_id, then)
-        elif then is not None:
-            then()
+            self.executor.retire(kernel_id, lambda: KernelSlots.release(slot))
+        else:
+            KernelSlots.release(slot)
 
     async def _check(self) -> str | None:
         """After the websocket dropped: ``None`` once it is safe to reconnect, else why the
