@@ -5,6 +5,7 @@ another run, and pytest interrupted while it starts servers or kernels.
 
 from __future__ import annotations
 
+import asyncio
 import os
 import stat
 import time
@@ -14,7 +15,10 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from nbharness.jupyter_api.rest import RemoteError, Rest
+from nbharness.execute import Run
+from nbharness.execute.remote import RemoteExecutor
+from nbharness.execute.websocket import KernelSocket
+from nbharness.jupyter_api.rest import RemoteError, Rest, Server
 from nbharness.jupyter_api.slots import KernelSlots, NoFreeSlot
 
 from .helpers import build_notebook
@@ -193,3 +197,66 @@ def test_a_slot_folder_made_by_someone_else_is_refused(private_runtime: Path) ->
     os.chown(slots.folder, 65534, 65534)
     with pytest.raises(NoFreeSlot, match="not a private folder of yours"):
         slots.acquire(timeout=1)
+
+
+# -- 5.13: a message sent while a dropped websocket is reopened ------------------------------
+
+
+class SendWhileDropped:
+    """Cuts the kernel's websocket while the first cell runs, and sends a request on the
+    control channel in the moment the client asks the server whether the kernel is still
+    there, when the old websocket is closed and the new one is not open yet."""
+
+    def __init__(self, executor: RemoteExecutor) -> None:
+        self.executor = executor
+        self.socket: KernelSocket | None = None
+        self.request_id = ""
+
+    def cell_started(self, index: int, cell: nbformat.NotebookNode) -> None:
+        if index != 0:
+            return
+        (km,) = self.executor.kernels
+        socket = self.socket = km.socket
+        assert socket is not None
+        ask = socket.check
+
+        async def send_then_ask() -> str | None:
+            request = km.session.msg("kernel_info_request")
+            self.request_id = request["header"]["msg_id"]
+            socket.send("control", request)
+            return await ask()
+
+        socket.check = send_then_ask
+        asyncio.get_running_loop().call_later(0.3, self._drop)
+
+    def _drop(self) -> None:
+        assert self.socket is not None
+        assert self.socket._ws is not None
+        self.socket._ws.stream.close()  # as a network failure would
+
+    def cell_finished(self, index: int, cell: nbformat.NotebookNode) -> None:
+        pass
+
+    def replied(self) -> bool:
+        assert self.socket is not None
+        queue = self.socket.queues["control"]
+        replies = []
+        while not queue.empty():
+            replies.append(queue.get_nowait())
+        return any(msg.get("parent_header", {}).get("msg_id") == self.request_id for msg in replies)
+
+
+def test_a_message_sent_while_the_websocket_reopens_is_sent_on_the_new_one(
+    jupyterhub: Hub, hub_user: HubUser, tmp_path: Path
+) -> None:
+    server = Server(hub_user.server_url, hub_user.token, label=f"{USER}/")
+    notebook = build_notebook(["import time\ntime.sleep(1.5)\nprint('after the drop')"])
+    run = Run(tmp_path / "drop.ipynb", notebook, tmp_path, cell_timeout=10)
+    with RemoteExecutor(server) as executor:
+        observer = SendWhileDropped(executor)
+        result = executor.execute(run, observer)
+
+    assert observer.request_id, "the websocket was never dropped"
+    assert result.error is None, result.error
+    assert observer.replied(), "the request sent meanwhile was lost"
+    assert jupyterhub.kernels(USER) == []
