@@ -7,10 +7,15 @@ from __future__ import annotations
 
 import asyncio
 import os
+import signal
 import stat
+import subprocess
+import sys
 import time
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import nbformat
 import pytest
@@ -260,3 +265,59 @@ def test_a_message_sent_while_the_websocket_reopens_is_sent_on_the_new_one(
     assert result.error is None, result.error
     assert observer.replied(), "the request sent meanwhile was lost"
     assert jupyterhub.kernels(USER) == []
+
+
+# -- 5.12: pytest interrupted while it starts named servers ----------------------------------
+
+
+def known_servers(hub: Hub) -> dict[str, Any]:
+    """alice's servers, stopped ones included: a named server removed is not among them."""
+    status, model = hub.request("GET", f"/users/{USER}?include_stopped_servers")
+    assert status == 200, status
+    return dict(model.get("servers") or {})
+
+
+@pytest.fixture
+def pool_removed_after(jupyterhub: Hub) -> Iterator[str]:
+    """A prefix for a pool of named servers; whatever a failed test left of it is removed."""
+    prefix = f"intr{uuid.uuid4().hex[:6]}"
+    yield prefix
+    for name in known_servers(jupyterhub):
+        if name.startswith(prefix):
+            jupyterhub.stop_server(USER, name)
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["Ctrl-C", "SIGTERM"])
+def test_an_interrupt_while_named_servers_start_stops_them(
+    jupyterhub: Hub,
+    alice_env: HubUser,
+    pytester: pytest.Pytester,
+    trivial: Path,
+    pool_removed_after: str,
+    sig: signal.Signals,
+) -> None:
+    """A cancelled job must not leave servers (pods, on Kubernetes) that no later run will
+    ever stop: the signal comes once the hub lists a server of the pool as starting."""
+    prefix = pool_removed_after
+    args = ["--nb-hub-servers", "2", "--nb-hub-server", prefix, "-n", "2", trivial.name]
+    log = pytester.path / "pytest.log"
+    command = [sys.executable, "-m", "pytest", *on_hub(jupyterhub, *args)]
+    with log.open("wb") as out:
+        process = subprocess.Popen(command, cwd=pytester.path, stdout=out, stderr=out)
+    try:
+        deadline = time.monotonic() + 60
+        while not any(name.startswith(prefix) for name in jupyterhub.servers(USER)):
+            assert process.poll() is None, log.read_text()
+            assert time.monotonic() < deadline, "no server of the pool ever started"
+            time.sleep(0.05)
+        process.send_signal(sig)
+        code = process.wait(timeout=90)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+    output = log.read_text(errors="replace")
+    left = [name for name in known_servers(jupyterhub) if name.startswith(prefix)]
+    assert left == [], f"servers left on the hub: {left}\n{output}"
+    assert code == 2, output  # pytest's "interrupted"
+    assert alice_env.token not in output

@@ -141,18 +141,28 @@ class Hub:
     def stop(self, name: str, remove: bool, timeout: float = 60.0) -> None:
         """Stop ``name`` (and forget it, for a named server we created); wait till it is gone."""
         body = {"remove": True} if remove and name else None
-        try:
-            self.rest.delete(self._path(name), body)
-        except RemoteError as exc:
-            if exc.status not in (400, 404):  # 400: not running; 404: no such server
-                raise
         deadline = time.monotonic() + timeout
+        while True:
+            try:
+                self.rest.delete(self._path(name), body)
+                break
+            except RemoteError as exc:
+                if exc.status not in (400, 404):  # 400: not running; 404: no such server
+                    raise
+                if exc.status == 404 or not self._pending(name) or time.monotonic() > deadline:
+                    break
+                time.sleep(POLL_S)  # 400 while it starts: the hub takes a stop once started
         while time.monotonic() < deadline:
             servers = self.servers()
             if servers is None or name not in servers:
                 return
             time.sleep(POLL_S)
         raise HubError(f"{self.label(name)} did not stop within {timeout:g} s")
+
+    def _pending(self, name: str) -> bool:
+        """The server is starting (or stopping), as far as the token may see."""
+        model = (self.servers() or {}).get(name)
+        return bool(model and model.get("pending"))
 
     def _path(self, name: str) -> str:
         return f"users/{self.user}/servers/{name}" if name else f"users/{self.user}/server"
