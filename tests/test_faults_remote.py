@@ -6,12 +6,16 @@ another run, and pytest interrupted while it starts servers or kernels.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import signal
+import socket
 import stat
 import subprocess
 import sys
+import threading
 import time
+import urllib.parse
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -27,7 +31,7 @@ from nbharness.jupyter_api.rest import RemoteError, Rest, Server
 from nbharness.jupyter_api.slots import KernelSlots, NoFreeSlot
 
 from .helpers import build_notebook
-from .hubfixture import Hub, HubUser
+from .hubfixture import Hub, HubUser, http
 
 pytestmark = pytest.mark.hub
 
@@ -321,3 +325,76 @@ def test_an_interrupt_while_named_servers_start_stops_them(
     assert left == [], f"servers left on the hub: {left}\n{output}"
     assert code == 2, output  # pytest's "interrupted"
     assert alice_env.token not in output
+
+
+# -- 5.10: the executor closed while a kernel's start is under way ---------------------------
+
+
+class SlowProxy:
+    """A loopback TCP proxy to the hub that holds each chunk of every answer for ``delay``
+    seconds, and says when a kernel's start (``POST …/api/kernels``) has gone through."""
+
+    def __init__(self, upstream: tuple[str, int], delay: float) -> None:
+        self.upstream = upstream
+        self.delay = delay
+        self.kernel_posted = threading.Event()
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.port = self.listener.getsockname()[1]
+        self.threads = [threading.Thread(target=self._accept, daemon=True)]
+        self.threads[0].start()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                client, _ = self.listener.accept()
+            except OSError:
+                return  # closed
+            server = socket.create_connection(self.upstream)
+            for source, sink, delay in ((client, server, 0.0), (server, client, self.delay)):
+                thread = threading.Thread(target=self._pump, args=(source, sink, delay))
+                thread.start()
+                self.threads.append(thread)
+
+    def _pump(self, source: socket.socket, sink: socket.socket, delay: float) -> None:
+        with contextlib.suppress(OSError):
+            while chunk := source.recv(65536):
+                if b"POST " in chunk and b"/api/kernels " in chunk:
+                    self.kernel_posted.set()
+                time.sleep(delay)
+                sink.sendall(chunk)
+        for end in (source, sink):
+            with contextlib.suppress(OSError):
+                end.shutdown(socket.SHUT_RDWR)
+            end.close()
+
+    def close(self) -> None:
+        self.listener.close()
+        for thread in self.threads:
+            thread.join(10)
+
+
+def test_closing_while_a_kernel_starts_deletes_that_kernel_too(
+    jupyterhub: Hub, hub_user: HubUser
+) -> None:
+    """Ctrl-C stops the run, not the thread whose POST is starting its kernel: the
+    executor's close must wait for that answer and delete the kernel it names."""
+    hub = urllib.parse.urlsplit(jupyterhub.url)
+    proxy = SlowProxy((hub.hostname or "127.0.0.1", hub.port or 80), delay=1.5)
+    path = urllib.parse.urlsplit(hub_user.server_url).path
+    server = Server(f"http://127.0.0.1:{proxy.port}{path}", hub_user.token, label=f"{USER}/")
+    started: list[str] = []
+    try:
+        with RemoteExecutor(server, spare=False) as executor:
+            starter = threading.Thread(
+                target=lambda: started.append(executor.new_kernel("python3"))
+            )
+            starter.start()
+            assert proxy.kernel_posted.wait(30), "the kernel's start never went out"
+        starter.join(30)
+        left = jupyterhub.kernels(USER)
+    finally:
+        proxy.close()
+        for kernel in jupyterhub.kernels(USER):
+            http("DELETE", f"{hub_user.server_url}api/kernels/{kernel['id']}", token=hub_user.token)
+    assert started, "the kernel's start failed"
+    assert left == [], f"{len(left)} kernel left on alice's server"

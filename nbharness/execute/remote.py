@@ -71,6 +71,9 @@ class RemoteExecutor(Closing):
         self.kernels: set[RemoteKernelManager] = set()
         self.owned: set[str] = set()
         self._lock = threading.Lock()
+        #: Kernel starts under way (a POST sent, its answer not in yet), and their end.
+        self._starting = 0
+        self._started = threading.Condition(self._lock)
         self._background = ThreadPoolExecutor(2, thread_name_prefix="nbharness-kernels")
         self._spare: tuple[str, Future[str]] | None = None
         self._keeps_spare = spare and max_kernels is None
@@ -86,6 +89,8 @@ class RemoteExecutor(Closing):
         if spare is not None:
             spare[1].cancel()
         self._background.shutdown(wait=True)  # background deletes and a spare's start
+        with self._started:  # a run's own start, in a thread Ctrl-C did not stop
+            self._started.wait_for(lambda: not self._starting, timeout=REQUEST_TIMEOUT_S * 2)
         for kernel_id in sorted(self.owned):
             self._delete(kernel_id)
         for kernel_id in sorted(self.owned):
@@ -147,10 +152,17 @@ class RemoteExecutor(Closing):
         body = {"name": name}
         if self.remote_cwd:
             body["path"] = self.remote_cwd
-        model = self.rest.post("api/kernels", body)
-        kernel_id = str(model["id"])
         with self._lock:
-            self.owned.add(kernel_id)
+            self._starting += 1
+        try:
+            model = self.rest.post("api/kernels", body)
+            kernel_id = str(model["id"])
+            with self._lock:
+                self.owned.add(kernel_id)
+        finally:
+            with self._started:
+                self._starting -= 1
+                self._started.notify_all()
         return kernel_id
 
     def _delete(self, kernel_id: str) -> None:
