@@ -27,6 +27,7 @@ import pytest
 from nbharness.execute import Run
 from nbharness.execute.remote import RemoteExecutor
 from nbharness.execute.websocket import KernelSocket
+from nbharness.jupyter_api.hub import Hub as HubClient
 from nbharness.jupyter_api.rest import RemoteError, Rest, Server
 from nbharness.jupyter_api.slots import KernelSlots, NoFreeSlot
 
@@ -398,3 +399,23 @@ def test_closing_while_a_kernel_starts_deletes_that_kernel_too(
             http("DELETE", f"{hub_user.server_url}api/kernels/{kernel['id']}", token=hub_user.token)
     assert started, "the kernel's start failed"
     assert left == [], f"{len(left)} kernel left on alice's server"
+
+
+# -- 5.15: a server name that cannot be part of a URL path -----------------------------------
+
+
+def test_a_server_name_with_a_slash_is_refused_in_one_line(
+    jupyterhub: Hub, alice_env: HubUser, pytester: pytest.Pytester, trivial: Path
+) -> None:
+    result = pytester.runpytest_subprocess(
+        *on_hub(jupyterhub, "--nb-hub-server", "a/b"), trivial.name, timeout=60
+    )
+    line = refusal(result, alice_env.token)
+    assert "--nb-hub-server a/b: a server name cannot contain '/'" in line, line
+
+
+def test_a_server_name_is_quoted_in_the_hubs_urls(jupyterhub: Hub, hub_user: HubUser) -> None:
+    """A name is one path segment: '?' or '#' in it must not end the path."""
+    hub = HubClient(jupyterhub.url, USER, hub_user.token)
+    assert hub.running("x?y#z") is None
+    assert hub.server("x?y").url.endswith(f"/user/{USER}/x%3Fy/")

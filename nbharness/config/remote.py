@@ -95,7 +95,9 @@ def remote_settings(
     timeout, timeout_where = lookup("nb_hub_start_timeout")
     servers, servers_where = lookup("nb_hub_servers")
     max_kernels, max_where = lookup("nb_hub_max_kernels")
-    name, _ = lookup("nb_hub_server")
+    name, name_where = lookup("nb_hub_server")
+    if name and "/" in name:
+        raise pytest.UsageError(f"{name_where} {name}: a server name cannot contain '/'")
     cwd, _ = lookup("nb_remote_cwd")
     return RemoteSettings(
         hub_url=hub_url,

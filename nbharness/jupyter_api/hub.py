@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import time
+import urllib.parse
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -62,7 +63,7 @@ class Hub:
         """The user's servers by name ("" is the default one), or ``None`` if the token
         may not read them (``access:servers`` alone is enough to run kernels)."""
         try:
-            model = self.rest.get(f"users/{self.user}")
+            model = self.rest.get(f"users/{_quote(self.user)}")
         except RemoteError as exc:
             if exc.status == 403:
                 return None
@@ -71,7 +72,7 @@ class Hub:
 
     def server(self, name: str, model: Mapping[str, Any] | None = None) -> Server:
         """The server ``name``, at the URL the hub gives (or the standard one)."""
-        path = (model or {}).get("url") or f"/user/{self.user}/{name}"
+        path = (model or {}).get("url") or f"/user/{_quote(self.user)}/{_quote(name)}"
         options = (model or {}).get("user_options") or {}
         image = options.get("image") or options.get("profile") or ""
         return Server(self.url + path, self._token, label=self.label(name), image=str(image))
@@ -165,7 +166,8 @@ class Hub:
         return bool(model and model.get("pending"))
 
     def _path(self, name: str) -> str:
-        return f"users/{self.user}/servers/{name}" if name else f"users/{self.user}/server"
+        user = _quote(self.user)
+        return f"users/{user}/servers/{_quote(name)}" if name else f"users/{user}/server"
 
     def _follow(self, name: str, deadline: float, events: list[str], progress: Progress) -> None:
         """Report the spawn's progress events until ready, failed, or the stream ends."""
@@ -213,6 +215,11 @@ class Hub:
 
     def _failed(self, name: str, why: str, events: list[str]) -> HubError:
         return HubError(f"{self.label(name)} on {self.url} failed to start: {why}", events)
+
+
+def _quote(segment: str) -> str:
+    """A user or server name as one segment of a URL path."""
+    return urllib.parse.quote(segment, safe="")
 
 
 def _left(deadline: float) -> float:
