@@ -29,6 +29,8 @@ RETRIES = 3
 BACKOFF_S = 0.25
 #: The longest ``Retry-After`` we honour inside one request before giving up.
 MAX_RETRY_AFTER_S = 30.0
+#: How long a DELETE is retried while nothing listens (a hub restarts its proxy in ~5 s).
+REFUSED_PATIENCE_S = 10.0
 #: A token passed in a URL's query: shown as ``token=***``.
 _TOKEN_QUERY = re.compile(r"(token=)[\w.~%-]+")
 
@@ -106,15 +108,17 @@ class Rest:
         self, method: str, path: str, body: Any = None, timeout: float | None = None
     ) -> Any:
         """The decoded JSON answer (``None`` when empty), or a ``RemoteError``."""
-        idempotent = method in ("GET", "DELETE", "HEAD")
-        for attempt in range(RETRIES + 1):
+        patience = time.monotonic() + REFUSED_PATIENCE_S
+        attempt = 0
+        while True:
             try:
                 return self._json(method, path, body, timeout)
             except RemoteError as exc:
-                if not idempotent or attempt == RETRIES or not _worth_retrying(exc):
+                if not _worth_another_try(method, exc, attempt, patience):
                     raise
-                time.sleep(min(exc.retry_after or _backoff(attempt), MAX_RETRY_AFTER_S))
-        raise AssertionError("unreachable")  # pragma: no cover
+                wait = exc.retry_after or _backoff(min(attempt, RETRIES))
+                time.sleep(min(wait, MAX_RETRY_AFTER_S))
+                attempt += 1
 
     def _json(self, method: str, path: str, body: Any, timeout: float | None) -> Any:
         """One request's decoded JSON answer (``None`` when empty)."""
@@ -252,8 +256,16 @@ def _fault(reason: object) -> Fault | None:
     return None
 
 
-def _worth_retrying(exc: RemoteError) -> bool:
-    """A busy hub, a proxy briefly away, or a dropped connection (not: nothing listening)."""
+def _worth_another_try(method: str, exc: RemoteError, attempt: int, patience: float) -> bool:
+    """Idempotent requests are retried a few times on a busy hub, a proxy briefly away or a
+    dropped connection (not when nothing listens: that is a wrong URL, said at once). A
+    DELETE left undone leaves a kernel running, so it also waits out a proxy's restart."""
+    if method not in ("GET", "DELETE", "HEAD"):
+        return False
+    if method == "DELETE" and exc.fault == "refused":
+        return time.monotonic() < patience
+    if attempt >= RETRIES:
+        return False
     if exc.status is not None:
         return exc.status == 429 or exc.status in RETRY_STATUSES
     return exc.fault == "dropped"
