@@ -148,11 +148,17 @@ class Hub:
                 self.rest.delete(self._path(name), body)
                 break
             except RemoteError as exc:
-                if exc.status not in (400, 404):  # 400: not running; 404: no such server
-                    raise
-                if exc.status == 404 or not self._pending(name) or time.monotonic() > deadline:
+                if exc.status == 404:  # no such server
                     break
-                time.sleep(POLL_S)  # 400 while it starts: the hub takes a stop once started
+                # A 400 while it starts, or a 500 when the stop raced the spawn: the hub
+                # takes a stop once the spawn ended; a server no longer active is stopped.
+                if exc.status != 400 and (exc.status or 0) < 500:
+                    raise
+                if not self._active(name):
+                    break
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(POLL_S)
         while time.monotonic() < deadline:
             servers = self.servers()
             if servers is None or name not in servers:
@@ -160,10 +166,9 @@ class Hub:
             time.sleep(POLL_S)
         raise HubError(f"{self.label(name)} did not stop within {timeout:g} s")
 
-    def _pending(self, name: str) -> bool:
-        """The server is starting (or stopping), as far as the token may see."""
-        model = (self.servers() or {}).get(name)
-        return bool(model and model.get("pending"))
+    def _active(self, name: str) -> bool:
+        """The server is running or starting, as far as the token may see."""
+        return name in (self.servers() or {})
 
     def _path(self, name: str) -> str:
         user = _quote(self.user)
