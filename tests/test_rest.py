@@ -4,6 +4,7 @@ cannot produce on cue: 5xx on reads, 429 with Retry-After, connection drops."""
 from __future__ import annotations
 
 import json
+import socket
 import threading
 import time
 from collections.abc import Iterator
@@ -24,7 +25,7 @@ Answer = tuple[int, Any, dict[str, str]]
 class FakeServer:
     """Answers each (method, path) from a script, in order; the last answer repeats."""
 
-    def __init__(self) -> None:
+    def __init__(self, port: int = 0) -> None:
         self.script: dict[tuple[str, str], list[Answer]] = {}
         self.seen: list[tuple[str, str, str | None, Any]] = []
         fake = self
@@ -54,7 +55,7 @@ class FakeServer:
             def log_message(self, *args: Any) -> None:
                 pass
 
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", port), Handler)
         self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/"
         self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
 
@@ -176,3 +177,28 @@ def test_a_spawn_that_never_gets_ready_names_the_limit_and_the_events(fake: Fake
         Hub(fake.url, "alice", TOKEN).start("", {}, 1, "--nb-hub-start-timeout", print)
     posted = [body for m, _, _, body in fake.seen if m == "POST"]
     assert posted == [{}]  # hubs before 6 take the bare options
+
+
+def test_a_delete_is_retried_while_the_proxy_restarts() -> None:
+    """A hub restarts its proxy within seconds: a kernel's DELETE must outlast that, or the
+    kernel stays on the server (a GET still fails at once, naming what did not answer)."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    back: list[FakeServer] = []
+
+    def come_back() -> None:
+        back.append(FakeServer(port=port))
+        back[0].on("DELETE", "/api/kernels/k1", (204, None, {}))
+        back[0].thread.start()
+
+    comes_back = threading.Timer(1.0, come_back)
+    comes_back.start()
+    try:
+        Rest(f"http://127.0.0.1:{port}/", TOKEN).delete("api/kernels/k1")
+    finally:
+        comes_back.join()
+        for fake in back:
+            fake.httpd.shutdown()
+            fake.httpd.server_close()
+    assert back[0].calls("DELETE", "/api/kernels/k1") == 1

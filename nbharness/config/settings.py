@@ -7,8 +7,7 @@ Every validation error names where the bad value came from.
 from __future__ import annotations
 
 import math
-import os
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -17,9 +16,9 @@ import pytest
 
 from ..errors import NbHarnessError
 from ..execute import FORK_AVAILABLE
-from ..jupyter_api.hub import Hub
 from ..verify.compare import CompareSettings
 from .project import Project
+from .remote import RemoteSettings, remote_settings
 
 #: Per-cell limit when none is set: long enough for real analysis cells, short enough
 #: that a hung cell does not eat a CI job (nbmake uses the same figure).
@@ -28,117 +27,6 @@ DEFAULT_CELL_TIMEOUT = 300.0
 DEFAULT_STARTUP_TIMEOUT = 60.0
 DEFAULT_LAUNCHER = "fork" if FORK_AVAILABLE else "process"
 LAUNCHERS = ("fork", "process")
-
-#: Where the token comes from without --nb-hub-token-file: never the command line.
-HUB_TOKEN_ENV = "JUPYTERHUB_API_TOKEN"
-SERVER_TOKEN_ENV = "JUPYTER_TOKEN"
-#: A server on Kubernetes may wait for a node and pull an image: minutes, not seconds.
-DEFAULT_START_TIMEOUT = 300.0
-#: Named servers ``--nb-hub-servers K`` creates when ``--nb-hub-server`` names none.
-DEFAULT_POOL_PREFIX = "nbharness"
-
-
-@dataclass(frozen=True)
-class RemoteSettings:
-    """Where notebooks run when not on this machine."""
-
-    #: A hub's URL (``hub_user`` then names the user), or else a Jupyter server's URL.
-    hub_url: str | None
-    server_url: str | None
-    token: str = field(repr=False)
-    hub_user: str = ""
-    #: The named server to use ("" is the user's default one), or the pool's prefix.
-    server_name: str = ""
-    servers: int = 1
-    user_options: Mapping[str, Any] = field(default_factory=dict)
-    start_timeout: float = DEFAULT_START_TIMEOUT
-    start_timeout_source: str = "the default"
-    max_kernels: int | None = None
-    remote_cwd: str | None = None
-
-    def names(self) -> list[str]:
-        """The hub servers this run uses."""
-        if self.servers == 1:
-            return [self.server_name]
-        prefix = self.server_name or DEFAULT_POOL_PREFIX
-        return [f"{prefix}-{index}" for index in range(1, self.servers + 1)]
-
-    def hub(self) -> Hub:
-        assert self.hub_url is not None
-        return Hub(self.hub_url, self.hub_user, self.token)
-
-    def describe(self) -> str:
-        if self.hub_url is None:
-            return f"remote server {self.server_url}"
-        if self.servers > 1:
-            where = f"{self.servers} named servers"
-        else:
-            where = f"server {self.server_name!r}" if self.server_name else "default server"
-        return f"hub {self.hub_url}, user {self.hub_user}, {where}"
-
-
-def remote_settings(
-    lookup: Callable[[str], tuple[str | None, str]], project: Mapping[str, Any], project_file: Path
-) -> RemoteSettings | None:
-    """The remote settings from flags and ini keys (``lookup``) and ``[tool.nbharness.hub]``."""
-    hub_url, _ = lookup("nb_hub_url")
-    server_url, _ = lookup("nb_server_url")
-    if not hub_url and not server_url:
-        return None
-    if hub_url and server_url:
-        raise pytest.UsageError("--nb-hub-url and --nb-server-url: give one or the other")
-    user, _ = lookup("nb_hub_user")
-    if hub_url and not user:
-        raise pytest.UsageError("--nb-hub-url needs --nb-hub-user NAME (or ini nb_hub_user)")
-    token_file, token_where = lookup("nb_hub_token_file")
-    token = _token(token_file, token_where, HUB_TOKEN_ENV if hub_url else SERVER_TOKEN_ENV)
-    table = project.get("hub", {})
-    if not isinstance(table, dict) or not isinstance(table.get("user_options", {}), dict):
-        raise pytest.UsageError(
-            f"{project_file}: [tool.nbharness.hub] user_options must be a table"
-        )
-    timeout, timeout_where = lookup("nb_hub_start_timeout")
-    servers, servers_where = lookup("nb_hub_servers")
-    max_kernels, max_where = lookup("nb_hub_max_kernels")
-    name, _ = lookup("nb_hub_server")
-    cwd, _ = lookup("nb_remote_cwd")
-    return RemoteSettings(
-        hub_url=hub_url,
-        server_url=server_url,
-        token=token,
-        hub_user=user or "",
-        server_name=name or "",
-        servers=_count(servers, servers_where) if servers else 1,
-        user_options=dict(table.get("user_options", {})),
-        start_timeout=_positive_seconds(timeout, timeout_where)
-        if timeout
-        else DEFAULT_START_TIMEOUT,
-        start_timeout_source=timeout_where,
-        max_kernels=_count(max_kernels, max_where) if max_kernels else None,
-        remote_cwd=cwd or None,
-    )
-
-
-def _token(token_file: str | None, where: str, env: str) -> str:
-    """The token, from a file or the environment: never from the command line itself."""
-    if token_file:
-        try:
-            token = Path(token_file).read_text(encoding="utf-8").strip()
-        except OSError as exc:
-            raise pytest.UsageError(f"{where}: cannot read {token_file}: {exc.strerror}") from None
-        if not token:
-            raise pytest.UsageError(f"{where}: {token_file} is empty")
-        return token
-    token = os.environ.get(env, "").strip()
-    if not token:
-        raise pytest.UsageError(f"no token: set {env} or pass --nb-hub-token-file FILE")
-    return token
-
-
-def _count(value: str, where: str) -> int:
-    if not value.isdigit() or int(value) < 1:
-        raise pytest.UsageError(f"{where}: expected a whole number of at least 1, got {value!r}")
-    return int(value)
 
 
 @dataclass(frozen=True)

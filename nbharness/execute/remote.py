@@ -24,9 +24,11 @@ from typing import Any
 
 from jupyter_client.manager import AsyncKernelManager
 
-from ..errors import KernelNotFound, NbHarnessError
+from ..config.remote import HUB_TOKEN_ENV, SERVER_TOKEN_ENV, read_token
+from ..errors import KernelNotFound, KernelStartFailed, NbHarnessError
+from ..jupyter_api.hub import Hub
 from ..jupyter_api.rest import RemoteError, Rest, Server
-from ..jupyter_api.slots import KernelSlots
+from ..jupyter_api.slots import KernelSlots, NoFreeSlot
 from . import CellObserver, Closing, InterruptOnTerm, Run, RunResult
 from .launch import ReadyOnReply
 from .session import KernelRun
@@ -69,6 +71,9 @@ class RemoteExecutor(Closing):
         self.kernels: set[RemoteKernelManager] = set()
         self.owned: set[str] = set()
         self._lock = threading.Lock()
+        #: Kernel starts under way (a POST sent, its answer not in yet), and their end.
+        self._starting = 0
+        self._started = threading.Condition(self._lock)
         self._background = ThreadPoolExecutor(2, thread_name_prefix="nbharness-kernels")
         self._spare: tuple[str, Future[str]] | None = None
         self._keeps_spare = spare and max_kernels is None
@@ -84,6 +89,8 @@ class RemoteExecutor(Closing):
         if spare is not None:
             spare[1].cancel()
         self._background.shutdown(wait=True)  # background deletes and a spare's start
+        with self._started:  # a run's own start, in a thread Ctrl-C did not stop
+            self._started.wait_for(lambda: not self._starting, timeout=REQUEST_TIMEOUT_S * 2)
         for kernel_id in sorted(self.owned):
             self._delete(kernel_id)
         for kernel_id in sorted(self.owned):
@@ -145,10 +152,17 @@ class RemoteExecutor(Closing):
         body = {"name": name}
         if self.remote_cwd:
             body["path"] = self.remote_cwd
-        model = self.rest.post("api/kernels", body)
-        kernel_id = str(model["id"])
         with self._lock:
-            self.owned.add(kernel_id)
+            self._starting += 1
+        try:
+            model = self.rest.post("api/kernels", body)
+            kernel_id = str(model["id"])
+            with self._lock:
+                self.owned.add(kernel_id)
+        finally:
+            with self._started:
+                self._starting -= 1
+                self._started.notify_all()
         return kernel_id
 
     def _delete(self, kernel_id: str) -> None:
@@ -167,7 +181,6 @@ def from_environment() -> RemoteExecutor:
     hub server (``NBHARNESS_HUB_URL``, ``NBHARNESS_HUB_USER``, optional
     ``NBHARNESS_HUB_SERVER``; token ``JUPYTERHUB_API_TOKEN``) or a Jupyter server
     (``NBHARNESS_SERVER_URL``; token ``JUPYTER_TOKEN``)."""
-    from ..jupyter_api.hub import Hub
 
     env = os.environ
     cwd = env.get("NBHARNESS_REMOTE_CWD") or None
@@ -175,21 +188,16 @@ def from_environment() -> RemoteExecutor:
         user, name = env.get("NBHARNESS_HUB_USER", ""), env.get("NBHARNESS_HUB_SERVER", "")
         if not user:
             raise NbHarnessError("NBHARNESS_HUB_URL is set: set NBHARNESS_HUB_USER too")
-        hub = Hub(env["NBHARNESS_HUB_URL"], user, _token("JUPYTERHUB_API_TOKEN"))
+        hub = Hub(env["NBHARNESS_HUB_URL"], user, read_token(HUB_TOKEN_ENV))
         server = hub.running(name)
         if server is None:
             raise NbHarnessError(f"{hub.label(name)} on {hub.url} is not running: start it first")
         return RemoteExecutor(server, cwd)
     if env.get("NBHARNESS_SERVER_URL"):
-        return RemoteExecutor(Server(env["NBHARNESS_SERVER_URL"], _token("JUPYTER_TOKEN")), cwd)
+        return RemoteExecutor(
+            Server(env["NBHARNESS_SERVER_URL"], read_token(SERVER_TOKEN_ENV)), cwd
+        )
     raise NbHarnessError("the remote executor needs NBHARNESS_HUB_URL or NBHARNESS_SERVER_URL")
-
-
-def _token(variable: str) -> str:
-    token = os.environ.get(variable, "").strip()
-    if not token:
-        raise NbHarnessError(f"no token: set {variable}")
-    return token
 
 
 class RemoteRun(KernelRun):
@@ -200,13 +208,7 @@ class RemoteRun(KernelRun):
         if run.env:
             setup = f"__import__('os').environ.update({json.dumps(dict(run.env))})\n"
             run = dataclasses.replace(run, prologue=setup + run.prologue)
-        # Held while the kernel lives, when kernels per server are capped.
-        self.slot = executor.slots.acquire() if executor.slots else None
-        try:
-            super().__init__(run, observer)
-        finally:
-            if self.client is None:
-                KernelSlots.release(self.slot)
+        super().__init__(run, observer)
 
     def kernel_missing(self, name: str) -> NbHarnessError | None:
         try:
@@ -219,7 +221,10 @@ class RemoteRun(KernelRun):
         return KernelNotFound(name, available, where=f"on {where}")
 
     def manager(self, name: str) -> RemoteKernelManager:
-        return RemoteKernelManager(self.executor, name)
+        run = self.run
+        return RemoteKernelManager(
+            self.executor, name, run.startup_timeout, run.startup_timeout_source
+        )
 
     def _remote(self) -> RemoteKernelManager:
         assert isinstance(self.km, RemoteKernelManager)
@@ -247,10 +252,10 @@ class RemoteRun(KernelRun):
         return []
 
     async def stop_kernel(self) -> None:
-        km, slot = self._remote(), self.slot
+        km = self._remote()
         if km.socket is not None:
             await km.socket.close()
-        km.release(then=lambda: KernelSlots.release(slot))
+        km.release()
 
 
 class RemoteKernelManager(AsyncKernelManager):
@@ -260,13 +265,23 @@ class RemoteKernelManager(AsyncKernelManager):
     of a kernel goes over REST (start, interrupt, delete) or the websocket (messages).
     """
 
-    def __init__(self, executor: RemoteExecutor, kernel_name: str) -> None:
+    def __init__(
+        self,
+        executor: RemoteExecutor,
+        kernel_name: str,
+        startup_timeout: float = 60.0,
+        startup_timeout_source: str = "--nb-startup-timeout",
+    ) -> None:
         super().__init__(kernel_name=kernel_name)
         self.executor = executor
         self.server = executor.server
         self.rest: Rest = executor.rest
         self.remote_id: str | None = None
         self.socket: KernelSocket | None = None
+        #: The kernel slot held while the kernel lives, when kernels per server are capped.
+        self.slot: int | None = None
+        self.startup_timeout = startup_timeout
+        self.startup_timeout_source = startup_timeout_source
 
     def __hash__(self) -> int:
         return id(self)
@@ -284,8 +299,26 @@ class RemoteKernelManager(AsyncKernelManager):
         return self.socket.lost if self.socket is not None else None
 
     async def start_kernel(self, **kwargs: Any) -> None:  # type: ignore[override]
-        self.remote_id = await asyncio.to_thread(self.executor.new_kernel, self.kernel_name)
+        slots = self.executor.slots
+        if slots is not None:
+            self.slot = await asyncio.to_thread(self._slot, slots)
+        try:
+            self.remote_id = await asyncio.to_thread(self.executor.new_kernel, self.kernel_name)
+        except BaseException:
+            KernelSlots.release(self.slot)
+            self.slot = None
+            raise
         self.executor.kernels.add(self)
+
+    def _slot(self, slots: KernelSlots) -> int | None:
+        """A kernel slot on the server, waited for within the kernel's startup timeout."""
+        try:
+            return slots.acquire(self.startup_timeout)
+        except NoFreeSlot as exc:
+            raise KernelStartFailed(
+                f"kernel {self.kernel_name!r} could not start on {self.server.label}: {exc} "
+                f"(--nb-hub-max-kernels {slots.count}, {self.startup_timeout_source})"
+            ) from None
 
     def client(self, **kwargs: Any) -> RemoteKernelClient:  # type: ignore[override]
         assert self.remote_id is not None
@@ -315,14 +348,15 @@ class RemoteKernelManager(AsyncKernelManager):
     async def cleanup_resources(self, restart: bool = False) -> None:  # type: ignore[override]
         """Nothing local to clean: the server owns the kernel's process and files."""
 
-    def release(self, then: Callable[[], None] | None = None) -> None:
-        """Hand the kernel back to the executor to delete; ``then`` runs once it is gone."""
+    def release(self) -> None:
+        """Hand the kernel back to the executor to delete, and its slot once it is gone."""
         kernel_id, self.remote_id = self.remote_id, None
+        slot, self.slot = self.slot, None
         self.executor.kernels.discard(self)
         if kernel_id is not None:
-            self.executor.retire(kernel_id, then)
-        elif then is not None:
-            then()
+            self.executor.retire(kernel_id, lambda: KernelSlots.release(slot))
+        else:
+            KernelSlots.release(slot)
 
     async def _check(self) -> str | None:
         """After the websocket dropped: ``None`` once it is safe to reconnect, else why the
@@ -339,7 +373,7 @@ class RemoteKernelManager(AsyncKernelManager):
             try:
                 model = await asyncio.to_thread(self.rest.get, f"api/kernels/{self.remote_id}")
             except RemoteError as exc:
-                if exc.status == 404 and "does not exist" in str(exc):
+                if exc.missing:
                     return "the kernel is gone: the server deleted or culled it"
                 if exc.status == 404:  # the proxy sent the server's URL elsewhere: it stopped
                     return f"{self.server.label} stopped (its URL now answers HTTP 404)"

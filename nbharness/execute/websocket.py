@@ -119,13 +119,14 @@ class KernelSocket:
         self.lost: str | None = None
         #: Output the server dropped to keep under its iopub rate limit.
         self.rate_limited = False
+        #: The framing the server picked, read once the websocket is open: tornado's
+        #: ``selected_subprotocol`` fails an assertion on a closed websocket.
+        self.protocol = "legacy"
         self._ws: WebSocketClientConnection | None = None
         self._reader: asyncio.Task[None] | None = None
         self._closing = False
-
-    @property
-    def protocol(self) -> str:
-        return "v1" if self._ws is not None and self._ws.selected_subprotocol else "legacy"
+        #: Messages sent while a dropped websocket is being reopened, to send once it is.
+        self._held: list[tuple[str, dict[str, Any]]] | None = None
 
     async def connect(self, timeout: float) -> None:
         self.queues = {name: asyncio.Queue() for name in CHANNELS}
@@ -136,16 +137,21 @@ class KernelSocket:
         request = HTTPRequest(
             self.url, headers=self.headers, connect_timeout=timeout, request_timeout=timeout
         )
-        return await websocket_connect(
+        ws = await websocket_connect(
             request,
             subprotocols=list(self.subprotocols),
             max_message_size=MAX_MESSAGE_BYTES,
             ping_interval=PING_INTERVAL_S,
         )
+        self.protocol = "v1" if ws.selected_subprotocol else "legacy"
+        return ws
 
     def send(self, channel: str, msg: dict[str, Any]) -> None:
         if self.lost is not None or self._ws is None:
             return  # nbclient notices through is_alive(); raising here would hide why
+        if self._held is not None:
+            self._held.append((channel, msg))  # reopening: a request lost would hang its cell
+            return
         frame: str | bytes = (
             encode_v1(channel, msg) if self.protocol == "v1" else encode_legacy(channel, msg)
         )
@@ -206,20 +212,31 @@ class KernelSocket:
             self.rate_limited = True
 
     async def _reconnect(self, drops: int) -> bool:
-        """After a drop: reconnect if the kernel is still there, else record why it is not."""
+        """After a drop: reconnect if the kernel is still there, else record why it is not.
+        What is sent meanwhile is held, and sent on the new websocket."""
+        self._held = []
+        try:
+            why = await self._reopen(drops)
+        finally:
+            held, self._held = self._held, None
+        if why is not None:
+            self.lost = why
+        for channel, msg in held:
+            self.send(channel, msg)
+        return why is None
+
+    async def _reopen(self, drops: int) -> str | None:
+        """``None`` once a new websocket is open, else why the kernel is lost."""
         reason = self._ws.close_reason if self._ws is not None else None
         if self._ws is not None:
             self._ws.close()  # already dropped: this only releases it
         why = await self.check()
         if why is not None:
-            self.lost = why
-            return False
+            return why
         if drops > RECONNECTS:
-            self.lost = f"the websocket to the kernel kept closing ({reason or 'no reason given'})"
-            return False
+            return f"the websocket to the kernel kept closing ({reason or 'no reason given'})"
         try:
             self._ws = await self._open(timeout=10.0)
         except (HTTPClientError, OSError, asyncio.TimeoutError) as exc:
-            self.lost = f"the websocket to the kernel closed and could not reopen: {exc}"
-            return False
-        return True
+            return f"the websocket to the kernel closed and could not reopen: {exc}"
+        return None

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import time
+import urllib.parse
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -62,7 +63,7 @@ class Hub:
         """The user's servers by name ("" is the default one), or ``None`` if the token
         may not read them (``access:servers`` alone is enough to run kernels)."""
         try:
-            model = self.rest.get(f"users/{self.user}")
+            model = self.rest.get(f"users/{_quote(self.user)}")
         except RemoteError as exc:
             if exc.status == 403:
                 return None
@@ -71,7 +72,7 @@ class Hub:
 
     def server(self, name: str, model: Mapping[str, Any] | None = None) -> Server:
         """The server ``name``, at the URL the hub gives (or the standard one)."""
-        path = (model or {}).get("url") or f"/user/{self.user}/{name}"
+        path = (model or {}).get("url") or f"/user/{_quote(self.user)}/{_quote(name)}"
         options = (model or {}).get("user_options") or {}
         image = options.get("image") or options.get("profile") or ""
         return Server(self.url + path, self._token, label=self.label(name), image=str(image))
@@ -118,7 +119,7 @@ class Hub:
                 break
             except RemoteError as exc:
                 said = str(exc)
-                if exc.status is None and "no answer in time" in said:
+                if exc.timed_out:
                     break
                 if exc.status == 400 and "already running" in said:
                     break
@@ -141,12 +142,23 @@ class Hub:
     def stop(self, name: str, remove: bool, timeout: float = 60.0) -> None:
         """Stop ``name`` (and forget it, for a named server we created); wait till it is gone."""
         body = {"remove": True} if remove and name else None
-        try:
-            self.rest.delete(self._path(name), body)
-        except RemoteError as exc:
-            if exc.status not in (400, 404):  # 400: not running; 404: no such server
-                raise
         deadline = time.monotonic() + timeout
+        while True:
+            try:
+                self.rest.delete(self._path(name), body)
+                break
+            except RemoteError as exc:
+                if exc.status == 404:  # no such server
+                    break
+                # A 400 while it starts, or a 500 when the stop raced the spawn: the hub
+                # takes a stop once the spawn ended; a server no longer active is stopped.
+                if exc.status != 400 and (exc.status or 0) < 500:
+                    raise
+                if not self._active(name):
+                    break
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(POLL_S)
         while time.monotonic() < deadline:
             servers = self.servers()
             if servers is None or name not in servers:
@@ -154,8 +166,13 @@ class Hub:
             time.sleep(POLL_S)
         raise HubError(f"{self.label(name)} did not stop within {timeout:g} s")
 
+    def _active(self, name: str) -> bool:
+        """The server is running or starting, as far as the token may see."""
+        return name in (self.servers() or {})
+
     def _path(self, name: str) -> str:
-        return f"users/{self.user}/servers/{name}" if name else f"users/{self.user}/server"
+        user = _quote(self.user)
+        return f"users/{user}/servers/{_quote(name)}" if name else f"users/{user}/server"
 
     def _follow(self, name: str, deadline: float, events: list[str], progress: Progress) -> None:
         """Report the spawn's progress events until ready, failed, or the stream ends."""
@@ -203,6 +220,11 @@ class Hub:
 
     def _failed(self, name: str, why: str, events: list[str]) -> HubError:
         return HubError(f"{self.label(name)} on {self.url} failed to start: {why}", events)
+
+
+def _quote(segment: str) -> str:
+    """A user or server name as one segment of a URL path."""
+    return urllib.parse.quote(segment, safe="")
 
 
 def _left(deadline: float) -> float:

@@ -13,11 +13,13 @@ from __future__ import annotations
 import http.client
 import json
 import random
+import re
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, Literal
 
 from ..errors import NbHarnessError
 
@@ -27,18 +29,45 @@ RETRIES = 3
 BACKOFF_S = 0.25
 #: The longest ``Retry-After`` we honour inside one request before giving up.
 MAX_RETRY_AFTER_S = 30.0
+#: How long a DELETE is retried while nothing listens (a hub restarts its proxy in ~5 s).
+REFUSED_PATIENCE_S = 10.0
+#: A token passed in a URL's query: shown as ``token=***``.
+_TOKEN_QUERY = re.compile(r"(token=)[\w.~%-]+")
+
+
+#: Why a request got no answer: it timed out, the connection dropped, or nothing listened.
+Fault = Literal["timeout", "dropped", "refused"]
 
 
 class RemoteError(NbHarnessError):
-    """A Jupyter server or hub could not be reached, or said no."""
+    """A Jupyter server or hub could not be reached, or said no.
 
-    def __init__(self, message: str, status: int | None = None, retry_after: float = 0.0) -> None:
+    ``status`` is the HTTP status of a refusal; ``fault`` why there was no answer at all;
+    ``missing`` that the server has no such kernel (not: that its URL routes nowhere).
+    """
+
+    def __init__(
+        self,
+        message: str,
+        status: int | None = None,
+        retry_after: float = 0.0,
+        fault: Fault | None = None,
+        missing: bool = False,
+    ) -> None:
         super().__init__(message)
         self.status = status
         self.retry_after = retry_after
+        self.fault = fault
+        self.missing = missing
 
-    def __reduce__(self) -> tuple[type, tuple[str, int | None, float]]:
-        return (type(self), (str(self), self.status, self.retry_after))
+    @property
+    def timed_out(self) -> bool:
+        return self.fault == "timeout"
+
+    def __reduce__(
+        self,
+    ) -> tuple[type, tuple[str, int | None, float, Fault | None, bool]]:
+        return (type(self), (str(self), self.status, self.retry_after, self.fault, self.missing))
 
 
 class _NoRedirects(urllib.request.HTTPRedirectHandler):
@@ -79,17 +108,32 @@ class Rest:
         self, method: str, path: str, body: Any = None, timeout: float | None = None
     ) -> Any:
         """The decoded JSON answer (``None`` when empty), or a ``RemoteError``."""
-        idempotent = method in ("GET", "DELETE", "HEAD")
-        for attempt in range(RETRIES + 1):
+        patience = time.monotonic() + REFUSED_PATIENCE_S
+        attempt = 0
+        while True:
             try:
-                with self._open(method, path, body, timeout) as response:
-                    data = response.read()
-                return json.loads(data) if data.strip() else None
+                return self._json(method, path, body, timeout)
             except RemoteError as exc:
-                if not idempotent or attempt == RETRIES or not _worth_retrying(exc):
+                if not _worth_another_try(method, exc, attempt, patience):
                     raise
-                time.sleep(min(exc.retry_after or _backoff(attempt), MAX_RETRY_AFTER_S))
-        raise AssertionError("unreachable")  # pragma: no cover
+                wait = exc.retry_after or _backoff(min(attempt, RETRIES))
+                time.sleep(min(wait, MAX_RETRY_AFTER_S))
+                attempt += 1
+
+    def _json(self, method: str, path: str, body: Any, timeout: float | None) -> Any:
+        """One request's decoded JSON answer (``None`` when empty)."""
+        with self._open(method, path, body, timeout) as response:
+            try:
+                data = response.read()
+            except (OSError, http.client.HTTPException) as exc:
+                raise self._unreachable(path, exc) from None
+            content_type = response.headers.get_content_type()
+        if not data.strip():
+            return None
+        try:
+            return json.loads(data)
+        except ValueError:
+            raise self._not_json(method, path, content_type) from None
 
     def lines(self, path: str, read_timeout: float) -> Iterator[str]:
         """The response's lines as they arrive (a server-sent event stream)."""
@@ -120,6 +164,13 @@ class Rest:
             raise self._refused(method, path, exc) from None
         except (urllib.error.URLError, OSError, http.client.HTTPException) as exc:
             raise self._unreachable(path, exc) from None
+        except ValueError:  # http.client refuses a header: its message would quote the token
+            raise RemoteError(
+                self._redact(
+                    f"{method} {self.url(path)}: the request has an invalid header "
+                    "(a token with a line break or control character?)"
+                )
+            ) from None
 
     def _refused(self, method: str, path: str, exc: urllib.error.HTTPError) -> RemoteError:
         status, url = exc.code, self.url(path)
@@ -138,19 +189,36 @@ class Rest:
         else:
             reason = f"HTTP {status}" + (f": {said}" if said else "")
         return RemoteError(
-            self._redact(f"{method} {url}: {reason}"), status=status, retry_after=retry_after
+            self._redact(f"{method} {url}: {reason}"),
+            status=status,
+            retry_after=retry_after,
+            # jupyter_server's words for a kernel it does not have (a proxy's 404 has none)
+            missing=status == 404 and "does not exist" in said,
         )
 
     def _unreachable(self, path: str, exc: BaseException) -> RemoteError:
         reason = getattr(exc, "reason", None) or exc
-        if isinstance(reason, TimeoutError):
-            text = "no answer in time"
+        fault = _fault(reason)
+        text = "no answer in time" if fault == "timeout" else str(reason) or type(reason).__name__
+        return RemoteError(self._redact(f"cannot reach {self.url(path)}: {text}"), fault=fault)
+
+    def _not_json(self, method: str, path: str, content_type: str) -> RemoteError:
+        """A 200 that is not the API's answer: a login page (SSO, or a ``?token=`` URL)."""
+        if "token=" in urllib.parse.urlsplit(self.base_url).query:
+            hint = "a ?token= in the URL does not reach the API: pass the token in $JUPYTER_TOKEN"
         else:
-            text = str(reason) or type(reason).__name__
-        return RemoteError(self._redact(f"cannot reach {self.url(path)}: {text}"))
+            hint = "a login page? check the URL"
+        return RemoteError(
+            self._redact(
+                f"{method} {self.url(path)}: the answer is {content_type}, not JSON ({hint})"
+            )
+        )
 
     def _redact(self, text: str) -> str:
-        return text.replace(self._token, "***") if self._token else text
+        """``text`` without the token (nor any line of it) nor a ``token=`` query value."""
+        for secret in {self._token, *self._token.split()} - {""}:
+            text = text.replace(secret, "***")
+        return _TOKEN_QUERY.sub(r"\1***", text)
 
 
 def _message(exc: urllib.error.HTTPError) -> str:
@@ -178,11 +246,29 @@ def _backoff(attempt: int) -> float:
     return float(BACKOFF_S * 2**attempt * random.uniform(0.5, 1.5))
 
 
-def _worth_retrying(exc: RemoteError) -> bool:
-    """A busy hub, a proxy briefly away, or a dropped connection (not: nothing listening)."""
+def _fault(reason: object) -> Fault | None:
+    if isinstance(reason, TimeoutError):
+        return "timeout"
+    if isinstance(reason, ConnectionRefusedError):
+        return "refused"
+    if isinstance(reason, (ConnectionResetError, ConnectionAbortedError, BrokenPipeError)):
+        return "dropped"  # http.client.RemoteDisconnected is a ConnectionResetError
+    return None
+
+
+def _worth_another_try(method: str, exc: RemoteError, attempt: int, patience: float) -> bool:
+    """Idempotent requests are retried a few times on a busy hub, a proxy briefly away or a
+    dropped connection (not when nothing listens: that is a wrong URL, said at once). A
+    DELETE left undone leaves a kernel running, so it also waits out a proxy's restart."""
+    if method not in ("GET", "DELETE", "HEAD"):
+        return False
+    if method == "DELETE" and exc.fault == "refused":
+        return time.monotonic() < patience
+    if attempt >= RETRIES:
+        return False
     if exc.status is not None:
         return exc.status == 429 or exc.status in RETRY_STATUSES
-    return any(word in str(exc) for word in ("reset", "aborted", "Remote end closed"))
+    return exc.fault == "dropped"
 
 
 class Server:

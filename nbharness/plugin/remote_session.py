@@ -20,8 +20,9 @@ from typing import Any
 
 import pytest
 
-from ..config.settings import RemoteSettings
+from ..config.remote import RemoteSettings
 from ..errors import NbHarnessError
+from ..execute import InterruptOnTerm
 from ..jupyter_api.hub import Hub
 from ..jupyter_api.rest import RemoteError, Server
 
@@ -43,26 +44,32 @@ class RemoteSession:
         self.worker = getattr(config, "workerinput", None)
         self._output = threading.Lock()
         self._in_place = False
+        self._term = InterruptOnTerm()
 
     # Hooks.
 
     @pytest.hookimpl(tryfirst=True)
     def pytest_sessionstart(self, session: pytest.Session) -> None:
+        # From here until the servers are stopped, SIGTERM unwinds like Ctrl-C.
+        self._term.__enter__()
         try:
             if self.worker is None:
                 self.servers = self._prepare()
             else:
                 self.servers = self._attach()
         except NbHarnessError as exc:
-            self._end_progress()
-            self._stop_started()
+            self._stop()
             message = "\n".join([exc.summary, *exc.details()])
             raise pytest.UsageError(f"nbharness: {message}") from None
+        except BaseException:
+            self._stop()  # interrupted: pytest skips pytest_sessionfinish after this hook
+            raise
         self._end_progress()
         self._record_junit()
 
+    @pytest.hookimpl(trylast=True)  # after the executor deleted its kernels
     def pytest_sessionfinish(self, session: pytest.Session) -> None:
-        self._stop_started()
+        self._stop()
 
     def pytest_report_header(self, config: pytest.Config) -> list[str]:
         lines = [f"nbharness remote: {self.settings.describe()}"]
@@ -105,14 +112,21 @@ class RemoteSession:
         for start in range(0, len(missing), START_BATCH):
             batch = missing[start : start + START_BATCH]
             self.started.extend(batch)  # stopped at the end even if the start fails
-            with ThreadPoolExecutor(len(batch)) as pool:
-                started = pool.map(lambda name: self._start(hub, name), batch)
-                servers.update(zip(batch, started, strict=True))
+            servers.update(zip(batch, self._start_batch(hub, batch), strict=True))
         for server in servers.values():
             scope = f"access:servers!user={settings.hub_user}"
             default_kernel = _check_access(server, scope, settings.remote_cwd)
             server.image = server.image or _image_of(server, default_kernel)
         return [servers[name] for name in names]
+
+    def _start_batch(self, hub: Hub, names: list[str]) -> list[Server]:
+        """Start ``names`` at once. On Ctrl-C, return at once: the threads' starts end
+        when the servers are stopped, and waiting for them could take minutes."""
+        pool = ThreadPoolExecutor(len(names))
+        try:
+            return list(pool.map(lambda name: self._start(hub, name), names))
+        finally:
+            pool.shutdown(wait=False, cancel_futures=True)
 
     def _start(self, hub: Hub, name: str) -> Server:
         settings = self.settings
@@ -139,6 +153,14 @@ class RemoteSession:
                 raise RemoteError(f"{hub.label(name)} on {hub.url} is not running")
             servers.append(server)
         return servers
+
+    def _stop(self) -> None:
+        """Stop the servers this process started, then let SIGTERM kill again."""
+        try:
+            self._end_progress()
+            self._stop_started()
+        finally:
+            self._term.__exit__()
 
     def _stop_started(self) -> None:
         if not self.started:
