@@ -5,9 +5,13 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+import nbformat
 import pytest
 
+from nbharness.cli import main
 from nbharness.plugin.options import OPTIONS
+
+from .helpers import build_notebook
 
 ROOT = Path(__file__).resolve().parents[1]
 PAGES = sorted([ROOT / "README.md", *(ROOT / "docs").glob("*.md")])
@@ -100,3 +104,27 @@ def test_the_problems_the_testing_page_quotes_are_what_a_run_prints(
     messages = quoted_messages("testing.md")
     assert len(messages) >= 5
     assert_printed(messages, result.stdout.str())
+
+
+def test_the_order_lint_messages_the_docs_quote_are_what_check_prints(tmp_path, capsys):
+    def code(count, outputs=()):
+        return {"source": "x", "count": count, "outputs": list(outputs)}
+
+    result = {"output_type": "execute_result", "execution_count": 7, "data": {}, "metadata": {}}
+    stream = {"output_type": "stream", "name": "stdout", "text": "x\n"}
+    stored = {
+        "ran_before": [code(1), code(3), code(2)],
+        "ran_after": [code(5), code(2), code(3), code(4)],
+        "twice": [code(1), code(1)],
+        "jump": [code(1), code(2), code(3), code(6)],
+        "late_start": [code(4), code(5)],
+        "no_count": [code(1), code(None, [stream])],
+        "stale_result": [code(1), code(2, [result])],
+        "not_run": [code(1), code(None), code(2)],
+    }
+    for name, cells in stored.items():
+        nbformat.write(build_notebook(cells), tmp_path / f"{name}.ipynb")
+    assert main(["check", "--order", str(tmp_path)]) == 1
+    messages = quoted_messages("hidden-state.md")
+    assert len(messages) >= len(stored)
+    assert_printed(messages, capsys.readouterr().out)
