@@ -100,10 +100,15 @@ def test_the_problems_the_testing_page_quotes_are_what_a_run_prints(
     nb.write_text(nb.read_text().replace('"name": "python3"', f'"name": "{spec["name"]}"'))
     (pytester.path / "data").mkdir()
     write_raw("data/bad.ipynb", '{"cells": x}')
+    make_notebook("chatty.ipynb", ["print('x' * 3_000_000)\n1 / 0"])
     result = pytester.runpytest("--nb", "--nb-timeout", "2", "-rA")
+    for path in pytester.path.glob("*.ipynb"):
+        path.unlink()
+    make_notebook("elsewhere.ipynb", ["1"])
+    elsewhere = pytester.runpytest("--nb", "--nb-cwd", "/data/run")
     messages = quoted_messages("testing.md")
-    assert len(messages) >= 5
-    assert_printed(messages, result.stdout.str())
+    assert len(messages) >= 7
+    assert_printed(messages, result.stdout.str() + elsewhere.stdout.str())
 
 
 def test_the_order_lint_messages_the_docs_quote_are_what_check_prints(tmp_path, capsys):
