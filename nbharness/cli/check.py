@@ -14,7 +14,8 @@ from ..config.project import Project
 from ..errors import InvalidNotebook, NbHarnessError, display_path
 from ..notebook.io import parse_json, read_notebook
 from ..vcs.export import modules_of, stale_modules
-from ..vcs.pairing import pairing_of, pairing_problem
+from ..vcs.pairing import pairing_of
+from ..vcs.sync import pairing_problem
 from ..verify.order import order_problems
 
 

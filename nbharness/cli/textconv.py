@@ -9,19 +9,14 @@ gets git's plain diff.
 from __future__ import annotations
 
 import argparse
-import hashlib
 import shutil
 import sys
 from pathlib import Path
 
-from nbformat import NotebookNode
-
 from ..errors import display_path
 from ..notebook.io import read_notebook
-from ..report import strip_ansi
 from ..vcs.git import ATTRIBUTE, configure_drivers
-from ..vcs.merge import merge
-from ..vcs.pairing import DEFAULT_FORMAT, script_text
+from ..vcs.review import merge, review_text
 
 
 def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -45,42 +40,6 @@ def run_textconv(args: argparse.Namespace) -> int:
     nb, _ = read_notebook(args.path)
     print(review_text(nb), end="")
     return 0
-
-
-def review_text(nb: NotebookNode) -> str:
-    lines = [script_text(nb, DEFAULT_FORMAT).rstrip("\n"), "", "# Outputs"]
-    for number, cell in enumerate(nb.cells, start=1):
-        for out in cell.get("outputs", []):
-            lines.append(f"# cell {number}: {_summary(out)}")
-    return "\n".join(lines) + "\n"
-
-
-def _summary(out: dict[str, object]) -> str:
-    kind = str(out.get("output_type"))
-    if kind == "error":
-        return f"error {out.get('ename')}: {out.get('evalue')}"
-    if kind == "stream":
-        text = strip_ansi("".join(out.get("text", "")))  # type: ignore[arg-type]
-        return f"{out.get('name')} ({len(text.splitlines())} lines) {_first(text)}"
-    parts = []
-    data = out.get("data", {})
-    assert isinstance(data, dict)
-    for mime, value in sorted(data.items()):
-        text = "".join(value) if isinstance(value, list) else str(value)
-        if mime.startswith("image/"):
-            parts.append(
-                f"{mime} {len(text)} bytes sha256:{hashlib.sha256(text.encode()).hexdigest()[:12]}"
-            )
-        elif mime == "text/plain":
-            parts.append(f"{mime} {_first(text)}")
-        else:
-            parts.append(f"{mime} ({len(text)} chars)")
-    return f"{kind}: " + "; ".join(parts)
-
-
-def _first(text: str) -> str:
-    first = text.strip().splitlines()[0] if text.strip() else ""
-    return first[:120] + (" …" if len(first) > 120 else "")
 
 
 def run_merge_driver(args: argparse.Namespace) -> int:
