@@ -384,3 +384,51 @@ def test_jupytext_users_configuration_pairs_their_notebooks(tmp_path, monkeypatc
     monkeypatch.chdir(tmp_path)
     assert main(["sync", "."]) == 0
     assert (tmp_path / "nb.py").exists()
+
+
+@pytest.mark.parametrize(
+    ("name", "text"),
+    [
+        ("../jupytext.toml", 'formats = "ipynb,py:percent"\n'),  # the repository's, above
+        ("jupytext.yml", "formats:\n  - ipynb,py:percent\n"),  # another file, a list
+    ],
+    ids=["in-a-parent-folder", "a-yaml-list"],
+)
+def test_jupytext_finds_its_configuration_as_jupytext_does(tmp_path, monkeypatch, name, text):
+    project = tmp_path / "sub"
+    project.mkdir()
+    (project / "pyproject.toml").write_text('[tool.nbharness]\nexport_root = "src"\n')
+    (project / name).write_text(text)
+    nbformat.write(build_notebook(["x = 1"]), project / "nb.ipynb")
+    monkeypatch.chdir(project)
+    assert main(["sync", "."]) == 0
+    assert "# %%\nx = 1\n" in (project / "nb.py").read_text()
+
+
+@pytest.mark.parametrize(
+    ("text", "said"),
+    [
+        (
+            'formats = "ipynb,py:percent"\nnot_an_option = 1\n',
+            "The Jupytext configuration file {file} is incorrect: options not_an_option are "
+            "not supported",
+        ),
+        (
+            'formats = "notebooks///ipynb,scripts///py:percent"\n',
+            "{file}: formats: only formats that pair in the notebook's own folder, such as "
+            "'ipynb,py:percent', are understood, not 'notebooks///ipynb,scripts///py:percent' "
+            "(set [tool.nbharness] pairing and scripts_dir instead)",
+        ),
+    ],
+    ids=["unknown-option", "folder-prefixes"],
+)
+def test_a_jupytext_configuration_we_cannot_follow_is_one_line_naming_it(
+    tmp_path, monkeypatch, capsys, text, said
+):
+    (tmp_path / "jupytext.toml").write_text(text)
+    nbformat.write(build_notebook(["x = 1"]), tmp_path / "nb.ipynb")
+    monkeypatch.chdir(tmp_path)
+    assert main(["sync", "."]) == 1
+    err = capsys.readouterr().err
+    assert err.splitlines() == [said.format(file=tmp_path / "jupytext.toml")]
+    assert not (tmp_path / "nb.py").exists()

@@ -7,14 +7,16 @@ job; turning a notebook into its script and back is ``scripts.py``'s.
 
 from __future__ import annotations
 
+import functools
 import os
 import re
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
 from nbformat import NotebookNode
 
-from ..config.project import load_toml, tool_table
+from ..config.project import PYPROJECT, load_toml, tool_table
 from ..errors import NbHarnessError
 
 DEFAULT_FORMAT = "py:percent"
@@ -44,30 +46,76 @@ def pairing_of(root: Path, table: dict[str, object], nb: NotebookNode) -> Pairin
 
 def _jupytext_format(root: Path, nb: NotebookNode) -> tuple[str | None, str]:
     """jupytext's own pairing, for projects that have one: the notebook's ``formats``
-    metadata, else ``formats`` in ``jupytext.toml`` or ``[tool.jupytext]``."""
-    sources = [
-        ((nb.metadata.get("jupytext") or {}).get("formats"), "the notebook's jupytext formats")
-    ]
-    for config, where in (
-        (load_toml(root / "jupytext.toml"), f"{root / 'jupytext.toml'}: formats"),
-        (
-            load_toml(root / "pyproject.toml").get("tool", {}).get("jupytext", {}),
-            "[tool.jupytext] formats",
-        ),
-    ):
-        sources.append((config.get("formats"), where))
-    for formats, where in sources:
-        if not formats:
-            continue
-        if not isinstance(formats, str) or "/" in formats:
-            raise NbHarnessError(
-                f"{where}: only a plain formats string such as 'ipynb,py:percent' is "
-                f"understood, not {formats!r} (set [tool.nbharness] pairing instead)"
-            )
-        others = [f for f in formats.split(",") if f and not f.startswith("ipynb")]
-        if others:
-            return others[0], where
+    metadata, else the formats of jupytext's configuration file, found as jupytext finds
+    it from the project root (there, in a parent folder, or in jupytext's global folders)."""
+    where = "the notebook's jupytext formats"
+    own = (nb.metadata.get("jupytext") or {}).get("formats")
+    fmt = _script_format(own, where) if own else None
+    if fmt is not None:
+        return fmt, where
+    file = _jupytext_config_file(root)
+    if file is None:
+        return None, ""
+    where = f"{file}: {'[tool.jupytext] ' if file.name == PYPROJECT else ''}formats"
+    for group in _paired_formats(file, file.stat().st_mtime_ns):
+        fmt = _script_format(group, where)
+        if fmt is not None:
+            return fmt, where
     return None, ""
+
+
+def _script_format(formats: object, where: str) -> str | None:
+    """The script format of one group of paired formats: ``ipynb,py:percent`` →
+    ``py:percent``; ``None`` when the group holds no format but the notebook's."""
+    if not isinstance(formats, str) or "/" in formats:
+        raise NbHarnessError(
+            f"{where}: only formats that pair in the notebook's own folder, such as "
+            f"'ipynb,py:percent', are understood, not {formats!r} (set [tool.nbharness] "
+            "pairing and scripts_dir instead)"
+        )
+    others = [f for f in formats.split(",") if f and not f.startswith("ipynb")]
+    return others[0] if others else None
+
+
+def _jupytext_config_file(root: Path) -> Path | None:
+    """jupytext's configuration file for notebooks under ``root``, by jupytext's own search."""
+    from jupytext.config import (  # type: ignore[import-untyped]
+        find_jupytext_configuration_file,
+    )
+
+    try:
+        found = find_jupytext_configuration_file(root)
+    except (ValueError, OSError) as exc:  # it parses each pyproject.toml on the way up
+        for folder in (root, *root.parents):
+            load_toml(folder / PYPROJECT)  # names the file that failed
+        raise NbHarnessError(f"{root}: jupytext's configuration search failed: {exc}") from None
+    return Path(found) if found else None
+
+
+@functools.lru_cache(maxsize=64)
+def _paired_formats(file: Path, mtime_ns: int) -> tuple[str, ...]:
+    """The groups of paired formats in a jupytext configuration file, parsed and checked by
+    jupytext (strings, lists and tables alike); read again only when the file changes."""
+    from jupytext.config import (
+        JupytextConfigurationError,
+        normalize_formats,
+        parse_jupytext_configuration_file,
+        validate_jupytext_configuration_file,
+    )
+
+    try:
+        with warnings.catch_warnings():  # traitlets warns of an unknown key jupytext refuses
+            warnings.simplefilter("ignore", DeprecationWarning)
+            config = validate_jupytext_configuration_file(
+                str(file), parse_jupytext_configuration_file(str(file))
+            )
+        formats = tuple(normalize_formats(config.formats if config else None))
+    except JupytextConfigurationError as exc:  # its message names the file
+        raise NbHarnessError(str(exc).splitlines()[0]) from None
+    except Exception as exc:  # YAML, or a .jupytext.py that fails: jupytext lets them through
+        reason = f"{type(exc).__name__}: {exc}".splitlines()[0]
+        raise NbHarnessError(f"{file}: jupytext cannot read it: {reason}") from None
+    return formats
 
 
 def _for_language(fmt: str, nb: NotebookNode) -> str:
@@ -118,7 +166,7 @@ def is_script_only_notebook(path: Path, root: Path) -> bool:
 
 def _twin_in_tree(script: Path, root: Path) -> bool:
     """With ``scripts_dir``, the notebook lives in the mirrored tree under the root."""
-    scripts_dir = tool_table(root / "pyproject.toml").get("scripts_dir")
+    scripts_dir = tool_table(root / PYPROJECT).get("scripts_dir")
     if not scripts_dir:
         return False
     try:
