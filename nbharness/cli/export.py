@@ -6,10 +6,11 @@ import argparse
 import sys
 from pathlib import Path
 
+from ..config.project import Project
 from ..errors import NbHarnessError, display_path
 from ..notebook.io import read_notebook
 from ..vcs.export import ExportError, modules_of, unexported_names, write_module
-from .check import notebooks, project_of, relative_to
+from .paths import notebooks
 
 
 def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -32,10 +33,10 @@ def run(args: argparse.Namespace) -> int:
     for path in notebooks(args.paths):
         try:
             nb, _ = read_notebook(path)
-            root, target = project_of(path)
+            project = Project.for_path(path)
             for warning in unexported_names(nb):
                 print(f"{display_path(path)}: warning: {warning}", file=sys.stderr)
-            for module in modules_of(nb, relative_to(path, root), target):
+            for module in modules_of(nb, project.relative(path), project.export_root):
                 other = exported_by.setdefault(module.path, module.source)
                 if other != module.source:
                     raise ExportError(
