@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import pickle
 import subprocess
 import sys
 from pathlib import Path
@@ -13,6 +14,8 @@ import nbformat
 import pytest
 
 from nbharness.cli import main
+from nbharness.vcs.export import ExportError, ExportOutOfDate
+from nbharness.vcs.sync import NotATwin, SyncConflict
 
 from .helpers import build_notebook
 
@@ -432,3 +435,20 @@ def test_a_jupytext_configuration_we_cannot_follow_is_one_line_naming_it(
     err = capsys.readouterr().err
     assert err.splitlines() == [said.format(file=tmp_path / "jupytext.toml")]
     assert not (tmp_path / "nb.py").exists()
+
+
+@pytest.mark.parametrize(
+    "error",
+    [
+        SyncConflict(Path("a.ipynb"), Path("a.py"), ["--- last synced", "+++ notebook"]),
+        NotATwin(Path("a.ipynb"), Path("a.py"), "it has no jupytext header"),
+        ExportError("pkg/mod.py was edited by hand"),
+        ExportOutOfDate(["pkg/mod.py is missing", "pkg/other.py is out of date"]),
+    ],
+    ids=lambda error: type(error).__name__,
+)
+def test_sync_and_export_errors_survive_pickling_for_xdist(error):
+    copy = pickle.loads(pickle.dumps(error))
+    assert type(copy) is type(error)
+    assert (str(copy), copy.details(), copy.args) == (str(error), error.details(), error.args)
+    assert str(copy).startswith(("a.py", "a.ipynb", "pkg/mod.py"))

@@ -44,10 +44,13 @@ class SyncConflict(NbHarnessError):
     """Both sides changed since they were last synced."""
 
     def __init__(self, notebook: Path, script: Path, diffs: list[str]) -> None:
+        super().__init__(notebook, script, diffs)
         self.notebook, self.script, self.diffs = notebook, script, diffs
-        super().__init__(
-            f"{display_path(notebook)} and {display_path(script)} both changed since they "
-            "were last synced; nothing was written"
+
+    def __str__(self) -> str:
+        return (
+            f"{display_path(self.notebook)} and {display_path(self.script)} both changed "
+            "since they were last synced; nothing was written"
         )
 
     def details(self) -> list[str]:
@@ -60,23 +63,20 @@ class SyncConflict(NbHarnessError):
             f"  nbharness sync --prefer script {shown_nb}     # the script's text wins",
         ]
 
-    def __reduce__(self) -> tuple[type, tuple[Path, Path, list[str]]]:
-        return (type(self), (self.notebook, self.script, self.diffs))
-
 
 class NotATwin(NbHarnessError):
     """The file where the notebook's twin belongs was never that notebook's twin."""
 
     def __init__(self, notebook: Path, script: Path, reason: str) -> None:
+        super().__init__(notebook, script, reason)
         self.notebook, self.script, self.reason = notebook, script, reason
-        shown = display_path(script)
-        super().__init__(
-            f"{shown} is not the twin of {display_path(notebook)} ({reason}); nothing was "
-            f"written: rename the notebook, or move {shown} away and sync again"
-        )
 
-    def __reduce__(self) -> tuple[type, tuple[Path, Path, str]]:
-        return (type(self), (self.notebook, self.script, self.reason))
+    def __str__(self) -> str:
+        shown = display_path(self.script)
+        return (
+            f"{shown} is not the twin of {display_path(self.notebook)} ({self.reason}); "
+            f"nothing was written: rename the notebook, or move {shown} away and sync again"
+        )
 
 
 #: What sync does for one pair: nothing; only refresh the record; rewrite the script from
