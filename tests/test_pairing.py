@@ -443,9 +443,10 @@ def test_a_jupytext_configuration_we_cannot_follow_is_one_line_naming_it(
         SyncConflict(Path("a.ipynb"), Path("a.py"), ["--- last synced", "+++ notebook"]),
         NotATwin(Path("a.ipynb"), Path("a.py"), "it has no jupytext header"),
         ExportError("pkg/mod.py was edited by hand"),
+        ExportError("'pkg.class' is not a module name", "a.ipynb"),
         ExportOutOfDate(["pkg/mod.py is missing", "pkg/other.py is out of date"]),
     ],
-    ids=lambda error: type(error).__name__,
+    ids=["conflict", "not-a-twin", "export", "export-naming-its-notebook", "out-of-date"],
 )
 def test_sync_and_export_errors_survive_pickling_for_xdist(error):
     copy = pickle.loads(pickle.dumps(error))

@@ -12,7 +12,7 @@ from nbformat import NotebookNode
 from ..config.project import Project
 from ..errors import InvalidNotebook, NbHarnessError, display_path
 from ..notebook.io import parse_json, read_notebook
-from ..vcs.export import modules_of, stale_modules
+from ..vcs.export import ExportError, modules_of, stale_modules
 from ..vcs.pairing import pairing_of
 from ..vcs.sync import pairing_problem
 from ..verify.order import order_problems
@@ -56,7 +56,7 @@ def run(args: argparse.Namespace) -> int:
             failed += 1
             continue
         for problem in problems:
-            print(problem if problem.startswith(f"{shown}: ") else f"{shown}: {problem}")
+            print(f"{shown}: {problem}")
         failed += bool(problems)
     return 1 if failed else 0
 
@@ -77,6 +77,8 @@ def export_problems(path: Path, nb: NotebookNode) -> list[str]:
     try:
         project = Project.for_path(path)
         return stale_modules(modules_of(nb, project.relative(path), project.export_root))
+    except ExportError as exc:
+        return [exc.reason]  # the notebook is named by the caller, as the user typed it
     except NbHarnessError as exc:
         return [str(exc)]
 
