@@ -453,3 +453,17 @@ def test_sync_and_export_errors_survive_pickling_for_xdist(error):
     assert type(copy) is type(error)
     assert (str(copy), copy.details(), copy.args) == (str(error), error.details(), error.args)
     assert str(copy).startswith(("a.py", "a.ipynb", "pkg/mod.py"))
+
+
+def test_a_users_global_jupytext_configuration_pairs_nothing(tmp_path, monkeypatch, capsys):
+    """Only the project decides what pairs: a laptop and CI must agree."""
+    (tmp_path / "config" / "jupytext").mkdir(parents=True)
+    (tmp_path / "config" / "jupytext" / "jupytext.toml").write_text('formats = "ipynb,py"\n')
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
+    (tmp_path / "project").mkdir()
+    nbformat.write(build_notebook(["x = 1"]), tmp_path / "project" / "nb.ipynb")
+    monkeypatch.chdir(tmp_path / "project")
+    assert main(["check", "--pairing", "."]) == 0
+    assert main(["sync", "."]) == 0
+    assert capsys.readouterr().out == ""
+    assert not (tmp_path / "project" / "nb.py").exists()

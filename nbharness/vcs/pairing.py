@@ -47,7 +47,7 @@ def pairing_of(root: Path, table: dict[str, object], nb: NotebookNode) -> Pairin
 def _jupytext_format(root: Path, nb: NotebookNode) -> tuple[str | None, str]:
     """jupytext's own pairing, for projects that have one: the notebook's ``formats``
     metadata, else the formats of jupytext's configuration file, found as jupytext finds
-    it from the project root (there, in a parent folder, or in jupytext's global folders)."""
+    it from the project root (there or in a parent folder)."""
     where = "the notebook's jupytext formats"
     own = (nb.metadata.get("jupytext") or {}).get("formats")
     fmt = _script_format(own, where) if own else None
@@ -78,7 +78,9 @@ def _script_format(formats: object, where: str) -> str | None:
 
 
 def _jupytext_config_file(root: Path) -> Path | None:
-    """jupytext's configuration file for notebooks under ``root``, by jupytext's own search."""
+    """jupytext's configuration file for notebooks under ``root``, by jupytext's own search,
+    in ``root`` or a folder above it. A file in the user's configuration folders, where
+    jupytext looks last, is not the project's: CI and a laptop must pair alike."""
     from jupytext.config import (  # type: ignore[import-untyped]
         find_jupytext_configuration_file,
     )
@@ -89,7 +91,10 @@ def _jupytext_config_file(root: Path) -> Path | None:
         for folder in (root, *root.parents):
             load_toml(folder / PYPROJECT)  # names the file that failed
         raise NbHarnessError(f"{root}: jupytext's configuration search failed: {exc}") from None
-    return Path(found) if found else None
+    if not found:
+        return None
+    folder = Path(found).parent.resolve()
+    return Path(found) if folder in (root.resolve(), *root.resolve().parents) else None
 
 
 @functools.lru_cache(maxsize=64)
