@@ -12,7 +12,7 @@ from nbformat import NotebookNode
 from ..config.project import Project
 from ..errors import InvalidNotebook, NbHarnessError, display_path
 from ..notebook.io import parse_json, read_notebook
-from ..vcs.export import ExportError, modules_of, stale_modules
+from ..vcs.export import ExportError, project_modules, stale_modules
 from ..vcs.pairing import pairing_of
 from ..vcs.sync import pairing_problem
 from ..verify.order import order_problems
@@ -75,8 +75,7 @@ def problems_of(path: Path, order: bool, export: bool, pairing: bool) -> list[st
 
 def export_problems(path: Path, nb: NotebookNode) -> list[str]:
     try:
-        project = Project.for_path(path)
-        return stale_modules(modules_of(nb, project.relative(path), project.export_root))
+        return stale_modules(project_modules(Project.for_path(path), path, nb))
     except ExportError as exc:
         return [exc.reason]  # the notebook is named by the caller, as the user typed it
     except NbHarnessError as exc:

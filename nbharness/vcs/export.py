@@ -24,6 +24,7 @@ from pathlib import Path
 
 from nbformat import NotebookNode
 
+from ..config.project import Project
 from ..errors import NbHarnessError, ProblemList, display_path
 from ..notebook.io import cell_tags, nbharness_metadata, write_atomically
 
@@ -112,6 +113,22 @@ def modules_of(nb: NotebookNode, source: str, root: Path) -> list[Module]:
             modules[name] = Module(name, module_path(root, name, source), source)
         modules[name].cells.append((number, code))
     return list(modules.values())
+
+
+def project_modules(project: Project, path: Path, nb: NotebookNode) -> list[Module]:
+    """The modules the notebook at ``path`` exports, under its project's export root."""
+    return modules_of(nb, project.relative(path), project.export_root)
+
+
+def claim(module: Module, claimed: dict[Path, str]) -> None:
+    """One notebook per module file in one export: ``claimed`` maps each file to the
+    notebook that exports it so far, and a second notebook is refused."""
+    other = claimed.setdefault(module.path, module.source)
+    if other != module.source:
+        raise ExportError(
+            f"{display_path(module.path)} is exported by both {other} and {module.source}; "
+            "give one of them another module"
+        )
 
 
 def module_path(root: Path, name: str, source: str) -> Path:
