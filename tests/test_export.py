@@ -220,3 +220,16 @@ def _umask() -> int:
     mask = os.umask(0)
     os.umask(mask)
     return mask
+
+
+@pytest.mark.parametrize("where", [".", ".."], ids=["from-the-root", "from-above-it"])
+def test_check_names_a_notebook_that_cannot_export_once(project, monkeypatch, capsys, where):
+    """The reason names the notebook as its project does; check shows it once, as typed."""
+    nbformat.write(build_notebook(["#| export\nx = 1"]), project / "notebooks" / "bare.ipynb")
+    monkeypatch.chdir(project / where)
+    shown = os.path.relpath(project / "notebooks" / "bare.ipynb")
+    assert main(["check", "--export", os.path.relpath(project / "notebooks" / "bare.ipynb")]) == 1
+    assert capsys.readouterr().out.splitlines() == [
+        f"{shown}: cell 1 is marked for export, but the notebook names no module (add "
+        "'#| default_exp package.module' or an '#| export package.module')"
+    ]

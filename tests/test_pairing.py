@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import pickle
 import subprocess
 import sys
 from pathlib import Path
@@ -13,6 +14,8 @@ import nbformat
 import pytest
 
 from nbharness.cli import main
+from nbharness.vcs.export import ExportError, ExportOutOfDate
+from nbharness.vcs.sync import NotATwin, SyncConflict
 
 from .helpers import build_notebook
 
@@ -384,3 +387,83 @@ def test_jupytext_users_configuration_pairs_their_notebooks(tmp_path, monkeypatc
     monkeypatch.chdir(tmp_path)
     assert main(["sync", "."]) == 0
     assert (tmp_path / "nb.py").exists()
+
+
+@pytest.mark.parametrize(
+    ("name", "text"),
+    [
+        ("../jupytext.toml", 'formats = "ipynb,py:percent"\n'),  # the repository's, above
+        ("jupytext.yml", "formats:\n  - ipynb,py:percent\n"),  # another file, a list
+    ],
+    ids=["in-a-parent-folder", "a-yaml-list"],
+)
+def test_jupytext_finds_its_configuration_as_jupytext_does(tmp_path, monkeypatch, name, text):
+    project = tmp_path / "sub"
+    project.mkdir()
+    (project / "pyproject.toml").write_text('[tool.nbharness]\nexport_root = "src"\n')
+    (project / name).write_text(text)
+    nbformat.write(build_notebook(["x = 1"]), project / "nb.ipynb")
+    monkeypatch.chdir(project)
+    assert main(["sync", "."]) == 0
+    assert "# %%\nx = 1\n" in (project / "nb.py").read_text()
+
+
+@pytest.mark.parametrize(
+    ("text", "said"),
+    [
+        (
+            'formats = "ipynb,py:percent"\nnot_an_option = 1\n',
+            "The Jupytext configuration file {file} is incorrect: options not_an_option are "
+            "not supported",
+        ),
+        (
+            'formats = "notebooks///ipynb,scripts///py:percent"\n',
+            "{file}: formats: only formats that pair in the notebook's own folder, such as "
+            "'ipynb,py:percent', are understood, not 'notebooks///ipynb,scripts///py:percent' "
+            "(set [tool.nbharness] pairing and scripts_dir instead)",
+        ),
+    ],
+    ids=["unknown-option", "folder-prefixes"],
+)
+def test_a_jupytext_configuration_we_cannot_follow_is_one_line_naming_it(
+    tmp_path, monkeypatch, capsys, text, said
+):
+    (tmp_path / "jupytext.toml").write_text(text)
+    nbformat.write(build_notebook(["x = 1"]), tmp_path / "nb.ipynb")
+    monkeypatch.chdir(tmp_path)
+    assert main(["sync", "."]) == 1
+    err = capsys.readouterr().err
+    assert err.splitlines() == [said.format(file=tmp_path / "jupytext.toml")]
+    assert not (tmp_path / "nb.py").exists()
+
+
+@pytest.mark.parametrize(
+    "error",
+    [
+        SyncConflict(Path("a.ipynb"), Path("a.py"), ["--- last synced", "+++ notebook"]),
+        NotATwin(Path("a.ipynb"), Path("a.py"), "it has no jupytext header"),
+        ExportError("pkg/mod.py was edited by hand"),
+        ExportError("'pkg.class' is not a module name", "a.ipynb"),
+        ExportOutOfDate(["pkg/mod.py is missing", "pkg/other.py is out of date"]),
+    ],
+    ids=["conflict", "not-a-twin", "export", "export-naming-its-notebook", "out-of-date"],
+)
+def test_sync_and_export_errors_survive_pickling_for_xdist(error):
+    copy = pickle.loads(pickle.dumps(error))
+    assert type(copy) is type(error)
+    assert (str(copy), copy.details(), copy.args) == (str(error), error.details(), error.args)
+    assert str(copy).startswith(("a.py", "a.ipynb", "pkg/mod.py"))
+
+
+def test_a_users_global_jupytext_configuration_pairs_nothing(tmp_path, monkeypatch, capsys):
+    """Only the project decides what pairs: a laptop and CI must agree."""
+    (tmp_path / "config" / "jupytext").mkdir(parents=True)
+    (tmp_path / "config" / "jupytext" / "jupytext.toml").write_text('formats = "ipynb,py"\n')
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
+    (tmp_path / "project").mkdir()
+    nbformat.write(build_notebook(["x = 1"]), tmp_path / "project" / "nb.ipynb")
+    monkeypatch.chdir(tmp_path / "project")
+    assert main(["check", "--pairing", "."]) == 0
+    assert main(["sync", "."]) == 0
+    assert capsys.readouterr().out == ""
+    assert not (tmp_path / "project" / "nb.py").exists()

@@ -8,7 +8,7 @@ from collections.abc import Sequence
 
 from ..errors import NbHarnessError
 from ..report import render
-from . import check, export, sync, textconv
+from . import check, config_git, export, merge_driver, sync, textconv
 
 #: Exit code for a bug in nbharness itself, told apart from "your notebook has a problem".
 INTERNAL_ERROR = 3
@@ -17,10 +17,8 @@ INTERNAL_ERROR = 3
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="nbharness", description=__doc__)
     subparsers = parser.add_subparsers(dest="command", required=True)
-    check.add_parser(subparsers)
-    export.add_parser(subparsers)
-    sync.add_parser(subparsers)
-    textconv.add_parser(subparsers)
+    for command in (check, export, sync, textconv, config_git, merge_driver):
+        command.add_parser(subparsers)
     args = parser.parse_args(argv)
     try:
         result: int = args.run(args)

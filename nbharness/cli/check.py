@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -13,9 +12,11 @@ from nbformat import NotebookNode
 from ..config.project import Project
 from ..errors import InvalidNotebook, NbHarnessError, display_path
 from ..notebook.io import parse_json, read_notebook
-from ..vcs.export import modules_of, stale_modules
-from ..vcs.pairing import pairing_of, pairing_problem
+from ..vcs.export import ExportError, project_modules, stale_modules
+from ..vcs.pairing import pairing_of
+from ..vcs.sync import pairing_problem
 from ..verify.order import order_problems
+from .paths import existing, paired_notebooks
 
 
 def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -43,12 +44,8 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
 
 def run(args: argparse.Namespace) -> int:
     every = not (args.order or args.export or args.pairing)  # none named: all of them
-    failed = 0
-    for path in args.paths:
-        if not path.exists():
-            print(f"{display_path(path)}: no such file or folder", file=sys.stderr)
-            failed += 1
-    for path in paired_notebooks([path for path in args.paths if path.exists()]):
+    paths, failed = existing(args.paths)
+    for path in paired_notebooks(paths):
         shown = display_path(path)
         try:
             problems = problems_of(
@@ -59,7 +56,7 @@ def run(args: argparse.Namespace) -> int:
             failed += 1
             continue
         for problem in problems:
-            print(problem if problem.startswith(f"{shown}: ") else f"{shown}: {problem}")
+            print(f"{shown}: {problem}")
         failed += bool(problems)
     return 1 if failed else 0
 
@@ -78,8 +75,9 @@ def problems_of(path: Path, order: bool, export: bool, pairing: bool) -> list[st
 
 def export_problems(path: Path, nb: NotebookNode) -> list[str]:
     try:
-        root, target = project_of(path)
-        return stale_modules(modules_of(nb, relative_to(path, root), target))
+        return stale_modules(project_modules(Project.for_path(path), path, nb))
+    except ExportError as exc:
+        return [exc.reason]  # the notebook is named by the caller, as the user typed it
     except NbHarnessError as exc:
         return [str(exc)]
 
@@ -94,20 +92,6 @@ def pairing_problems(path: Path, nb: NotebookNode) -> list[str]:
     except Exception as exc:  # jupytext and nbformat fail in many ways on odd notebooks
         return [f"cannot be paired: {type(exc).__name__}: {exc}".splitlines()[0]]
     return [problem] if problem else []
-
-
-def project_of(notebook: Path) -> tuple[Path, Path]:
-    """The notebook's project root and export root (``Project.for_path``'s one rule)."""
-    project = Project.for_path(notebook)
-    return project.root, project.export_root
-
-
-def relative_to(path: Path, root: Path) -> str:
-    """A notebook as module headers name it: relative to the project root."""
-    try:
-        return path.resolve().relative_to(root).as_posix()
-    except ValueError:
-        return path.resolve().as_posix()
 
 
 def stored_cells(path: Path) -> list[dict[str, Any]]:
@@ -144,25 +128,3 @@ def _cells_problem(cells: object) -> str | None:
         if not isinstance(outputs, list) or not all(isinstance(o, dict) for o in outputs):
             return f"cell {number}: 'outputs' is not a list of objects"
     return None
-
-
-def paired_notebooks(paths: list[Path]) -> Iterator[Path]:
-    """The notebooks named or found, and for a script named, its notebook (pre-commit
-    passes whichever side was staged); each once."""
-    seen: set[Path] = set()
-    for path in notebooks(paths):
-        notebook = path if path.suffix == ".ipynb" else path.with_suffix(".ipynb")
-        if notebook.exists() and notebook.resolve() not in seen:
-            seen.add(notebook.resolve())
-            yield notebook
-
-
-def notebooks(paths: list[Path]) -> Iterator[Path]:
-    """The notebooks named, and those under the folders named (not in hidden folders)."""
-    for path in paths:
-        if path.is_dir():
-            for found in sorted(path.rglob("*.ipynb")):
-                if not any(part.startswith(".") for part in found.relative_to(path).parts):
-                    yield found
-        else:
-            yield path

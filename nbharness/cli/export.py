@@ -6,10 +6,11 @@ import argparse
 import sys
 from pathlib import Path
 
+from ..config.project import Project
 from ..errors import NbHarnessError, display_path
 from ..notebook.io import read_notebook
-from ..vcs.export import ExportError, modules_of, unexported_names, write_module
-from .check import notebooks, project_of, relative_to
+from ..vcs.export import claim, project_modules, unexported_names, write_module
+from .paths import notebooks
 
 
 def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -28,20 +29,14 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
 
 def run(args: argparse.Namespace) -> int:
     failed = wrote = 0
-    exported_by: dict[Path, str] = {}  # module file -> the notebook exporting it in this run
+    claimed: dict[Path, str] = {}  # module file -> the notebook exporting it in this run
     for path in notebooks(args.paths):
         try:
             nb, _ = read_notebook(path)
-            root, target = project_of(path)
             for warning in unexported_names(nb):
                 print(f"{display_path(path)}: warning: {warning}", file=sys.stderr)
-            for module in modules_of(nb, relative_to(path, root), target):
-                other = exported_by.setdefault(module.path, module.source)
-                if other != module.source:
-                    raise ExportError(
-                        f"{display_path(module.path)} is exported by both {other} and "
-                        f"{module.source}; give one of them another module"
-                    )
+            for module in project_modules(Project.for_path(path), path, nb):
+                claim(module, claimed)
                 if write_module(module, force=args.force):
                     print(f"wrote {display_path(module.path)}")
                     wrote += 1

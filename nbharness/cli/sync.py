@@ -10,7 +10,7 @@ from ..config.project import Project
 from ..errors import NbHarnessError, display_path
 from ..report import render
 from ..vcs.sync import sync_one
-from .check import paired_notebooks
+from .paths import existing, paired_notebooks
 
 
 def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -36,13 +36,9 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
 
 
 def run(args: argparse.Namespace) -> int:
-    failed = 0
+    paths, failed = existing(args.paths)
     written: list[str] = []
-    for given in args.paths:
-        if not given.exists():
-            print(f"{display_path(given)}: no such file or folder", file=sys.stderr)
-            failed += 1
-    for path in paired_notebooks([p for p in args.paths if p.exists()]):
+    for path in paired_notebooks(paths):
         try:
             project = Project.for_path(path)
             table = dict(project.table)

@@ -49,7 +49,9 @@ from ..plan.parameters import (
 )
 from ..report import CrashLine, FailureRepr, failing_line, render
 from ..vcs.export import ExportOutOfDate, has_exports, modules_of, stale_modules
-from ..vcs.pairing import Pairing, pairing_of, pairing_problem, script_line
+from ..vcs.pairing import Pairing, pairing_of
+from ..vcs.scripts import script_line
+from ..vcs.sync import pairing_problem
 from ..verify.compare import compare_outputs
 from ..verify.coverage import measured
 from ..verify.order import ExecutionOrderError, order_problems

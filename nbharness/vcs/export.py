@@ -24,6 +24,7 @@ from pathlib import Path
 
 from nbformat import NotebookNode
 
+from ..config.project import Project
 from ..errors import NbHarnessError, ProblemList, display_path
 from ..notebook.io import cell_tags, nbharness_metadata, write_atomically
 
@@ -43,7 +44,16 @@ MODULE_NAMES = {"__file__", "__name__", "__doc__", "__spec__", "__package__", "_
 
 
 class ExportError(NbHarnessError):
-    """A module cannot be written: a bad module name, a hand edit, a foreign file."""
+    """A module cannot be written: a bad module name, a hand edit, a foreign file.
+    ``notebook`` names the notebook at fault (as module headers do), when the reason is
+    about one of its cells or names."""
+
+    def __init__(self, reason: str, notebook: str = "") -> None:
+        super().__init__(reason, notebook)
+        self.reason, self.notebook = reason, notebook
+
+    def __str__(self) -> str:
+        return f"{self.notebook}: {self.reason}" if self.notebook else self.reason
 
 
 class ExportOutOfDate(ProblemList):
@@ -86,16 +96,18 @@ def modules_of(nb: NotebookNode, source: str, root: Path) -> list[Module]:
         name = target or default
         if name is None:
             raise ExportError(
-                f"{source}: cell {number} is marked for export, but the notebook names no "
-                "module (add '#| default_exp package.module' or an '#| export package.module')"
+                f"cell {number} is marked for export, but the notebook names no module (add "
+                "'#| default_exp package.module' or an '#| export package.module')",
+                source,
             )
         try:
             ast.parse(code)
         except SyntaxError as exc:
             raise ExportError(
-                f"{source}: cell {number} is marked for export but is not Python a module "
-                f"can hold ({exc.msg}, line {exc.lineno}); IPython magics and ! commands "
-                "stay in the notebook"
+                f"cell {number} is marked for export but is not Python a module can hold "
+                f"({exc.msg}, line {exc.lineno}); IPython magics and ! commands stay in the "
+                "notebook",
+                source,
             ) from None
         if name not in modules:
             modules[name] = Module(name, module_path(root, name, source), source)
@@ -103,12 +115,28 @@ def modules_of(nb: NotebookNode, source: str, root: Path) -> list[Module]:
     return list(modules.values())
 
 
+def project_modules(project: Project, path: Path, nb: NotebookNode) -> list[Module]:
+    """The modules the notebook at ``path`` exports, under its project's export root."""
+    return modules_of(nb, project.relative(path), project.export_root)
+
+
+def claim(module: Module, claimed: dict[Path, str]) -> None:
+    """One notebook per module file in one export: ``claimed`` maps each file to the
+    notebook that exports it so far, and a second notebook is refused."""
+    other = claimed.setdefault(module.path, module.source)
+    if other != module.source:
+        raise ExportError(
+            f"{display_path(module.path)} is exported by both {other} and {module.source}; "
+            "give one of them another module"
+        )
+
+
 def module_path(root: Path, name: str, source: str) -> Path:
     """``package.module`` → ``ROOT/package/module.py``, never outside ``root``."""
     parts = name.split(".")
     if not all(part.isidentifier() and not keyword.iskeyword(part) for part in parts):
         raise ExportError(
-            f"{source}: {name!r} is not a module name (a.b.c); it must stay under the export root"
+            f"{name!r} is not a module name (a.b.c); it must stay under the export root", source
         )
     return root.joinpath(*parts).with_suffix(".py")
 

@@ -37,7 +37,7 @@ def changed_paths(root: Path, ref: str) -> set[Path]:
 
 def synced_text_from_git(script: Path, wanted: str, depth: int = 50) -> str | None:
     """The script's text as last synced, from git history (the record is only a hash)."""
-    from .pairing import digest
+    from .scripts import digest
 
     try:
         with git.Repo(script.parent, search_parent_directories=True) as repo:

@@ -21,7 +21,7 @@ import pytest
 from nbformat import NotebookNode
 
 from ..execute import Run
-from ..vcs.pairing import script_line
+from ..vcs.scripts import script_line
 
 #: Starts coverage in the kernel. With ``--cov=SOURCE``, the folder IPython compiles cells
 #: into is measured too, so the cells' lines can be moved onto the paired script.

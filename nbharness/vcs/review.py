@@ -1,16 +1,23 @@
-"""A git merge driver for notebooks: merge their text forms, rebuild the notebook.
+"""Notebooks in git review and merges: the text ``git diff`` shows, and the merge driver.
 
-git merges text line by line and notebooks are JSON, so a plain merge of two edits to
-one notebook conflicts on brace lines and outputs. Here the three versions are written
-as scripts, merged by ``git merge-file`` like any text, and the merged script becomes
-the notebook again. Cells neither side changed keep their outputs (from our side, or
-theirs when only they ran it); a conflict leaves git's markers inside the cell, in a
-notebook that still opens, and the driver exits non-zero so git reports the conflict.
+``review_text`` is what a reviewer reads: the notebook as a script, then one line per
+output (type, size, a short hash for images, the first line of text, the error). git
+runs it through a diff driver of our own name, so a machine without nbharness still
+gets git's plain diff.
+
+``merge`` is git's merge driver for notebooks: git merges text line by line and notebooks
+are JSON, so a plain merge of two edits to one notebook conflicts on brace lines and
+outputs. Here the three versions are written as scripts, merged by ``git merge-file``
+like any text, and the merged script becomes the notebook again. Cells neither side
+changed keep their outputs (from our side, or theirs when only they ran it); a conflict
+leaves git's markers inside the cell, in a notebook that still opens, and the driver
+exits non-zero so git reports the conflict.
 """
 
 from __future__ import annotations
 
 import copy
+import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,8 +27,48 @@ import nbformat
 from nbformat import NotebookNode
 
 from ..notebook.io import read_notebook, write_notebook
+from ..report import strip_ansi
 from .git import merge_file
-from .pairing import DEFAULT_FORMAT, rebuilt
+from .pairing import DEFAULT_FORMAT
+from .scripts import rebuilt, script_text
+
+
+def review_text(nb: NotebookNode) -> str:
+    """The notebook as a reviewer reads it: its script, then one line per output."""
+    lines = [script_text(nb, DEFAULT_FORMAT).rstrip("\n"), "", "# Outputs"]
+    for number, cell in enumerate(nb.cells, start=1):
+        for out in cell.get("outputs", []):
+            lines.append(f"# cell {number}: {_summary(out)}")
+    return "\n".join(lines) + "\n"
+
+
+def _summary(out: dict[str, object]) -> str:
+    kind = str(out.get("output_type"))
+    if kind == "error":
+        return f"error {out.get('ename')}: {out.get('evalue')}"
+    if kind == "stream":
+        text = strip_ansi("".join(out.get("text", "")))  # type: ignore[arg-type]
+        return f"{out.get('name')} ({len(text.splitlines())} lines) {_first(text)}"
+    parts = []
+    data = out.get("data", {})
+    assert isinstance(data, dict)
+    for mime, value in sorted(data.items()):
+        text = "".join(value) if isinstance(value, list) else str(value)
+        if mime.startswith("image/"):
+            parts.append(
+                f"{mime} {len(text)} bytes sha256:{hashlib.sha256(text.encode()).hexdigest()[:12]}"
+            )
+        elif mime == "text/plain":
+            parts.append(f"{mime} {_first(text)}")
+        else:
+            parts.append(f"{mime} ({len(text)} chars)")
+    return f"{kind}: " + "; ".join(parts)
+
+
+def _first(text: str) -> str:
+    first = text.strip().splitlines()[0] if text.strip() else ""
+    return first[:120] + (" …" if len(first) > 120 else "")
+
 
 #: Metadata derived from other files: when the sides disagree it is dropped, not a
 #: conflict (without a sync record, the next ``nbharness sync`` decides from content).
