@@ -7,10 +7,15 @@ summary and in JUnit's ``message``); the rest depends on ``--tb``.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
-from typing import Protocol
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import TYPE_CHECKING, Protocol
 
-from .errors import CellError, CellProblem, KernelDied, NbHarnessError
+from .errors import CellError, CellProblem, KernelDied, NbHarnessError, display_path
+from .notebook.cellmarks import is_injected, user_index
+
+if TYPE_CHECKING:
+    from nbformat import NotebookNode
 
 _ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
 #: A traceback entry for a frame of the kernel's own machinery, not the user's code.
@@ -84,6 +89,48 @@ def failing_line(error: CellProblem) -> int | None:
     lines = error.source.splitlines()
     blank = next((n for n, line in enumerate(lines) if line.strip()), len(lines))
     return int(hits[-1]) + blank
+
+
+def locate(
+    error: NbHarnessError,
+    executed: NotebookNode,
+    stored: NotebookNode,
+    script: Path | None = None,
+    fmt: str = "",
+) -> NbHarnessError:
+    """``error`` as the user's notebook has it, not as the run numbered it.
+
+    Cells added to the run are named for what they are, the others counted without them,
+    and a failing line is also shown in the paired ``script`` (jupytext format ``fmt``),
+    when there is one.
+    """
+    if not isinstance(error, CellProblem) or error.index >= len(executed.cells):
+        return error
+    cells = executed.cells
+    if is_injected(cells[error.index]):
+        return replace(error, injected=injected_name(cells, error.index))
+    error = replace(error, index=user_index(cells, error.index))
+    return replace(error, script_location=_script_location(error, stored, script, fmt))
+
+
+def injected_name(cells: list[NotebookNode], index: int) -> str:
+    """How a report names a cell that was added to the run, not written by the user."""
+    if "injected-parameters" in cells[index].get("metadata", {}).get("tags", []):
+        return "the injected parameters cell"
+    before = user_index(cells, index)
+    return f"code run after cell {before} (nbmake's mock or post_cell_execute metadata)"
+
+
+def _script_location(
+    error: CellProblem, stored: NotebookNode, script: Path | None, fmt: str
+) -> str:
+    """``path:line`` of the failing line in the paired script, or "" without one."""
+    if script is None:
+        return ""
+    from .vcs.pairing import script_line
+
+    line = script_line(stored, fmt, error.index, failing_line(error) or 1)
+    return "" if line is None else f"{display_path(script)}:{line}"
 
 
 def numbered_source(source: str, arrow_at: int | None) -> list[str]:

@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import pickle
 
+import nbformat
 import pytest
 
 from nbharness.errors import CellError, CellTimeout, KernelDied, KernelNotFound
-from nbharness.report import clean_traceback, failing_line, numbered_source, render
+from nbharness.notebook.cellmarks import INJECTED
+from nbharness.report import clean_traceback, failing_line, locate, numbered_source, render
+
+from .helpers import build_notebook
 
 # What ipykernel sends for ``ratio(1, 0)`` in cell In[3], colour codes and all.
 TRACEBACK = [
@@ -117,3 +121,30 @@ def test_errors_survive_pickling_for_xdist(error):
     copy = pickle.loads(pickle.dumps(error))
     assert type(copy) is type(error)
     assert copy.summary == error.summary
+
+
+def executed_with_injected_cell() -> nbformat.NotebookNode:
+    """Five cells as run: an injected one second, the failing cell (In [3]) fifth."""
+    nb = build_notebook(
+        [
+            {"source": "def ratio(a, b): return a / b", "count": 1},
+            {"source": "x = 0", "tags": [INJECTED], "count": 2},
+            {"markdown": "notes"},
+            "# skipped",
+            {"source": "x = 1\nratio(x, 0)\nprint(x)", "count": 3},
+        ]
+    )
+    return nb
+
+
+def test_locate_counts_cells_as_the_user_notebook_has_them():
+    located = locate(cell_error(), executed_with_injected_cell(), build_notebook(["x"]))
+    assert isinstance(located, CellError)
+    assert located.summary == "cell 4 (In [3]) raised ZeroDivisionError: division by zero"
+
+
+def test_locate_names_a_cell_added_to_the_run():
+    located = locate(
+        cell_error(index=1, execution_count=2), executed_with_injected_cell(), build_notebook(["x"])
+    )
+    assert located.summary.startswith("code run after cell 1 (nbmake's mock")

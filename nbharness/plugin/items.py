@@ -2,33 +2,26 @@
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 import re
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
 
-import nbformat
 import pytest
 from nbformat import NotebookNode
 
 from ..config.project import ConfigError, Project, path_matches
 from ..config.settings import SETTINGS_KEY, Settings, settings_of
 from ..errors import (
-    IMPORT_ERRORS,
     CellError,
     CellProblem,
     InvalidNotebook,
-    MissingException,
-    MissingImports,
     NbHarnessError,
     NotebookWarning,
     ProblemList,
-    display_path,
 )
-from ..execute import Executor, RunResult, get_executor
-from ..notebook.cellmarks import is_injected, user_index
+from ..execute import Executor, get_executor
 from ..notebook.io import (
     NotWritten,
     nbharness_metadata,
@@ -47,10 +40,10 @@ from ..plan.parameters import (
     sets_from,
     unknown_names,
 )
-from ..report import CrashLine, FailureRepr, failing_line, render
+from ..report import CrashLine, FailureRepr, locate, render
 from ..vcs.export import ExportOutOfDate, has_exports, modules_of, stale_modules
-from ..vcs.pairing import Pairing, pairing_of, pairing_problem, script_line
-from ..verify.compare import compare_outputs
+from ..vcs.pairing import Pairing, pairing_of, pairing_problem
+from ..verify import verify
 from ..verify.coverage import measured
 from ..verify.order import ExecutionOrderError, order_problems
 from ..verify.outputs import NotStored, store_outputs
@@ -263,24 +256,15 @@ class NotebookItem(_NotebookItemBase):
             run, measurement = measured(run, self.config)
         result = executor_for(self.config).execute(run)
         if measurement is not None:
-            pairing = pairing_for(self.config, self.path, self.notebook)
-            twin = pairing.twin(self.path) if pairing is not None else None
-            script = twin if twin is not None and twin.exists() else None
-            measurement.map_cells(
-                result.notebook, self.notebook, script, pairing.fmt if pairing else ""
-            )
-        for message in result.warnings:
-            self._warn(message)
+            measurement.map_cells(result.notebook, self.notebook, *self._paired_script())
         if settings.output_dir is not None:
             self._save_executed(result.notebook, settings.output_dir)
-        error: NbHarnessError | None
-        if settings.find_import_errors and result.error is None:
-            # Every other cell error is beside the point; broken set-up code is not.
-            error = _injected_error(result.notebook) or failed_imports(result.notebook)
-        else:
-            error = result.error or self._unraised(result, settings.strict_raises)
-        if error is None and self.parameters is None:
-            error = self._check_outputs(result.notebook, settings)
+        verdict = verify(result, self.notebook, settings, parameterized=self.parameters is not None)
+        for message in verdict.warnings:
+            self._warn(message)
+        if verdict.to_store is not None:
+            self._store_outputs(verdict.to_store, settings)
+        error = verdict.problem
         ran = result.notebook.cells
         if error is None:
             return
@@ -289,17 +273,8 @@ class NotebookItem(_NotebookItemBase):
         if isinstance(error, CellProblem) and error.index < len(ran):
             # What a cell printed before it raised, hung or took its kernel down.
             self._attach_cell_streams(result.notebook, error.index)
-        if (
-            isinstance(error, CellProblem)
-            and error.index < len(ran)
-            and is_injected(ran[error.index])
-        ):
-            error = dataclasses.replace(error, injected=_injected_where(ran, error.index))
-        elif isinstance(error, CellProblem):
-            # Count cells as the user's notebook has them, without the cells added to the run.
-            error = dataclasses.replace(error, index=user_index(ran, error.index))
-            error = dataclasses.replace(error, script_location=self._in_script(error))
-        raise error
+        script, fmt = self._paired_script()
+        raise locate(error, result.notebook, self.notebook, script, fmt)
 
     def _save_executed(self, executed: NotebookNode, output_dir: Path) -> None:
         """The executed copy, for CI artefacts. A disk that refuses it warns: the run's
@@ -310,15 +285,12 @@ class NotebookItem(_NotebookItemBase):
         except NotWritten as exc:
             self._warn(f"executed copy not saved: {exc}")
 
-    def _in_script(self, error: CellProblem) -> str:
-        """Where the failing line is in the paired script, when the notebook has a twin."""
+    def _paired_script(self) -> tuple[Path | None, str]:
+        """The notebook's paired script, if it has one on disk, and its jupytext format."""
         pairing = pairing_for(self.config, self.path, self.notebook)
         if pairing is None or not pairing.twin(self.path).exists():
-            return ""
-        line = script_line(self.notebook, pairing.fmt, error.index, failing_line(error) or 1)
-        if line is None:
-            return ""
-        return f"{display_path(pairing.twin(self.path))}:{line}"
+            return None, ""
+        return pairing.twin(self.path), pairing.fmt
 
     def _skip_if_unchanged(self, settings: Settings) -> None:
         """With ``--nb-cache``: skip a run that passed with the same key; else file the key."""
@@ -352,42 +324,18 @@ class NotebookItem(_NotebookItemBase):
             self._warn(message)
         return inject(self.notebook, values, settings.kernel)[0]
 
-    def _check_outputs(self, run: NotebookNode, settings: Settings) -> NbHarnessError | None:
-        """Store the fresh outputs (``--nb-update-outputs``) or compare them (``--nb-compare``)."""
-        # Compare and store the user's cells only, not the cells added to the run.
-        executed = nbformat.from_dict(
-            {**run, "cells": [c for c in run.cells if not is_injected(c)]}
-        )
-        if settings.update_outputs:
-            try:
-                if store_outputs(self.path, self.notebook, executed, settings.compare):
-                    self.user_properties.append((UPDATED, True))
-            except (NotStored, NotWritten) as exc:
-                self._warn(f"outputs not updated: {exc}")
-            return None
-        nbreg = self.notebook.metadata.get("nbreg") or {}
-        ignore = nbreg.get("diff_ignore", []) if isinstance(nbreg, dict) else []
-        replace = nbreg.get("diff_replace", []) if isinstance(nbreg, dict) else []
-        stored = self.notebook.cells
-        # Without --nb-compare, cells marked check-output are still compared (nbval-lax).
-        only_marked = not settings.compare.enabled
-        return compare_outputs(
-            stored, executed.cells, settings.compare, only_marked, ignore, replace
-        )
+    def _store_outputs(self, executed: NotebookNode, settings: Settings) -> None:
+        """``--nb-update-outputs``: write the fresh outputs back; a refusal warns."""
+        try:
+            if store_outputs(self.path, self.notebook, executed, settings.compare):
+                self.user_properties.append((UPDATED, True))
+        except (NotStored, NotWritten) as exc:
+            self._warn(f"outputs not updated: {exc}")
 
     def _warn(self, message: str) -> None:
         """A warning located at the notebook, not at nbharness's code."""
         warning = NotebookWarning(f"{self.path.name}: {message}")
         warnings.warn_explicit(warning, NotebookWarning, filename=str(self.path), lineno=0)
-
-    def _unraised(self, result: RunResult, strict: bool) -> NbHarnessError | None:
-        for index in result.unraised:
-            cell = result.notebook.cells[index]
-            problem = MissingException(index, cell.source, cell.get("execution_count"))
-            if strict:
-                return problem
-            self._warn(problem.summary)
-        return None
 
     def _attach_cell_streams(self, nb: NotebookNode, index: int) -> None:
         """The failing cell's stdout/stderr, shown as pytest's "Captured ..." sections."""
@@ -406,35 +354,6 @@ def _names(value: object) -> list[str]:
     if isinstance(value, str):
         return [value]
     return [str(item) for item in value] if isinstance(value, list) else []
-
-
-def _injected_where(cells: list[NotebookNode], index: int) -> str:
-    """How a report names a cell that was added to the run, not written by the user."""
-    if "injected-parameters" in cells[index].get("metadata", {}).get("tags", []):
-        return "the injected parameters cell"
-    before = user_index(cells, index)
-    return f"code run after cell {before} (nbmake's mock or post_cell_execute metadata)"
-
-
-def _injected_error(nb: NotebookNode) -> CellError | None:
-    """An error raised by code added to the run (nbmake's post_cell_execute, say)."""
-    for index, cell in enumerate(nb.cells):
-        if not is_injected(cell):
-            continue
-        for out in cell.get("outputs", []):
-            if out.get("output_type") == "error":
-                return CellError.from_output(index, cell, out)
-    return None
-
-
-def failed_imports(nb: NotebookNode) -> MissingImports | None:
-    found = [
-        f"cell {number} (In [{cell.execution_count}]): {out['ename']}: {out['evalue']}"
-        for number, cell in enumerate(nb.cells, start=1)
-        for out in cell.get("outputs", [])
-        if out.get("output_type") == "error" and out.get("ename") in IMPORT_ERRORS
-    ]
-    return MissingImports(found) if found else None
 
 
 def _outcome_from_kernel(error: CellError) -> None:
