@@ -143,6 +143,18 @@ def test_locate_counts_cells_as_the_user_notebook_has_them():
     assert located.summary == "cell 4 (In [3]) raised ZeroDivisionError: division by zero"
 
 
+def test_locate_names_traceback_frames_as_the_summary_does():
+    frame = "Cell In[1], line 1, in ratio(a, b)\n----> 1 def ratio(a, b): return a / b\n"
+    error = cell_error(traceback=[*TRACEBACK[:3], frame, TRACEBACK[-1]])
+    located = locate(error, executed_with_injected_cell(), build_notebook(["x"]))
+    text = render(located)
+    assert "cell 4 (In [3]), line 2" in text
+    assert "cell 1 (In [1]), line 1, in ratio(a, b)" in text
+    assert "Cell In[" not in text
+    assert isinstance(located, CellError)
+    assert failing_line(located) == 2
+
+
 def test_locate_names_a_cell_added_to_the_run():
     located = locate(
         cell_error(index=1, execution_count=2), executed_with_injected_cell(), build_notebook(["x"])
