@@ -10,7 +10,6 @@ from __future__ import annotations
 import ast
 import base64
 import contextlib
-import dataclasses
 import json
 import pickle as pickle_module
 import sys
@@ -26,7 +25,7 @@ from ..errors import CellError, CellProblem, CodeError, NbHarnessError, Notebook
 from ..execute import Executor, LiveRun
 from ..notebook.cellmarks import is_injected, with_injected_code
 from ..notebook.io import cell_tags, read_notebook
-from ..plan import run_for
+from ..plan import plan
 from ..plan.parameters import inject, sets_from
 from ..report import clean_traceback, render
 
@@ -158,8 +157,7 @@ def open_notebook(
     if parameters is not None:
         (values,) = sets_from([parameters], f"{path.name}: parameters=")
         nb, _ = inject(nb, values.values, kernel or settings.kernel)
-    run = dataclasses.replace(run_for(path, nb, settings, stored), kernel=kernel or settings.kernel)
-    live = executor.open(run)
+    live = executor.open(plan(path, stored, settings, kernel=kernel, to_run=nb).run)
     notebook = LiveNotebook(live)
     if live.result.error is not None:
         notebook.close()

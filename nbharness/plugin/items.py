@@ -29,25 +29,22 @@ from ..notebook.io import (
     skip_reason,
     write_notebook,
 )
-from ..plan import run_for
+from ..plan import plan
 from ..plan.parameters import (
-    PARAMETERS_TAG,
     ParameterError,
     ParameterSet,
-    inject,
     metadata_sets,
     project_sets,
     sets_from,
-    unknown_names,
 )
 from ..report import CrashLine, FailureRepr, locate, render
 from ..vcs.export import ExportOutOfDate, has_exports, modules_of, stale_modules
 from ..vcs.pairing import Pairing, pairing_of, pairing_problem
 from ..verify import verify
-from ..verify.coverage import measured
 from ..verify.order import ExecutionOrderError, order_problems
 from ..verify.outputs import NotStored, store_outputs
 from .cache import PROPERTY, SKIP_REASON, PassedRuns, run_key
+from .coverage import coverage_options
 from .remote_session import REMOTE_PLUGIN, RemoteSession
 
 EXECUTOR_KEY = pytest.StashKey[Executor]()
@@ -249,12 +246,13 @@ class NotebookItem(_NotebookItemBase):
         self._skip_if_unchanged(settings)
         if self.warning:
             self._warn(self.warning)
-        nb = self._parameterized(settings)
-        run = run_for(self.path, nb, settings, self.notebook)
-        measurement = None
-        if settings.remote is None:  # a remote kernel's coverage data would stay remote
-            run, measurement = measured(run, self.config)
-        result = executor_for(self.config).execute(run)
+        # A remote kernel's coverage data would stay remote.
+        coverage = coverage_options(self.config) if settings.remote is None else None
+        planned = plan(self.path, self.notebook, settings, self.parameters, coverage=coverage)
+        for message in planned.warnings:
+            self._warn(message)
+        measurement = planned.measurement
+        result = executor_for(self.config).execute(planned.run)
         if measurement is not None:
             measurement.map_cells(result.notebook, self.notebook, *self._paired_script())
         if settings.output_dir is not None:
@@ -307,22 +305,6 @@ class NotebookItem(_NotebookItemBase):
         if passed_runs.passed(self.nodeid, key):
             pytest.skip(SKIP_REASON)
         self.user_properties.append((PROPERTY, key))
-
-    def _parameterized(self, settings: Settings) -> NotebookNode:
-        """The notebook to run: with papermill's injected cell when there is a set."""
-        if self.parameters is None:
-            return self.notebook
-        values = self.parameters.values
-        unknown = unknown_names(self.notebook, values, settings.kernel)
-        if unknown:
-            message = (
-                f"parameter {', '.join(map(repr, unknown))} of set {self.parameters.id!r} "
-                f"is not defined in the notebook's {PARAMETERS_TAG!r} cell"
-            )
-            if settings.strict_params:
-                raise ParameterError(message)
-            self._warn(message)
-        return inject(self.notebook, values, settings.kernel)[0]
 
     def _store_outputs(self, executed: NotebookNode, settings: Settings) -> None:
         """``--nb-update-outputs``: write the fresh outputs back; a refusal warns."""
