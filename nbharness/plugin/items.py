@@ -1,47 +1,26 @@
-"""pytest collectors and items: a notebook file, and one test item per run of it."""
+"""The pytest item of one run of a notebook: plan, execute, verify, report."""
 
 from __future__ import annotations
 
 import hashlib
 import re
 import warnings
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from nbformat import NotebookNode
 
-from ..config.project import ConfigError, Project, path_matches
+from ..config.project import Project
 from ..config.settings import SETTINGS_KEY, Settings, settings_of
-from ..errors import (
-    CellError,
-    CellProblem,
-    InvalidNotebook,
-    NbHarnessError,
-    NotebookWarning,
-    ProblemList,
-)
-from ..execute import Executor, get_executor
-from ..notebook.io import (
-    NotWritten,
-    nbharness_metadata,
-    read_notebook,
-    skip_reason,
-    write_notebook,
-)
+from ..errors import CellError, CellProblem, NbHarnessError, NotebookWarning
+from ..execute import Executor, RunResult, get_executor
+from ..notebook.io import NotWritten, write_notebook
 from ..plan import plan
-from ..plan.parameters import (
-    ParameterError,
-    ParameterSet,
-    metadata_sets,
-    project_sets,
-    sets_from,
-)
+from ..plan.parameters import ParameterSet
 from ..report import CrashLine, FailureRepr, locate, render
-from ..vcs.export import ExportOutOfDate, has_exports, modules_of, stale_modules
-from ..vcs.pairing import Pairing, pairing_of, pairing_problem
-from ..verify import verify
-from ..verify.order import ExecutionOrderError, order_problems
+from ..vcs.pairing import Pairing, pairing_of
+from ..verify import Verdict, verify
+from ..verify.coverage import Measurement
 from ..verify.outputs import NotStored, store_outputs
 from .cache import PROPERTY, SKIP_REASON, PassedRuns, run_key
 from .coverage import coverage_options
@@ -52,95 +31,13 @@ EXECUTOR_KEY = pytest.StashKey[Executor]()
 EXECUTED_FROM = "executed_from"
 #: Report property of a run whose outputs ``--nb-update-outputs`` wrote back.
 UPDATED = "nbharness_updated_outputs"
-#: Name of the execution-order lint's item: ``analysis.ipynb::execution-order``.
-ORDER_ITEM = "execution-order"
-#: Name of the export check's item: ``analysis.ipynb::export``.
-EXPORT_ITEM = "export"
-PAIRING_ITEM = "pairing"
 #: A parameter id longer than this (in bytes) is cut and hashed in an executed copy's name.
 MAX_ID_IN_FILE_NAME = 100
 
 
-class NotebookFile(pytest.File):
-    """A ``.ipynb`` file; yields one item per planned run."""
+class NotebookItemBase(pytest.Item):
+    """What every nbharness item shares: our report for our errors, the notebook as headline."""
 
-    def collect(self) -> Iterator[pytest.Item]:
-        try:
-            nb, warning = read_notebook(self.path)
-            source = nbharness_metadata(nb).get(EXECUTED_FROM)
-            if source:  # an executed copy written by --nb-output-dir, not a notebook to test
-                self._warn_not_collected(source)
-                return
-            sets: list[ParameterSet | None] = [*self._parameter_sets(nb)] or [None]
-        except (InvalidNotebook, ParameterError, ConfigError) as exc:
-            # A collection error would stop the whole session; a failing item lets
-            # every other notebook run and still names this file in one line.
-            yield BrokenNotebookItem.from_parent(self, name=self.path.stem, error=exc)
-            return
-        settings = self.config.stash[SETTINGS_KEY]
-        if settings.check_order:
-            yield ExecutionOrderItem.from_parent(self, name=ORDER_ITEM, notebook=nb)
-        if settings.check_export and has_exports(nb):
-            yield ExportCheckItem.from_parent(self, name=EXPORT_ITEM, notebook=nb)
-        if settings.check_pairing:
-            yield PairingCheckItem.from_parent(self, name=PAIRING_ITEM, notebook=nb)
-        reason = skip_reason(nb)
-        markers = self._markers(nb)
-        for parameters in sets:
-            name = self.path.stem if parameters is None else f"{self.path.stem}[{parameters.id}]"
-            item = NotebookItem.from_parent(
-                self,
-                name=name,
-                # A nodeid string lets pytest (9.2+) read "[id]" as parameters, so that
-                # --lf and --sw find failed sets again in its cache.
-                nodeid=f"{self.nodeid}::{name}",
-                notebook=nb,
-                parameters=parameters,
-                warning=warning,
-            )
-            if reason is not None:
-                item.add_marker(pytest.mark.skip(reason=reason))
-            for marker in markers:
-                item.add_marker(marker)
-            yield item
-
-    def _warn_not_collected(self, source: object) -> None:
-        """Say so: an executed copy in the source tree would otherwise vanish from the suite."""
-        message = (
-            f"{self.path.name}: not collected: it is an executed copy of {source} "
-            f"(metadata nbharness.{EXECUTED_FROM}); if it should be a source notebook, "
-            "restore it from git"
-        )
-        warnings.warn_explicit(NotebookWarning(message), NotebookWarning, str(self.path), 0)
-
-    def _markers(self, nb: NotebookNode) -> list[pytest.MarkDecorator]:
-        """pytest markers from the notebook's metadata and ``[tool.nbharness.markers]``.
-
-        They go through ``pytest.mark``, so ``--strict-markers`` rejects an unregistered one.
-        """
-        project = project_for(self.config, self.path)
-        relative = project.relative(self.path)
-        names = _names(nbharness_metadata(nb).get("markers", []))
-        for pattern, listed in project.table.get("markers", {}).items():
-            if path_matches(relative, pattern):
-                names += _names(listed)
-        return [getattr(pytest.mark, name) for name in dict.fromkeys(names)]
-
-    def _parameter_sets(self, nb: NotebookNode) -> list[ParameterSet]:
-        """The first source that has sets wins: the hook, the metadata, pyproject.toml."""
-        from_hook = self.config.hook.pytest_nb_parameters(path=self.path, config=self.config)
-        if from_hook is not None:
-            return sets_from(from_hook, f"{self.path.name}: pytest_nb_parameters")
-        project = project_for(self.config, self.path)
-        table = project.table.get("parameters", {})
-        return (
-            metadata_sets(nb, self.path)
-            or project_sets(table, project.relative(self.path), project.file.name)
-            or []
-        )
-
-
-class _NotebookItemBase(pytest.Item):
     # pytest accepts any object with ``toterminal``; its ``TerminalRepr`` base is private.
     def repr_failure(  # type: ignore[override]
         self,
@@ -165,67 +62,7 @@ class _NotebookItemBase(pytest.Item):
         return path + name[len(self.path.stem) :]
 
 
-class BrokenNotebookItem(_NotebookItemBase):
-    """Stands in for a notebook that cannot be planned, and fails with the reason."""
-
-    def __init__(self, *, error: NbHarnessError, **kwargs: object) -> None:
-        super().__init__(**kwargs)  # type: ignore[arg-type]
-        self.error = error
-
-    def runtest(self) -> None:
-        raise self.error
-
-
-class _StoredNotebookItem(_NotebookItemBase):
-    """A check of the notebook as stored: it runs no kernel."""
-
-    def __init__(self, *, notebook: NotebookNode, **kwargs: object) -> None:
-        super().__init__(**kwargs)  # type: ignore[arg-type]
-        self.notebook = notebook
-
-
-class ExecutionOrderItem(_StoredNotebookItem):
-    """The execution-order lint of one notebook: reads stored counts, runs nothing."""
-
-    def runtest(self) -> None:
-        problems = order_problems(self.notebook.cells)
-        if problems:
-            raise ExecutionOrderError(problems)
-
-    def headline(self) -> str:
-        return f"{self.nodeid.split('::')[0]} (execution order)"
-
-
-class ExportCheckItem(_StoredNotebookItem):
-    """The notebook's exported modules exist and are what ``nbharness export`` would write."""
-
-    def runtest(self) -> None:
-        project = project_for(self.config, self.path)
-        modules = modules_of(self.notebook, project.relative(self.path), project.export_root)
-        problems = stale_modules(modules)
-        if problems:
-            raise ExportOutOfDate(problems)
-
-    def headline(self) -> str:
-        return f"{self.nodeid.split('::')[0]} (exported modules)"
-
-
-class PairingCheckItem(_StoredNotebookItem):
-    """The notebook has its script twin, in sync (when the project pairs notebooks)."""
-
-    def runtest(self) -> None:
-        pairing = pairing_for(self.config, self.path, self.notebook)
-        if pairing is None:
-            pytest.skip("the project does not pair notebooks with scripts")
-        problem = pairing_problem(self.notebook, self.path, pairing)
-        if problem:
-            raise ProblemList([problem])
-
-    def headline(self) -> str:
-        return f"{self.nodeid.split('::')[0]} (paired script)"
-
-
-class NotebookItem(_NotebookItemBase):
+class NotebookItem(NotebookItemBase):
     """One run of one notebook (with one parameter set, if it has any) on a fresh kernel."""
 
     def __init__(
@@ -244,35 +81,38 @@ class NotebookItem(_NotebookItemBase):
     def runtest(self) -> None:
         settings = self.config.stash[SETTINGS_KEY]
         self._skip_if_unchanged(settings)
-        if self.warning:
-            self._warn(self.warning)
         # A remote kernel's coverage data would stay remote.
         coverage = coverage_options(self.config) if settings.remote is None else None
         planned = plan(self.path, self.notebook, settings, self.parameters, coverage=coverage)
-        for message in planned.warnings:
-            self._warn(message)
-        measurement = planned.measurement
+        self._warn(self.warning, *planned.warnings)
         result = executor_for(self.config).execute(planned.run)
+        self._keep(result, planned.measurement, settings)
+        verdict = verify(result, self.notebook, settings, parameterized=self.parameters is not None)
+        self._act_on(verdict, settings)
+        if verdict.problem is not None:
+            self._fail(verdict.problem, result)
+
+    def _keep(self, result: RunResult, measurement: Measurement | None, settings: Settings) -> None:
+        """What outlives the run: its coverage, and the executed copy (``--nb-output-dir``)."""
         if measurement is not None:
             measurement.map_cells(result.notebook, self.notebook, *self._paired_script())
         if settings.output_dir is not None:
             self._save_executed(result.notebook, settings.output_dir)
-        verdict = verify(result, self.notebook, settings, parameterized=self.parameters is not None)
-        for message in verdict.warnings:
-            self._warn(message)
+
+    def _act_on(self, verdict: Verdict, settings: Settings) -> None:
+        """Emit the verdict's warnings, and store the outputs it says to store."""
+        self._warn(*verdict.warnings)
         if verdict.to_store is not None:
             self._store_outputs(verdict.to_store, settings)
-        error = verdict.problem
-        ran = result.notebook.cells
-        if error is None:
-            return
+
+    def _fail(self, error: NbHarnessError, result: RunResult) -> None:
+        """End the test: skipped or xfailed as a cell asked, else failed with ``error``
+        located in the user's notebook, and what the failing cell printed."""
         if isinstance(error, CellError):
             _outcome_from_kernel(error)
-        if isinstance(error, CellProblem) and error.index < len(ran):
-            # What a cell printed before it raised, hung or took its kernel down.
+        if isinstance(error, CellProblem) and error.index < len(result.notebook.cells):
             self._attach_cell_streams(result.notebook, error.index)
-        script, fmt = self._paired_script()
-        raise locate(error, result.notebook, self.notebook, script, fmt)
+        raise locate(error, result.notebook, self.notebook, *self._paired_script())
 
     def _save_executed(self, executed: NotebookNode, output_dir: Path) -> None:
         """The executed copy, for CI artefacts. A disk that refuses it warns: the run's
@@ -314,10 +154,11 @@ class NotebookItem(_NotebookItemBase):
         except (NotStored, NotWritten) as exc:
             self._warn(f"outputs not updated: {exc}")
 
-    def _warn(self, message: str) -> None:
-        """A warning located at the notebook, not at nbharness's code."""
-        warning = NotebookWarning(f"{self.path.name}: {message}")
-        warnings.warn_explicit(warning, NotebookWarning, filename=str(self.path), lineno=0)
+    def _warn(self, *messages: str | None) -> None:
+        """Warnings located at the notebook, not at nbharness's code."""
+        for message in filter(None, messages):
+            warning = NotebookWarning(f"{self.path.name}: {message}")
+            warnings.warn_explicit(warning, NotebookWarning, filename=str(self.path), lineno=0)
 
     def _attach_cell_streams(self, nb: NotebookNode, index: int) -> None:
         """The failing cell's stdout/stderr, shown as pytest's "Captured ..." sections."""
@@ -329,13 +170,6 @@ class NotebookItem(_NotebookItemBase):
             )
             if text:
                 self.add_report_section("call", name, text)
-
-
-def _names(value: object) -> list[str]:
-    """Marker names given as one string or a list of strings."""
-    if isinstance(value, str):
-        return [value]
-    return [str(item) for item in value] if isinstance(value, list) else []
 
 
 def _outcome_from_kernel(error: CellError) -> None:
