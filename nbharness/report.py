@@ -13,11 +13,11 @@ from typing import TYPE_CHECKING, Protocol
 
 from .errors import CellError, CellProblem, KernelDied, NbHarnessError, display_path
 from .notebook.cellmarks import is_injected, user_index
+from .text import strip_ansi as strip_ansi  # cli/textconv.py imports it from here
 
 if TYPE_CHECKING:
     from nbformat import NotebookNode
 
-_ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
 #: A traceback entry for a frame of the kernel's own machinery, not the user's code.
 _KERNEL_FRAME = re.compile(r"^File [^\n]*[/\\](ipykernel|IPython|ipython_genutils|traitlets)[/\\]")
 #: How IPython names a cell's frame in a traceback, and how a located report names it.
@@ -30,10 +30,6 @@ SECTION_LIMIT = 100_000
 
 class _Writer(Protocol):
     def line(self, s: str = "", **markup: bool) -> None: ...
-
-
-def strip_ansi(text: str) -> str:
-    return _ANSI.sub("", text)
 
 
 def dropped_line(size: int) -> str:

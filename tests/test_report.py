@@ -10,6 +10,7 @@ import pytest
 from nbharness.errors import CellError, CellTimeout, KernelDied, KernelNotFound
 from nbharness.notebook.cellmarks import INJECTED
 from nbharness.report import clean_traceback, failing_line, locate, numbered_source, render
+from nbharness.text import cell_text, first_line, strip_ansi
 
 from .helpers import build_notebook
 
@@ -160,3 +161,11 @@ def test_locate_names_a_cell_added_to_the_run():
         cell_error(index=1, execution_count=2), executed_with_injected_cell(), build_notebook(["x"])
     )
     assert located.summary.startswith("code run after cell 1 (nbmake's mock")
+
+
+def test_text_helpers_read_nbformat_strings_first_lines_and_colour_codes():
+    assert cell_text(["x = 1\n", "y = 2"]) == "x = 1\ny = 2"
+    assert cell_text("x") == "x"
+    assert first_line("\n  KeyError: 'cells'\n  more") == "KeyError: 'cells'"
+    assert first_line(" \n", default="unknown error") == "unknown error"
+    assert strip_ansi("\x1b[31mZeroDivisionError\x1b[39m") == "ZeroDivisionError"

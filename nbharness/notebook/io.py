@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..errors import InvalidNotebook, NbHarnessError, display_path
+from ..text import first_line
 
 if TYPE_CHECKING:  # nbformat is imported where notebooks are read or written: it is slow
     from nbformat import NotebookNode
@@ -222,4 +223,5 @@ def kernel_name(nb: NotebookNode) -> str | None:
 
 
 def _first_line(text: str) -> str:
-    return text.strip().splitlines()[0] if text.strip() else "unknown error"
+    """A library's message cut to its first line, for a one-line reason."""
+    return first_line(text, default="unknown error")
