@@ -3,14 +3,32 @@
 from __future__ import annotations
 
 import pickle
+from pathlib import Path
 
 import nbformat
 import pytest
 
-from nbharness.errors import CellError, CellTimeout, KernelDied, KernelNotFound
+from nbharness.config.project import ConfigError
+from nbharness.errors import (
+    CellError,
+    CellTimeout,
+    CodeError,
+    InvalidNotebook,
+    KernelDied,
+    KernelNotFound,
+    KernelStartFailed,
+    MissingException,
+    MissingImports,
+    NotebookFailed,
+    ProblemList,
+)
 from nbharness.notebook.cellmarks import INJECTED
+from nbharness.notebook.io import NotWritten
+from nbharness.plan.parameters import ParameterError
 from nbharness.report import clean_traceback, failing_line, locate, numbered_source, render
 from nbharness.text import cell_text, first_line, strip_ansi
+from nbharness.verify.compare import OutputMismatch
+from nbharness.verify.order import ExecutionOrderError
 
 from .helpers import build_notebook
 
@@ -112,16 +130,32 @@ def test_a_dead_kernels_report_ends_with_what_the_kernel_printed():
     "error",
     [
         cell_error(),
-        CellTimeout(0, "x", 1, timeout=3.0),
-        KernelDied(0, "x", 1, stderr="e"),
-        KernelNotFound("ir", ["python3"]),
+        CellTimeout(0, "x", 1, timeout=3.0, limit="the cell timeout of 3 s (--nb-timeout)"),
+        KernelDied(0, "x", 1, stderr="e", how="killed by SIGKILL"),
+        MissingException(index=2, source="x", execution_count=None),
+        KernelNotFound("ir", ["python3"], where="on the hub", source="--nb-kernel"),
+        InvalidNotebook(Path("a.ipynb"), "schema error: 'cells' is a required property"),
+        NotWritten(Path("a.ipynb"), "read-only"),
+        ConfigError(Path("pyproject.toml"), "[tool.nbharness] export-root", "unknown key"),
+        ParameterError("parameter 'n' of set 'big' is not defined"),
+        KernelStartFailed("kernel did not start"),
+        NotebookFailed("a.ipynb: cell 1 raised ValueError"),
+        CodeError("'f()' raised ValueError"),
+        ProblemList(["one", "two"]),
+        MissingImports(["cell 1 (In [1]): ModuleNotFoundError: No module named 'x'"]),
+        ExecutionOrderError(["cell 2 ran before cell 1", "cell 3 never ran"]),
+        OutputMismatch([("cell 2 (In [2])", ["-1", "+2"]), ("cell 3", ["-a", "+b"])]),
     ],
     ids=lambda e: type(e).__name__,
 )
-def test_errors_survive_pickling_for_xdist(error):
+def test_errors_pickle_from_their_constructor_arguments(error):
+    """pytest-xdist sends errors from workers to the controller: nothing may be lost."""
     copy = pickle.loads(pickle.dumps(error))
     assert type(copy) is type(error)
     assert copy.summary == error.summary
+    assert str(copy) == str(error) == error.summary
+    assert render(copy) == render(error)
+    assert "__reduce__" not in type(error).__dict__
 
 
 def executed_with_injected_cell() -> nbformat.NotebookNode:

@@ -124,12 +124,13 @@ class NotWritten(NbHarnessError):
     """A file was left as it was: read-only, or the disk or folder refused the write."""
 
     def __init__(self, path: Path, reason: str) -> None:
-        super().__init__(f"{display_path(path)}: not written: {reason}")
+        super().__init__(path, reason)
         self.path = path
         self.reason = reason
 
-    def __reduce__(self) -> tuple[type, tuple[Path, str]]:
-        return (type(self), (self.path, self.reason))
+    @property
+    def summary(self) -> str:
+        return f"{display_path(self.path)}: not written: {self.reason}"
 
 
 def write_atomically(

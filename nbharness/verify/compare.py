@@ -71,19 +71,20 @@ class OutputMismatch(NbHarnessError):
     """Fresh outputs differ from the stored ones; ``diffs`` holds one diff per cell."""
 
     def __init__(self, diffs: list[tuple[str, list[str]]]) -> None:
+        super().__init__(diffs)
         self.diffs = diffs
-        where = [name for name, _ in diffs]
+
+    @property
+    def summary(self) -> str:
+        where = [name for name, _ in self.diffs]
         shown = ", ".join(where[:3]) + (f" and {len(where) - 3} more" if len(where) > 3 else "")
-        super().__init__(f"outputs differ from the stored ones in {shown}")
+        return f"outputs differ from the stored ones in {shown}"
 
     def details(self) -> list[str]:
         lines = ["(--- stored, +++ fresh; --nb-update-outputs stores the fresh ones)"]
         for name, diff in self.diffs:
             lines += ["", f"{name[0].upper()}{name[1:]}:", *diff]
         return lines
-
-    def __reduce__(self) -> tuple[type, tuple[list[tuple[str, list[str]]]]]:
-        return (type(self), (self.diffs,))
 
 
 def compile_sanitizers(
