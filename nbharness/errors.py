@@ -1,7 +1,9 @@
 """One error family: every notebook problem nbharness reports is an ``NbHarnessError``.
 
-Errors are plain data (they pickle, for pytest-xdist); ``summary`` is the one line a
-user sees first. Rendering the long form is ``report.py``'s job.
+Errors are plain data: each passes its constructor's arguments to ``Exception`` and
+words its ``summary`` (the one line a user sees first) from its fields, so it pickles
+for pytest-xdist with no code of its own, as papermill's ``PapermillExecutionError``
+does. Rendering the long form is ``report.py``'s job.
 """
 
 from __future__ import annotations
@@ -30,7 +32,11 @@ class NbHarnessError(Exception):
 
     @property
     def summary(self) -> str:
-        return str(self)
+        """The one line a user sees first; a plain error's is its message."""
+        return super().__str__()
+
+    def __str__(self) -> str:
+        return self.summary
 
     def details(self) -> list[str]:
         """Lines that follow the summary in the long report."""
@@ -45,12 +51,13 @@ class InvalidNotebook(NbHarnessError):
     """The file cannot be read as a notebook."""
 
     def __init__(self, path: Path, reason: str) -> None:
-        super().__init__(f"{display_path(path)}: not a valid notebook: {reason}")
+        super().__init__(path, reason)
         self.path = path
         self.reason = reason
 
-    def __reduce__(self) -> tuple[type, tuple[Path, str]]:
-        return (type(self), (self.path, self.reason))
+    @property
+    def summary(self) -> str:
+        return f"{display_path(self.path)}: not a valid notebook: {self.reason}"
 
 
 class KernelNotFound(NbHarnessError):
@@ -64,12 +71,7 @@ class KernelNotFound(NbHarnessError):
         where: str = "",
         source: str = "the notebook's kernelspec",
     ) -> None:
-        known = ", ".join(sorted(available)) or "none"
-        place = f" {where}" if where else ""
-        super().__init__(
-            f"kernel {name!r} from {source} is not installed{place} "
-            f"(installed: {known}); run with {override} to override it"
-        )
+        super().__init__(name, available, override, where, source)
         self.name = name
         self.available = available
         self.override = override
@@ -77,8 +79,14 @@ class KernelNotFound(NbHarnessError):
         #: Where the name came from: "the notebook's kernelspec", "--nb-kernel", ...
         self.source = source
 
-    def __reduce__(self) -> tuple[type, tuple[str, list[str], str, str, str]]:
-        return (type(self), (self.name, self.available, self.override, self.where, self.source))
+    @property
+    def summary(self) -> str:
+        known = ", ".join(sorted(self.available)) or "none"
+        place = f" {self.where}" if self.where else ""
+        return (
+            f"kernel {self.name!r} from {self.source} is not installed{place} "
+            f"(installed: {known}); run with {self.override} to override it"
+        )
 
 
 class KernelStartFailed(NbHarnessError):
@@ -101,10 +109,7 @@ class CellProblem(NbHarnessError):
     injected: str = ""
 
     def __post_init__(self) -> None:
-        super().__init__(self.summary)
-
-    def __reduce__(self) -> tuple[type, tuple[object, ...]]:
-        return (type(self), tuple(getattr(self, f.name) for f in fields(self)))
+        super().__init__(*(getattr(self, f.name) for f in fields(self)))
 
     @property
     def number(self) -> int:
@@ -212,15 +217,16 @@ class ProblemList(NbHarnessError):
     lead = ""
 
     def __init__(self, problems: list[str]) -> None:
+        super().__init__(problems)
         self.problems = problems
-        more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
-        super().__init__(f"{self.lead}{problems[0]}{more}")
+
+    @property
+    def summary(self) -> str:
+        more = f" (and {len(self.problems) - 1} more)" if len(self.problems) > 1 else ""
+        return f"{self.lead}{self.problems[0]}{more}"
 
     def details(self) -> list[str]:
         return [f"- {problem}" for problem in self.problems] if len(self.problems) > 1 else []
-
-    def __reduce__(self) -> tuple[type, tuple[list[str]]]:
-        return (type(self), (self.problems,))
 
 
 class MissingImports(ProblemList):

@@ -7,15 +7,22 @@ summary and in JUnit's ``message``); the rest depends on ``--tb``.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
-from typing import Protocol
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import TYPE_CHECKING, Protocol
 
-from .errors import CellError, CellProblem, KernelDied, NbHarnessError
+from .errors import CellError, CellProblem, KernelDied, NbHarnessError, display_path
+from .notebook.cellmarks import is_injected, user_index
+from .text import strip_ansi as strip_ansi  # cli/textconv.py imports it from here
 
-_ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
+if TYPE_CHECKING:
+    from nbformat import NotebookNode
+
 #: A traceback entry for a frame of the kernel's own machinery, not the user's code.
 _KERNEL_FRAME = re.compile(r"^File [^\n]*[/\\](ipykernel|IPython|ipython_genutils|traitlets)[/\\]")
-_CELL_LINE = "Cell In[{count}], line "
+#: How IPython names a cell's frame in a traceback, and how a located report names it.
+_CELL_FRAME = re.compile(r"Cell In\[(\d+)\], line ")
+_FAILING_FRAME = r"(?:Cell In\[{count}\]|\(In \[{count}\]\)), line (\d+)"
 #: Characters of a traceback or a kernel's last words the report shows: the first and
 #: the last half (a huge exception message would otherwise print whole).
 SECTION_LIMIT = 100_000
@@ -23,10 +30,6 @@ SECTION_LIMIT = 100_000
 
 class _Writer(Protocol):
     def line(self, s: str = "", **markup: bool) -> None: ...
-
-
-def strip_ansi(text: str) -> str:
-    return _ANSI.sub("", text)
 
 
 def dropped_line(size: int) -> str:
@@ -76,14 +79,78 @@ def failing_line(error: CellProblem) -> int | None:
     if not isinstance(error, CellError) or error.execution_count is None:
         return None
     text = strip_ansi("\n".join(error.traceback))
-    marker = _CELL_LINE.format(count=error.execution_count)
-    hits = re.findall(re.escape(marker) + r"(\d+)", text)
+    hits = re.findall(_FAILING_FRAME.format(count=error.execution_count), text)
     if not hits:
         return None
     # IPython drops a cell's leading blank lines before numbering the rest.
     lines = error.source.splitlines()
     blank = next((n for n, line in enumerate(lines) if line.strip()), len(lines))
     return int(hits[-1]) + blank
+
+
+def locate(
+    error: NbHarnessError,
+    executed: NotebookNode,
+    stored: NotebookNode,
+    script: Path | None = None,
+    fmt: str = "",
+) -> NbHarnessError:
+    """``error`` as the user's notebook has it, not as the run numbered it.
+
+    Cells added to the run are named for what they are, the others counted without them;
+    traceback frames of cells read "cell 4 (In [3])" like the summary, and a failing line
+    is also shown in the paired ``script`` (jupytext format ``fmt``), when there is one.
+    """
+    if not isinstance(error, CellProblem) or error.index >= len(executed.cells):
+        return error
+    cells = executed.cells
+    if isinstance(error, CellError):
+        error = replace(error, traceback=_named_frames(error.traceback, cells))
+    if is_injected(cells[error.index]):
+        return replace(error, injected=injected_name(cells, error.index))
+    error = replace(error, index=user_index(cells, error.index))
+    return replace(error, script_location=_script_location(error, stored, script, fmt))
+
+
+def injected_name(cells: list[NotebookNode], index: int) -> str:
+    """How a report names a cell that was added to the run, not written by the user."""
+    if "injected-parameters" in cells[index].get("metadata", {}).get("tags", []):
+        return "the injected parameters cell"
+    before = user_index(cells, index)
+    return f"code run after cell {before} (nbmake's mock or post_cell_execute metadata)"
+
+
+def _named_frames(traceback: list[str], cells: list[NotebookNode]) -> list[str]:
+    """IPython's "Cell In[3], line 2" as "cell 4 (In [3]), line 2": the cell's number in
+    the user's notebook, which IPython's execution counts are not."""
+    names = {}
+    for index, cell in enumerate(cells):
+        count = cell.get("execution_count")
+        if isinstance(count, int):
+            place = (
+                injected_name(cells, index)
+                if is_injected(cell)
+                else f"cell {user_index(cells, index) + 1}"
+            )
+            names[str(count)] = f"{place} (In [{count}]), line "
+
+    def named(match: re.Match[str]) -> str:
+        return names.get(match.group(1), match.group(0))
+
+    # Colour codes split IPython's frame names; the report shows the text without them.
+    return [_CELL_FRAME.sub(named, strip_ansi(entry)) for entry in traceback]
+
+
+def _script_location(
+    error: CellProblem, stored: NotebookNode, script: Path | None, fmt: str
+) -> str:
+    """``path:line`` of the failing line in the paired script, or "" without one."""
+    if script is None:
+        return ""
+    from .vcs.scripts import script_line
+
+    line = script_line(stored, fmt, error.index, failing_line(error) or 1)
+    return "" if line is None else f"{display_path(script)}:{line}"
 
 
 def numbered_source(source: str, arrow_at: int | None) -> list[str]:

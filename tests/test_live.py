@@ -63,6 +63,33 @@ def test_a_notebook_that_fails_fails_the_test_with_the_report(pytester, make_not
     assert "live.py" not in result.stdout.str()
 
 
+def test_a_failure_counts_cells_as_the_users_notebook_does(pytester, make_notebook):
+    make_notebook("broken.ipynb", ["x = 1", "1/x"])
+    pytester.makepyfile(
+        """
+        def test_it(notebook):
+            notebook("broken.ipynb", before={0: "print('set up')"}, after={0: "x = 0"})
+        """
+    )
+    result = pytester.runpytest()
+    result.assert_outcomes(failed=1)
+    expect(
+        result.stdout,
+        ["*broken.ipynb: cell 2 (In [4]) raised ZeroDivisionError: division by zero"],
+    )
+
+
+def test_code_that_raises_is_reported_as_the_test_wrote_it(notebook, analysis):
+    nb = notebook(analysis)
+    with pytest.raises(CodeError) as raised:
+        nb.call("scale", "a", by=None)
+    report = str(raised.value)
+    assert report.startswith("'scale(...)' raised TypeError")
+    assert "Source of 'scale(...)':" in report
+    assert "Traceback (kernel frames trimmed):" in report
+    assert "in scale(xs, by)" in report
+
+
 def test_the_kernel_is_killed_when_the_test_fails(pytester, make_notebook):
     make_notebook("lives.ipynb", [record_pids_cell()])
     pytester.makepyfile(

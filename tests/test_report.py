@@ -3,11 +3,34 @@
 from __future__ import annotations
 
 import pickle
+from pathlib import Path
 
+import nbformat
 import pytest
 
-from nbharness.errors import CellError, CellTimeout, KernelDied, KernelNotFound
-from nbharness.report import clean_traceback, failing_line, numbered_source, render
+from nbharness.config.project import ConfigError
+from nbharness.errors import (
+    CellError,
+    CellTimeout,
+    CodeError,
+    InvalidNotebook,
+    KernelDied,
+    KernelNotFound,
+    KernelStartFailed,
+    MissingException,
+    MissingImports,
+    NotebookFailed,
+    ProblemList,
+)
+from nbharness.notebook.cellmarks import INJECTED
+from nbharness.notebook.io import NotWritten
+from nbharness.plan.parameters import ParameterError
+from nbharness.report import clean_traceback, failing_line, locate, numbered_source, render
+from nbharness.text import cell_text, first_line, strip_ansi
+from nbharness.verify.compare import OutputMismatch
+from nbharness.verify.order import ExecutionOrderError
+
+from .helpers import build_notebook
 
 # What ipykernel sends for ``ratio(1, 0)`` in cell In[3], colour codes and all.
 TRACEBACK = [
@@ -107,13 +130,76 @@ def test_a_dead_kernels_report_ends_with_what_the_kernel_printed():
     "error",
     [
         cell_error(),
-        CellTimeout(0, "x", 1, timeout=3.0),
-        KernelDied(0, "x", 1, stderr="e"),
-        KernelNotFound("ir", ["python3"]),
+        CellTimeout(0, "x", 1, timeout=3.0, limit="the cell timeout of 3 s (--nb-timeout)"),
+        KernelDied(0, "x", 1, stderr="e", how="killed by SIGKILL"),
+        MissingException(index=2, source="x", execution_count=None),
+        KernelNotFound("ir", ["python3"], where="on the hub", source="--nb-kernel"),
+        InvalidNotebook(Path("a.ipynb"), "schema error: 'cells' is a required property"),
+        NotWritten(Path("a.ipynb"), "read-only"),
+        ConfigError(Path("pyproject.toml"), "[tool.nbharness] export-root", "unknown key"),
+        ParameterError("parameter 'n' of set 'big' is not defined"),
+        KernelStartFailed("kernel did not start"),
+        NotebookFailed("a.ipynb: cell 1 raised ValueError"),
+        CodeError("'f()' raised ValueError"),
+        ProblemList(["one", "two"]),
+        MissingImports(["cell 1 (In [1]): ModuleNotFoundError: No module named 'x'"]),
+        ExecutionOrderError(["cell 2 ran before cell 1", "cell 3 never ran"]),
+        OutputMismatch([("cell 2 (In [2])", ["-1", "+2"]), ("cell 3", ["-a", "+b"])]),
     ],
     ids=lambda e: type(e).__name__,
 )
-def test_errors_survive_pickling_for_xdist(error):
+def test_errors_pickle_from_their_constructor_arguments(error):
+    """pytest-xdist sends errors from workers to the controller: nothing may be lost."""
     copy = pickle.loads(pickle.dumps(error))
     assert type(copy) is type(error)
     assert copy.summary == error.summary
+    assert str(copy) == str(error) == error.summary
+    assert render(copy) == render(error)
+    assert "__reduce__" not in type(error).__dict__
+
+
+def executed_with_injected_cell() -> nbformat.NotebookNode:
+    """Five cells as run: an injected one second, the failing cell (In [3]) fifth."""
+    nb = build_notebook(
+        [
+            {"source": "def ratio(a, b): return a / b", "count": 1},
+            {"source": "x = 0", "tags": [INJECTED], "count": 2},
+            {"markdown": "notes"},
+            "# skipped",
+            {"source": "x = 1\nratio(x, 0)\nprint(x)", "count": 3},
+        ]
+    )
+    return nb
+
+
+def test_locate_counts_cells_as_the_user_notebook_has_them():
+    located = locate(cell_error(), executed_with_injected_cell(), build_notebook(["x"]))
+    assert isinstance(located, CellError)
+    assert located.summary == "cell 4 (In [3]) raised ZeroDivisionError: division by zero"
+
+
+def test_locate_names_traceback_frames_as_the_summary_does():
+    frame = "Cell In[1], line 1, in ratio(a, b)\n----> 1 def ratio(a, b): return a / b\n"
+    error = cell_error(traceback=[*TRACEBACK[:3], frame, TRACEBACK[-1]])
+    located = locate(error, executed_with_injected_cell(), build_notebook(["x"]))
+    text = render(located)
+    assert "cell 4 (In [3]), line 2" in text
+    assert "cell 1 (In [1]), line 1, in ratio(a, b)" in text
+    assert "Cell In[" not in text
+    assert isinstance(located, CellError)
+    assert failing_line(located) == 2
+
+
+def test_locate_names_a_cell_added_to_the_run():
+    located = locate(
+        cell_error(index=1, execution_count=2), executed_with_injected_cell(), build_notebook(["x"])
+    )
+    assert located.summary.startswith("code run after cell 1 (nbmake's mock")
+
+
+def test_text_helpers_read_nbformat_strings_first_lines_and_colour_codes():
+    assert cell_text(["x = 1\n", "y = 2"]) == "x = 1\ny = 2"
+    assert cell_text("x") == "x"
+    assert first_line("\n  KeyError: 'cells'\n  more") == "KeyError: 'cells'"
+    assert first_line(" \n", default="unknown error") == "unknown error"
+    assert strip_ansi("\x1b[31mZeroDivisionError\x1b[39m") == "ZeroDivisionError"

@@ -31,14 +31,15 @@ class ConfigError(NbHarnessError):
     """A configuration file that cannot be used, with the file and the key at fault."""
 
     def __init__(self, path: Path, key: str, reason: str) -> None:
-        where = f" {key}" if key else ""
-        super().__init__(f"{path}:{where} {reason}")
+        super().__init__(path, key, reason)
         self.path = path
         self.key = key
         self.reason = reason
 
-    def __reduce__(self) -> tuple[type, tuple[Path, str, str]]:
-        return (type(self), (self.path, self.key, self.reason))
+    @property
+    def summary(self) -> str:
+        where = f" {self.key}" if self.key else ""
+        return f"{self.path}:{where} {self.reason}"
 
 
 def load_toml(path: Path) -> dict[str, Any]:

@@ -11,6 +11,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from ..errors import NbHarnessError
+from ..text import cell_text
 from .io import RAISES_TAG, SKIP_TAG, cell_tags
 
 if TYPE_CHECKING:
@@ -27,8 +28,7 @@ class Marker:
     def on(self, cell: Mapping[str, Any]) -> bool:
         if self.tags & cell_tags(cell):
             return True
-        source = cell.get("source", "")
-        text = "".join(source) if isinstance(source, list) else str(source)
+        text = cell_text(cell.get("source", ""))
         # As nbval reads them: a comment line that is the marker and nothing else.
         return any(
             line.strip().startswith("#") and line.strip().lstrip("#").strip() in self.comments
@@ -53,9 +53,7 @@ def output_choice(cell: Mapping[str, Any]) -> bool | None:
     for tag in cell.get("metadata", {}).get("tags") or []:  # in order: the last one wins
         if tag in CHECK_OUTPUT.tags or tag in IGNORE_OUTPUT.tags:
             choice = tag in CHECK_OUTPUT.tags
-    source = cell.get("source", "")
-    text = "".join(source) if isinstance(source, list) else str(source)
-    for line in text.splitlines():
+    for line in cell_text(cell.get("source", "")).splitlines():
         word = line.strip().lstrip("#").strip() if line.strip().startswith("#") else ""
         if word in CHECK_OUTPUT.comments or word in IGNORE_OUTPUT.comments:
             choice = word in CHECK_OUTPUT.comments

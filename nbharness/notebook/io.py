@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..errors import InvalidNotebook, NbHarnessError, display_path
+from ..text import first_line
 
 if TYPE_CHECKING:  # nbformat is imported where notebooks are read or written: it is slow
     from nbformat import NotebookNode
@@ -123,12 +124,13 @@ class NotWritten(NbHarnessError):
     """A file was left as it was: read-only, or the disk or folder refused the write."""
 
     def __init__(self, path: Path, reason: str) -> None:
-        super().__init__(f"{display_path(path)}: not written: {reason}")
+        super().__init__(path, reason)
         self.path = path
         self.reason = reason
 
-    def __reduce__(self) -> tuple[type, tuple[Path, str]]:
-        return (type(self), (self.path, self.reason))
+    @property
+    def summary(self) -> str:
+        return f"{display_path(self.path)}: not written: {self.reason}"
 
 
 def write_atomically(
@@ -222,4 +224,5 @@ def kernel_name(nb: NotebookNode) -> str | None:
 
 
 def _first_line(text: str) -> str:
-    return text.strip().splitlines()[0] if text.strip() else "unknown error"
+    """A library's message cut to its first line, for a one-line reason."""
+    return first_line(text, default="unknown error")

@@ -1,21 +1,64 @@
-"""Planning: what one run of a notebook is, from the settings and the notebook itself."""
+"""Planning: the whole ``Run`` of a notebook, from the settings and the notebook itself.
+
+A parameter set is injected, nbmake's cell hooks added, the limits chosen, and coverage
+started and saved around the cells when asked: the ``Run`` leaves here complete.
+"""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from nbformat import NotebookNode
 
-from ..config.settings import Settings
 from ..execute import Run
 from ..notebook.cellmarks import with_nbmake_hooks
 from ..notebook.io import execution_metadata
+from ..verify.coverage import CoverageOptions, Measurement, measurement_for
+from .parameters import PARAMETERS_TAG, ParameterError, ParameterSet, inject, unknown_names
+
+if TYPE_CHECKING:
+    from ..config.settings import Settings
 
 
-def run_for(path: Path, nb: NotebookNode, settings: Settings, stored: NotebookNode) -> Run:
-    """The run of ``nb`` (``stored`` as read, parameters not injected) under ``settings``."""
+@dataclass(frozen=True)
+class Planned:
+    """A run, and what its caller needs beside it."""
+
+    run: Run
+    #: Where the kernel's coverage goes, when the run measures it.
+    measurement: Measurement | None = None
+    #: Things worth a warning about the plan (a parameter the notebook does not define).
+    warnings: tuple[str, ...] = ()
+
+
+def plan(
+    path: Path,
+    stored: NotebookNode,
+    settings: Settings,
+    parameters: ParameterSet | None = None,
+    *,
+    coverage: CoverageOptions | None = None,
+    kernel: str | None = None,
+    to_run: NotebookNode | None = None,
+) -> Planned:
+    """The run of ``stored`` (as read) under ``settings``, with ``parameters`` injected.
+
+    ``to_run`` is ``stored`` with code a test added; ``kernel`` overrides the settings' one.
+    Raises ``ParameterError`` for a name the notebook does not define with --nb-strict-params.
+    """
+    kernel = kernel or settings.kernel
+    nb = stored if to_run is None else to_run
+    warnings: tuple[str, ...] = ()
+    if parameters is not None:
+        warnings = _undefined(stored, parameters, kernel, settings.strict_params)
+        nb = inject(nb, parameters.values, kernel)[0]
+    measurement, prologue, epilogue = None, "", ""
+    if coverage is not None:
+        measurement, prologue, epilogue = measurement_for(coverage)
     timeout, allow_errors = execution_metadata(stored)
-    return Run(
+    run = Run(
         path=path,
         notebook=with_nbmake_hooks(nb),
         cwd=settings.cwd or path.parent,
@@ -29,8 +72,28 @@ def run_for(path: Path, nb: NotebookNode, settings: Settings, stored: NotebookNo
         notebook_timeout_source=settings.notebook_timeout_source,
         startup_timeout=settings.startup_timeout,
         startup_timeout_source=settings.startup_timeout_source,
-        kernel=settings.kernel,
+        kernel=kernel,
         launcher=settings.launcher,
         allow_errors=allow_errors or settings.find_import_errors,
         interrupt_on_timeout=settings.find_import_errors,
+        prologue=prologue,
+        epilogue=epilogue,
     )
+    return Planned(run, measurement, warnings)
+
+
+def _undefined(
+    stored: NotebookNode, parameters: ParameterSet, kernel: str | None, strict: bool
+) -> tuple[str, ...]:
+    """A warning for names the set gives that the notebook's parameters cell does not
+    define; with ``strict`` (--nb-strict-params), a ``ParameterError``."""
+    unknown = unknown_names(stored, parameters.values, kernel)
+    if not unknown:
+        return ()
+    message = (
+        f"parameter {', '.join(map(repr, unknown))} of set {parameters.id!r} "
+        f"is not defined in the notebook's {PARAMETERS_TAG!r} cell"
+    )
+    if strict:
+        raise ParameterError(message)
+    return (message,)

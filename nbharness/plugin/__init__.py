@@ -15,7 +15,7 @@ from .options import add_options
 from .remote_session import REMOTE_PLUGIN, RemoteSession
 
 if TYPE_CHECKING:
-    from .items import NotebookFile
+    from .collect import NotebookFile
 
 # Every pytest run in an environment with nbharness imports this module, notebooks or
 # not: what reads or runs notebooks (nbformat and its jsonschema, nbclient) is imported
@@ -182,7 +182,7 @@ def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> NotebookFi
     if not config.getoption("nb") or IGNORED_PARTS.intersection(file_path.parts):
         return None
     from ..vcs.pairing import is_script_only_notebook
-    from .items import NotebookFile
+    from .collect import NotebookFile
 
     if file_path.suffix == ".ipynb":
         return NotebookFile.from_parent(parent, path=file_path)

@@ -26,9 +26,9 @@ from ..errors import CellError, CellProblem, CodeError, NbHarnessError, Notebook
 from ..execute import Executor, LiveRun
 from ..notebook.cellmarks import is_injected, with_injected_code
 from ..notebook.io import cell_tags, read_notebook
-from ..plan import run_for
+from ..plan import plan
 from ..plan.parameters import inject, sets_from
-from ..report import clean_traceback, render
+from ..report import locate, render
 
 #: Wraps an expression so the kernel answers with JSON, using ``repr`` for the rest.
 _AS_JSON = "__import__('json').dumps(({expression}), default=repr)"
@@ -136,9 +136,11 @@ class LiveNotebook:
         try:
             return self._live.run_code(code)
         except CellError as exc:
-            lines = [f"{shown_as!r} raised {exc.ename}: {exc.evalue}".rstrip(": ")]
-            lines += clean_traceback(exc.traceback)
-            raise CodeError("\n".join(lines)) from None
+            # Named as the test asked for it: not the wrapper code the kernel ran.
+            asked = dataclasses.replace(
+                exc, source=shown_as, execution_count=None, injected=repr(shown_as)
+            )
+            raise CodeError(render(asked)) from None
         except CellProblem as exc:
             raise CodeError(f"running {shown_as!r} in the kernel: {exc.summary}") from None
 
@@ -158,12 +160,12 @@ def open_notebook(
     if parameters is not None:
         (values,) = sets_from([parameters], f"{path.name}: parameters=")
         nb, _ = inject(nb, values.values, kernel or settings.kernel)
-    run = dataclasses.replace(run_for(path, nb, settings, stored), kernel=kernel or settings.kernel)
-    live = executor.open(run)
+    live = executor.open(plan(path, stored, settings, kernel=kernel, to_run=nb).run)
     notebook = LiveNotebook(live)
     if live.result.error is not None:
         notebook.close()
-        raise NotebookFailed(f"{path.name}: {render(live.result.error, 'long')}")
+        error = locate(live.result.error, live.result.notebook, stored)
+        raise NotebookFailed(f"{path.name}: {render(error, 'long')}")
     return notebook
 
 

@@ -17,7 +17,7 @@ from typing import Any
 
 from ..errors import NbHarnessError
 from ..notebook.cellmarks import SKIP, output_choice
-from ..report import strip_ansi
+from ..text import cell_text, strip_ansi
 
 #: Noise in most notebooks' outputs, replaced before comparing (``default_sanitizers``).
 DEFAULT_SANITIZERS: tuple[tuple[str, str], ...] = (
@@ -71,19 +71,20 @@ class OutputMismatch(NbHarnessError):
     """Fresh outputs differ from the stored ones; ``diffs`` holds one diff per cell."""
 
     def __init__(self, diffs: list[tuple[str, list[str]]]) -> None:
+        super().__init__(diffs)
         self.diffs = diffs
-        where = [name for name, _ in diffs]
+
+    @property
+    def summary(self) -> str:
+        where = [name for name, _ in self.diffs]
         shown = ", ".join(where[:3]) + (f" and {len(where) - 3} more" if len(where) > 3 else "")
-        super().__init__(f"outputs differ from the stored ones in {shown}")
+        return f"outputs differ from the stored ones in {shown}"
 
     def details(self) -> list[str]:
         lines = ["(--- stored, +++ fresh; --nb-update-outputs stores the fresh ones)"]
         for name, diff in self.diffs:
             lines += ["", f"{name[0].upper()}{name[1:]}:", *diff]
         return lines
-
-    def __reduce__(self) -> tuple[type, tuple[list[tuple[str, list[str]]]]]:
-        return (type(self), (self.diffs,))
 
 
 def compile_sanitizers(
@@ -269,7 +270,7 @@ def output_text(outputs: Sequence[Mapping[str, Any]], settings: CompareSettings)
         kind = out.get("output_type")
         if kind == "stream":
             name = out.get("name", "stdout")
-            streams[name] = streams.get(name, "") + _text(out.get("text", ""))
+            streams[name] = streams.get(name, "") + cell_text(out.get("text", ""))
         elif kind == "error":
             blocks.append(("[error]", f"{out.get('ename', '')}: {out.get('evalue', '')}\n"))
         elif kind in ("execute_result", "display_data"):
@@ -292,11 +293,11 @@ def _data_blocks(data: Mapping[str, Any], settings: CompareSettings) -> list[tup
             body = (
                 json.dumps(value, sort_keys=True, indent=1)
                 if mime == "application/json"
-                else _text(value)
+                else cell_text(value)
             )
             blocks.append((f"[{mime}]", body))
         elif mime.startswith(IMAGE_PREFIX) and settings.images == "hash":
-            digest = hashlib.sha256(_text(value).strip().encode()).hexdigest()[:16]
+            digest = hashlib.sha256(cell_text(value).strip().encode()).hexdigest()[:16]
             blocks.append((f"[{mime}]", f"sha256:{digest}"))
     return blocks
 
@@ -305,7 +306,3 @@ def _as_shown(text: str) -> str:
     """Stream text as a terminal ends up showing it: ``\\r`` rewrites, no colour codes."""
     text = strip_ansi(text)
     return "\n".join(line.rsplit("\r", 1)[-1] for line in text.split("\n"))
-
-
-def _text(value: object) -> str:
-    return "".join(value) if isinstance(value, list) else str(value)

@@ -12,16 +12,18 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import os
 import uuid
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-import pytest
 from nbformat import NotebookNode
 
-from ..execute import Run
 from ..vcs.scripts import script_line
+
+#: pytest-cov's measurement settings for a kernel: ``coverage.Coverage``'s keyword
+#: arguments (data_file, source, branch, config_file).
+CoverageOptions = Mapping[str, Any]
 
 #: Starts coverage in the kernel. With ``--cov=SOURCE``, the folder IPython compiles cells
 #: into is measured too, so the cells' lines can be moved onto the paired script.
@@ -91,17 +93,15 @@ class Measurement:
         data.write()
 
 
-def measured(run: Run, config: pytest.Config) -> tuple[Run, Measurement | None]:
-    """``run`` with coverage started and saved in its kernel, when ``--cov`` is on."""
-    options = _options(config)
-    if options is None:
-        return run, None
+def measurement_for(options: CoverageOptions) -> tuple[Measurement, str, str]:
+    """A data file of its own for one kernel, and the code that starts coverage there
+    before the first cell (the prologue) and saves it after the last (the epilogue)."""
     suffix = f"nbharness.{uuid.uuid4().hex}"
     data_file = Path(f"{options['data_file']}.{suffix}")
     measurement = Measurement(data_file, data_file.with_name(data_file.name + ".cells.json"))
     prologue = PROLOGUE.format(options={**options, "data_suffix": suffix})
     epilogue = EPILOGUE.format(cells=str(measurement.cells_file))
-    return dataclasses.replace(run, prologue=prologue, epilogue=epilogue), measurement
+    return measurement, prologue, epilogue
 
 
 def _cells_of(
@@ -150,33 +150,3 @@ def _stored_index(executed: NotebookNode, stored: NotebookNode) -> dict[int, int
 def _shifted(line: int, shift: int) -> int:
     """An arc end moved down by ``shift`` lines (negative ends are code objects' entries)."""
     return line + shift if line > 0 else line - shift
-
-
-def _options(config: pytest.Config) -> dict[str, Any] | None:
-    """pytest-cov's measurement settings, or ``None`` when it does not measure this run."""
-    controller = getattr(config.pluginmanager.get_plugin("_cov"), "cov_controller", None)
-    cov = getattr(controller, "cov", None)
-    if cov is None:
-        return None
-    topdir = Path(getattr(controller, "topdir", None) or config.invocation_params.dir)
-    config_file: str | bool = False
-    for candidate in (getattr(controller, "cov_config", ".coveragerc"), "pyproject.toml"):
-        path = topdir / candidate
-        if path.is_file():
-            config_file = str(path)
-            break
-    return {
-        "data_file": os.path.abspath(topdir / cov.config.data_file),
-        "data_suffix": True,
-        "source": _sources(getattr(controller, "cov_source", None) or [], topdir),
-        "branch": bool(getattr(controller, "cov_branch", False)),
-        "config_file": config_file,
-    }
-
-
-def _sources(sources: list[str], topdir: Path) -> list[str] | None:
-    """``--cov`` sources for a kernel that runs elsewhere (the notebook's folder): folders
-    made absolute, package names as they are."""
-    if not sources:
-        return None
-    return [str((topdir / s).resolve()) if (topdir / s).is_dir() else s for s in sources]

@@ -14,6 +14,7 @@ from typing import Any, NamedTuple
 
 from ..errors import ProblemList
 from ..notebook.cellmarks import SKIP
+from ..text import cell_text
 
 
 class ExecutionOrderError(ProblemList):
@@ -39,7 +40,7 @@ def _findings(cells: Sequence[Mapping[str, Any]]) -> list[Finding]:
     ran: list[tuple[int, int]] = []  # (cell number, execution count)
     not_run: list[int] = []
     for number, cell in enumerate(cells, start=1):
-        if cell.get("cell_type") != "code" or not _source(cell).strip():
+        if cell.get("cell_type") != "code" or not cell_text(cell.get("source", "")).strip():
             continue
         count = cell.get("execution_count")
         outputs = cell.get("outputs") or []
@@ -149,8 +150,3 @@ def _cells(numbers: list[int]) -> str:
     if len(numbers) == 1:
         return f"cell {numbers[0]}"
     return "cells " + ", ".join(map(str, numbers[:-1])) + f" and {numbers[-1]}"
-
-
-def _source(cell: Mapping[str, Any]) -> str:
-    source = cell.get("source", "")
-    return "".join(source) if isinstance(source, list) else str(source)

@@ -10,6 +10,7 @@ import nbformat
 from nbformat import NotebookNode
 
 from ..notebook.io import write_atomically
+from ..text import cell_text
 from .compare import CompareSettings, differing_cells
 
 
@@ -34,7 +35,9 @@ def store_outputs(
     if raw.get("nbformat", 0) < 4:
         raise NotStored(f"it is nbformat {raw.get('nbformat')} on disk; save it with Jupyter once")
     cells: list[dict[str, Any]] = raw.get("cells", [])
-    if [_source(cell) for cell in cells] != [cell.source for cell in read.cells]:
+    if [cell_text(cell.get("source", "")) for cell in cells] != [
+        cell.source for cell in read.cells
+    ]:
         raise NotStored("it changed on disk while it ran")
     fresh = json.loads(nbformat.writes(executed))["cells"]  # outputs as nbformat stores them
     differing = differing_cells(read.cells, executed.cells, settings)
@@ -56,8 +59,3 @@ def store_outputs(
     if changed:
         write_atomically(path, json.dumps(raw, indent=1, sort_keys=True, ensure_ascii=False) + "\n")
     return changed
-
-
-def _source(cell: dict[str, Any]) -> str:
-    source = cell.get("source", "")
-    return "".join(source) if isinstance(source, list) else str(source)

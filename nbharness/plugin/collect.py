@@ -1,0 +1,118 @@
+"""Collection: a ``.ipynb`` file becomes its check items and one item per planned run."""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Iterator
+
+import pytest
+from nbformat import NotebookNode
+
+from ..config.project import ConfigError, path_matches
+from ..config.settings import SETTINGS_KEY
+from ..errors import InvalidNotebook, NotebookWarning
+from ..notebook.io import nbharness_metadata, read_notebook, skip_reason
+from ..plan.parameters import (
+    ParameterError,
+    ParameterSet,
+    metadata_sets,
+    project_sets,
+    sets_from,
+)
+from ..vcs.export import has_exports
+from .checks import (
+    EXPORT_ITEM,
+    ORDER_ITEM,
+    PAIRING_ITEM,
+    BrokenNotebookItem,
+    ExecutionOrderItem,
+    ExportCheckItem,
+    PairingCheckItem,
+)
+from .items import EXECUTED_FROM, NotebookItem, project_for
+
+
+class NotebookFile(pytest.File):
+    """A ``.ipynb`` file; yields one item per planned run."""
+
+    def collect(self) -> Iterator[pytest.Item]:
+        try:
+            nb, warning = read_notebook(self.path)
+            source = nbharness_metadata(nb).get(EXECUTED_FROM)
+            if source:  # an executed copy written by --nb-output-dir, not a notebook to test
+                self._warn_not_collected(source)
+                return
+            sets: list[ParameterSet | None] = [*self._parameter_sets(nb)] or [None]
+        except (InvalidNotebook, ParameterError, ConfigError) as exc:
+            # A collection error would stop the whole session; a failing item lets
+            # every other notebook run and still names this file in one line.
+            yield BrokenNotebookItem.from_parent(self, name=self.path.stem, error=exc)
+            return
+        settings = self.config.stash[SETTINGS_KEY]
+        if settings.check_order:
+            yield ExecutionOrderItem.from_parent(self, name=ORDER_ITEM, notebook=nb)
+        if settings.check_export and has_exports(nb):
+            yield ExportCheckItem.from_parent(self, name=EXPORT_ITEM, notebook=nb)
+        if settings.check_pairing:
+            yield PairingCheckItem.from_parent(self, name=PAIRING_ITEM, notebook=nb)
+        reason = skip_reason(nb)
+        markers = self._markers(nb)
+        for parameters in sets:
+            name = self.path.stem if parameters is None else f"{self.path.stem}[{parameters.id}]"
+            item = NotebookItem.from_parent(
+                self,
+                name=name,
+                # A nodeid string lets pytest (9.2+) read "[id]" as parameters, so that
+                # --lf and --sw find failed sets again in its cache.
+                nodeid=f"{self.nodeid}::{name}",
+                notebook=nb,
+                parameters=parameters,
+                warning=warning,
+            )
+            if reason is not None:
+                item.add_marker(pytest.mark.skip(reason=reason))
+            for marker in markers:
+                item.add_marker(marker)
+            yield item
+
+    def _warn_not_collected(self, source: object) -> None:
+        """Say so: an executed copy in the source tree would otherwise vanish from the suite."""
+        message = (
+            f"{self.path.name}: not collected: it is an executed copy of {source} "
+            f"(metadata nbharness.{EXECUTED_FROM}); if it should be a source notebook, "
+            "restore it from git"
+        )
+        warnings.warn_explicit(NotebookWarning(message), NotebookWarning, str(self.path), 0)
+
+    def _markers(self, nb: NotebookNode) -> list[pytest.MarkDecorator]:
+        """pytest markers from the notebook's metadata and ``[tool.nbharness.markers]``.
+
+        They go through ``pytest.mark``, so ``--strict-markers`` rejects an unregistered one.
+        """
+        project = project_for(self.config, self.path)
+        relative = project.relative(self.path)
+        names = _names(nbharness_metadata(nb).get("markers", []))
+        for pattern, listed in project.table.get("markers", {}).items():
+            if path_matches(relative, pattern):
+                names += _names(listed)
+        return [getattr(pytest.mark, name) for name in dict.fromkeys(names)]
+
+    def _parameter_sets(self, nb: NotebookNode) -> list[ParameterSet]:
+        """The first source that has sets wins: the hook, the metadata, pyproject.toml."""
+        from_hook = self.config.hook.pytest_nb_parameters(path=self.path, config=self.config)
+        if from_hook is not None:
+            return sets_from(from_hook, f"{self.path.name}: pytest_nb_parameters")
+        project = project_for(self.config, self.path)
+        table = project.table.get("parameters", {})
+        return (
+            metadata_sets(nb, self.path)
+            or project_sets(table, project.relative(self.path), project.file.name)
+            or []
+        )
+
+
+def _names(value: object) -> list[str]:
+    """Marker names given as one string or a list of strings."""
+    if isinstance(value, str):
+        return [value]
+    return [str(item) for item in value] if isinstance(value, list) else []
