@@ -52,7 +52,8 @@ class ExportError(NbHarnessError):
         super().__init__(reason, notebook)
         self.reason, self.notebook = reason, notebook
 
-    def __str__(self) -> str:
+    @property
+    def summary(self) -> str:
         return f"{self.notebook}: {self.reason}" if self.notebook else self.reason
 
 

@@ -47,7 +47,8 @@ class SyncConflict(NbHarnessError):
         super().__init__(notebook, script, diffs)
         self.notebook, self.script, self.diffs = notebook, script, diffs
 
-    def __str__(self) -> str:
+    @property
+    def summary(self) -> str:
         return (
             f"{display_path(self.notebook)} and {display_path(self.script)} both changed "
             "since they were last synced; nothing was written"
@@ -71,7 +72,8 @@ class NotATwin(NbHarnessError):
         super().__init__(notebook, script, reason)
         self.notebook, self.script, self.reason = notebook, script, reason
 
-    def __str__(self) -> str:
+    @property
+    def summary(self) -> str:
         shown = display_path(self.script)
         return (
             f"{shown} is not the twin of {display_path(self.notebook)} ({self.reason}); "
