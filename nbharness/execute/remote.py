@@ -29,7 +29,7 @@ from ..errors import KernelNotFound, KernelStartFailed, NbHarnessError
 from ..jupyter_api.hub import Hub
 from ..jupyter_api.rest import RemoteError, Rest, Server
 from ..jupyter_api.slots import KernelSlots, NoFreeSlot
-from . import CellObserver, Closing, InterruptOnTerm, Run, RunResult
+from . import CellObserver, Closing, ExecutorSettings, InterruptOnTerm, Run, RunResult
 from .launch import ReadyOnReply
 from .session import KernelRun
 from .websocket import KernelSocket
@@ -79,6 +79,15 @@ class RemoteExecutor(Closing):
         self._keeps_spare = spare and max_kernels is None
         self._kernelspecs: list[str] | None = None
         self._term = InterruptOnTerm()
+
+    @classmethod
+    def from_settings(cls, settings: ExecutorSettings) -> RemoteExecutor:
+        """The executor on ``settings.server``, or else on the server the ``NBHARNESS_*``
+        environment names (``NBHARNESS_REMOTE_CWD`` then sets the working directory)."""
+        if settings.server is not None:
+            return cls(settings.server, settings.remote_cwd, settings.max_kernels, settings.spare)
+        cwd = settings.remote_cwd or os.environ.get("NBHARNESS_REMOTE_CWD") or None
+        return cls(server_from_environment(), cwd, settings.max_kernels, settings.spare)
 
     def __enter__(self) -> RemoteExecutor:
         self._term.__enter__()
@@ -176,14 +185,12 @@ class RemoteExecutor(Closing):
             self.owned.discard(kernel_id)
 
 
-def from_environment() -> RemoteExecutor:
-    """The executor papermill's engine uses with ``NBHARNESS_EXECUTOR=remote``: a running
+def server_from_environment() -> Server:
+    """The server papermill's engine runs on with ``NBHARNESS_EXECUTOR=remote``: a running
     hub server (``NBHARNESS_HUB_URL``, ``NBHARNESS_HUB_USER``, optional
     ``NBHARNESS_HUB_SERVER``; token ``JUPYTERHUB_API_TOKEN``) or a Jupyter server
     (``NBHARNESS_SERVER_URL``; token ``JUPYTER_TOKEN``)."""
-
     env = os.environ
-    cwd = env.get("NBHARNESS_REMOTE_CWD") or None
     if env.get("NBHARNESS_HUB_URL"):
         user, name = env.get("NBHARNESS_HUB_USER", ""), env.get("NBHARNESS_HUB_SERVER", "")
         if not user:
@@ -192,11 +199,9 @@ def from_environment() -> RemoteExecutor:
         server = hub.running(name)
         if server is None:
             raise NbHarnessError(f"{hub.label(name)} on {hub.url} is not running: start it first")
-        return RemoteExecutor(server, cwd)
+        return server
     if env.get("NBHARNESS_SERVER_URL"):
-        return RemoteExecutor(
-            Server(env["NBHARNESS_SERVER_URL"], read_token(SERVER_TOKEN_ENV)), cwd
-        )
+        return Server(env["NBHARNESS_SERVER_URL"], read_token(SERVER_TOKEN_ENV))
     raise NbHarnessError("the remote executor needs NBHARNESS_HUB_URL or NBHARNESS_SERVER_URL")
 
 
