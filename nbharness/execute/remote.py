@@ -22,6 +22,7 @@ from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
+from jupyter_client.client import KernelClient
 from jupyter_client.manager import AsyncKernelManager
 
 from ..config.remote import HUB_TOKEN_ENV, SERVER_TOKEN_ENV, read_token
@@ -31,7 +32,7 @@ from ..jupyter_api.rest import RemoteError, Rest, Server
 from ..jupyter_api.slots import KernelSlots, NoFreeSlot
 from . import CellObserver, Closing, ExecutorSettings, InterruptOnTerm, Run, RunResult
 from .launch import ReadyOnReply
-from .session import KernelRun
+from .session import KernelSession
 from .websocket import KernelSocket
 
 #: Statuses that mean the server itself is gone (stopped, culled, being restarted).
@@ -113,8 +114,10 @@ class RemoteExecutor(Closing):
         with self.open(run, observer) as live:
             return live.result
 
-    def open(self, run: Run, observer: CellObserver | None = None) -> RemoteRun:
-        return RemoteRun(run, self, observer)
+    def open(self, run: Run, observer: CellObserver | None = None) -> KernelSession:
+        session = KernelSession(_with_env_prologue(run), RemoteKernel(self), observer)
+        session.execute()
+        return session
 
     def kernelspecs(self) -> list[str]:
         """The kernels the server offers; the first request, so a bad token fails here."""
@@ -205,17 +208,23 @@ def server_from_environment() -> Server:
     raise NbHarnessError("the remote executor needs NBHARNESS_HUB_URL or NBHARNESS_SERVER_URL")
 
 
-class RemoteRun(KernelRun):
-    """A run on a remote kernel; the environment is set by code run before the first cell."""
+def _with_env_prologue(run: Run) -> Run:
+    """``run`` with its environment set by code run before the first cell: a remote
+    kernel's environment is the server's."""
+    if not run.env:
+        return run
+    setup = f"__import__('os').environ.update({json.dumps(dict(run.env))})\n"
+    return dataclasses.replace(run, prologue=setup + run.prologue)
 
-    def __init__(self, run: Run, executor: RemoteExecutor, observer: CellObserver | None) -> None:
+
+class RemoteKernel:
+    """A kernel of the executor's server (a ``KernelBackend``)."""
+
+    def __init__(self, executor: RemoteExecutor) -> None:
         self.executor = executor
-        if run.env:
-            setup = f"__import__('os').environ.update({json.dumps(dict(run.env))})\n"
-            run = dataclasses.replace(run, prologue=setup + run.prologue)
-        super().__init__(run, observer)
+        self.km: RemoteKernelManager | None = None
 
-    def kernel_missing(self, name: str) -> NbHarnessError | None:
+    def missing(self, run: Run, name: str, source: str) -> NbHarnessError | None:
         try:
             available = self.executor.kernelspecs()
         except RemoteError as exc:
@@ -225,21 +234,24 @@ class RemoteRun(KernelRun):
         where = self.executor.server.label
         return KernelNotFound(name, available, where=f"on {where}")
 
-    def manager(self, name: str) -> RemoteKernelManager:
-        run = self.run
-        return RemoteKernelManager(
+    def manager(self, run: Run, name: str) -> RemoteKernelManager:
+        self.km = RemoteKernelManager(
             self.executor, name, run.startup_timeout, run.startup_timeout_source
         )
-
-    def _remote(self) -> RemoteKernelManager:
-        assert isinstance(self.km, RemoteKernelManager)
         return self.km
 
-    def death(self) -> tuple[str, str]:
-        return self._remote().lost or "", ""
+    def start_options(self, run: Run) -> dict[str, Any]:
+        return {}  # the environment is set by the run's prologue
 
-    def start_said(self) -> str:
-        return self._remote().lost or "the server gave no reason"
+    def _remote(self) -> RemoteKernelManager:
+        assert self.km is not None
+        return self.km
+
+    def death(self, starting: bool) -> tuple[str, str]:
+        lost = self._remote().lost
+        if starting:
+            return "", lost or "the server gave no reason"
+        return lost or "", ""
 
     def timed_out(self) -> None:
         """Interrupt the cell first: the kernel is deleted next, but a busy kernel on a
@@ -247,7 +259,7 @@ class RemoteRun(KernelRun):
         with contextlib.suppress(RemoteError):
             self._remote().interrupt()
 
-    def notes(self) -> list[str]:
+    def warnings(self, result: RunResult) -> list[str]:
         km = self._remote()
         if km.socket is not None and km.socket.rate_limited:
             return [
@@ -256,7 +268,7 @@ class RemoteRun(KernelRun):
             ]
         return []
 
-    async def stop_kernel(self) -> None:
+    async def stop(self, kc: KernelClient | None) -> None:
         km = self._remote()
         if km.socket is not None:
             await km.socket.close()
