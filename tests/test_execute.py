@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import psutil
 import pytest
 
 from nbharness.errors import CellError, NbHarnessError
 from nbharness.execute import ExecutorSettings, Run, make_executor
-from nbharness.execute.local import LocalExecutor
+from nbharness.execute.local import LocalExecutor, LocalKernel
+from nbharness.execute.session import KernelSession
 
 from .helpers import build_notebook
 
@@ -42,7 +44,8 @@ def test_the_registry_builds_a_remote_executor_as_configured():
 
 
 PLUGIN_EXECUTOR = """
-from nbharness.execute.local import LocalExecutor
+from nbharness.execute.local import LocalExecutor, LocalKernel
+from nbharness.execute.session import KernelSession
 
 class Executor(LocalExecutor):
     def __init__(self, settings):
@@ -112,3 +115,16 @@ def test_cells_tagged_to_raise_that_did_not_are_listed(tmp_path):
         result = executor.execute(run_of(tmp_path, cells))
     assert result.error is None
     assert result.unraised == [1]
+
+
+def test_a_kernel_session_starts_nothing_until_it_executes(tmp_path):
+    me = psutil.Process()
+    before = {p.pid for p in me.children(recursive=True)}
+    session = KernelSession(run_of(tmp_path, ["print('now')"]), LocalKernel())
+    assert {p.pid for p in me.children(recursive=True)} == before
+    assert session.client is None
+    with session:
+        result = session.execute()
+        assert {p.pid for p in me.children(recursive=True)} > before, "the kernel is up"
+    assert result.notebook.cells[0].outputs[0]["text"] == "now\n"
+    assert {p.pid for p in me.children(recursive=True)} == before
