@@ -9,15 +9,13 @@ a kernel pool) across runs.
 
 from __future__ import annotations
 
-import contextlib
-import signal
 import sys
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from importlib.metadata import entry_points
 from pathlib import Path
-from types import FrameType, TracebackType
-from typing import TYPE_CHECKING, Any, Protocol, TypeVar
+from types import TracebackType
+from typing import TYPE_CHECKING, Protocol, TypeVar
 
 from ..errors import NbHarnessError
 
@@ -113,29 +111,6 @@ class Closing:
 
     def close(self) -> None:
         raise NotImplementedError
-
-
-class InterruptOnTerm:
-    """While entered, SIGTERM (a cancelled CI job) unwinds like Ctrl-C, so kernels and
-    servers are cleaned up instead of left behind by a process killed outright."""
-
-    def __init__(self) -> None:
-        self.previous: Any = None
-
-    def __enter__(self) -> InterruptOnTerm:
-        with contextlib.suppress(ValueError):  # not the main thread: leave signals alone
-            self.previous = signal.signal(signal.SIGTERM, _interrupt)
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        if self.previous is not None:
-            with contextlib.suppress(ValueError):
-                signal.signal(signal.SIGTERM, self.previous)
-            self.previous = None
-
-
-def _interrupt(signum: int, frame: FrameType | None) -> None:
-    raise KeyboardInterrupt(f"signal {signal.Signals(signum).name}")
 
 
 class CellObserver(Protocol):

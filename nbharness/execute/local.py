@@ -10,11 +10,12 @@ from jupyter_client.client import KernelClient
 from jupyter_client.kernelspec import KernelSpecManager
 
 from ..errors import KernelDied, KernelNotFound, KernelStartFailed, NbHarnessError
-from . import CellObserver, Closing, InterruptOnTerm, Run, RunResult
+from . import CellObserver, Closing, Run, RunResult
 from .forkserver.client import ZygotePool
 from .launch import KernelManager
 from .processes import exit_description, log_tail
 from .session import KernelSession
+from .signals import InterruptOnTerm
 
 #: Lines every ipykernel 7 prints at start; they only hide what a dying kernel said.
 KERNEL_NOISE = ("Kernel is running over TCP without encryption",)

@@ -30,9 +30,10 @@ from ..errors import KernelNotFound, KernelStartFailed, NbHarnessError
 from ..jupyter_api.hub import Hub
 from ..jupyter_api.rest import RemoteError, Rest, Server
 from ..jupyter_api.slots import KernelSlots, NoFreeSlot
-from . import CellObserver, Closing, ExecutorSettings, InterruptOnTerm, Run, RunResult
+from . import CellObserver, Closing, ExecutorSettings, Run, RunResult
 from .launch import ReadyOnReply
 from .session import KernelSession
+from .signals import InterruptOnTerm
 from .websocket import KernelSocket
 
 #: Statuses that mean the server itself is gone (stopped, culled, being restarted).

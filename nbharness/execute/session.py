@@ -7,13 +7,10 @@ their kernels are found, started, described when they die, and stopped.
 
 from __future__ import annotations
 
-import asyncio
 import atexit
 import contextlib
 import logging
 import math
-import signal
-import threading
 import time
 import warnings
 from collections.abc import Callable
@@ -38,6 +35,7 @@ from ..notebook.io import SKIP_TAG, cell_timeout, kernel_name
 from . import CellObserver, Run, RunResult
 from .launch import NoAnswer
 from .output_limit import CappedClient
+from .signals import cancel_on_interrupt, sigterm_kept
 
 #: The kernel for notebooks that name none: the one ipykernel installs.
 DEFAULT_KERNEL = "python3"
@@ -119,18 +117,14 @@ class KernelSession:
             self.result = RunResult(nb, missing)
             return self.result
         self.client = self._client_for(nb, name)
-        sigterm = _python_handler(signal.SIGTERM)
         try:
             # We own the kernel manager, so nbclient leaves the kernel up for us.
             options = self.backend.start_options(run)
-            error = self._guard(lambda: self._client.execute(cleanup_kc=False, **options))
+            with sigterm_kept():
+                error = self._guard(lambda: self._client.execute(cleanup_kc=False, **options))
         except BaseException:
             self.close()
             raise
-        finally:
-            # nbclient's clean-up resets SIGTERM to the default (die at once, leaving
-            # kernels behind) rather than to what it was.
-            _restore(signal.SIGTERM, sigterm)
         self.result = self._outcome(nb, error)
         self._add_warnings()
         return self.result
@@ -271,18 +265,6 @@ def _whole_seconds(seconds: float) -> int:
     return FOREVER if seconds >= FOREVER else math.ceil(seconds)
 
 
-def _python_handler(signum: int) -> Any:
-    """The signal's Python-level handler, or ``None`` outside the main thread."""
-    if threading.current_thread() is not threading.main_thread():
-        return None
-    return signal.getsignal(signum)
-
-
-def _restore(signum: int, handler: Any) -> None:
-    if handler is not None and signal.getsignal(signum) is not handler:
-        signal.signal(signum, handler)
-
-
 def _late_error(nb: NotebookNode) -> CellError | None:
     """An error output in a cell whose execution succeeded: raised by a callback after
     the cell (a matplotlib post_execute hook, say). nbclient lets it pass; we do not."""
@@ -350,24 +332,11 @@ class _CellWatch:
         self.reply: dict[str, Any] = {}
 
     def kernel_ready(self, notebook: NotebookNode) -> None:
-        """Make Ctrl-C (or SIGTERM) stop the run, and pytest with it, not just the kernel.
+        """Make Ctrl-C (or SIGTERM) stop the run, and pytest with it, not just the kernel."""
+        cancel_on_interrupt(self._interrupted)
 
-        nbclient answers SIGINT and SIGTERM by killing the kernel and carrying on, so the
-        notebook would fail oddly and pytest would start the next one. Once the kernel is
-        up we take both back: cancel the run, which ``KernelSession`` turns into
-        KeyboardInterrupt after stopping the kernel.
-        """
-        loop = asyncio.get_running_loop()
-        task = asyncio.current_task()
-
-        def interrupt() -> None:
-            self.interrupted = True
-            if task is not None:
-                task.cancel()
-
-        with contextlib.suppress(RuntimeError, ValueError):  # not in the main thread
-            loop.add_signal_handler(signal.SIGINT, interrupt)
-            loop.add_signal_handler(signal.SIGTERM, interrupt)
+    def _interrupted(self) -> None:
+        self.interrupted = True
 
     def started(self, cell: NotebookNode, cell_index: int) -> None:
         self.cell, self.index = cell, cell_index

@@ -22,7 +22,7 @@ import pytest
 
 from ..config.remote import RemoteSettings
 from ..errors import NbHarnessError
-from ..execute import InterruptOnTerm
+from ..execute.signals import InterruptOnTerm
 from ..jupyter_api.hub import Hub
 from ..jupyter_api.rest import RemoteError, Server
 
