@@ -95,15 +95,15 @@ def test_a_killed_pytest_takes_the_fork_server_and_its_kernels_with_it(pytester,
     while not pids_file.exists() and time.monotonic() < deadline:
         time.sleep(0.05)
     time.sleep(0.2)
-    zygotes = [
+    fork_servers = [
         p.pid
         for p in psutil.Process(session.pid).children()
         if "forkserver/server.py" in " ".join(p.cmdline())
     ]
-    assert len(zygotes) == 1
+    assert len(fork_servers) == 1
     session.send_signal(signal.SIGKILL)
     session.wait()
-    assert_all_dead([*zygotes, *(int(pid) for pid in pids_file.read_text().split())], grace=5)
+    assert_all_dead([*fork_servers, *(int(pid) for pid in pids_file.read_text().split())], grace=5)
 
 
 def test_an_unknown_launcher_is_a_usage_error(pytester):

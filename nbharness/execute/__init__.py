@@ -92,13 +92,13 @@ class RunResult:
     warnings: list[str] = field(default_factory=list)
 
 
-_Closing = TypeVar("_Closing", bound="Closing")
+_Self = TypeVar("_Self", bound="ClosesOnExit")
 
 
-class Closing:
+class ClosesOnExit:
     """A context manager that calls ``close()`` on the way out."""
 
-    def __enter__(self: _Closing) -> _Closing:
+    def __enter__(self: _Self) -> _Self:
         return self
 
     def __exit__(

@@ -10,8 +10,8 @@ from jupyter_client.client import KernelClient
 from jupyter_client.kernelspec import KernelSpecManager
 
 from ..errors import KernelDied, KernelNotFound, KernelStartFailed, NbHarnessError
-from . import CellObserver, Closing, Run, RunResult
-from .forkserver.client import ZygotePool
+from . import CellObserver, ClosesOnExit, Run, RunResult
+from .forkserver.client import ForkServerPool
 from .launch import KernelManager
 from .processes import exit_description, log_tail
 from .session import KernelSession
@@ -21,7 +21,7 @@ from .signals import InterruptOnTerm
 KERNEL_NOISE = ("Kernel is running over TCP without encryption",)
 
 
-class LocalExecutor(Closing):
+class LocalExecutor(ClosesOnExit):
     """Runs each notebook on a new local kernel.
 
     Kernels are forked from the executor's fork servers when the run asks for the
@@ -29,15 +29,21 @@ class LocalExecutor(Closing):
     """
 
     def __init__(self) -> None:
-        self.zygotes = ZygotePool()
+        self.fork_servers = ForkServerPool()
         self._term = InterruptOnTerm()
 
     def __enter__(self) -> LocalExecutor:
         self._term.__enter__()
         return self
 
+    @property
+    def zygotes(self) -> ForkServerPool:
+        """The old name of ``fork_servers``, still read by tests/conftest.py's orphan guard;
+        remove once that file says ``fork_servers``."""
+        return self.fork_servers
+
     def close(self) -> None:
-        self.zygotes.close()
+        self.fork_servers.close()
         self._term.__exit__()
 
     def execute(self, run: Run, observer: CellObserver | None = None) -> RunResult:
@@ -45,8 +51,8 @@ class LocalExecutor(Closing):
             return live.result
 
     def open(self, run: Run, observer: CellObserver | None = None) -> KernelSession:
-        zygotes = self.zygotes if run.launcher == "fork" else None
-        session = KernelSession(run, LocalKernel(zygotes), observer)
+        fork_servers = self.fork_servers if run.launcher == "fork" else None
+        session = KernelSession(run, LocalKernel(fork_servers), observer)
         session.execute()
         return session
 
@@ -55,8 +61,8 @@ class LocalKernel:
     """A kernel process on this machine (a ``KernelBackend``), whose own output is kept
     for the report of its death."""
 
-    def __init__(self, zygotes: ZygotePool | None = None) -> None:
-        self.zygotes = zygotes
+    def __init__(self, fork_servers: ForkServerPool | None = None) -> None:
+        self.fork_servers = fork_servers
         self.km: KernelManager | None = None
         #: The kernel process's own stdout/stderr: opened with the manager, closed in ``stop``.
         self.log: IO[str] | None = None
@@ -76,7 +82,7 @@ class LocalKernel:
 
     def manager(self, run: Run, name: str) -> KernelManager:
         self.km = KernelManager(kernel_name=name)
-        self.km.zygotes = self.zygotes
+        self.km.fork_servers = self.fork_servers
         self.log = tempfile.TemporaryFile("w+", encoding="utf-8", errors="replace")  # noqa: SIM115
         return self.km
 

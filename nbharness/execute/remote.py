@@ -3,7 +3,7 @@ plain Jupyter server or a kernel gateway.
 
 The notebook file is read here; its code runs there. Each run gets its own kernel,
 started with ``POST /api/kernels`` and driven by nbclient over the kernel websocket
-(``wire.py``), and is deleted afterwards whatever happened: a pass, a failure, a
+(``websocket.py``), and is deleted afterwards whatever happened: a pass, a failure, a
 timeout, Ctrl-C or SIGTERM. A kernel that died must be deleted too, since the server
 restarts it. Kernels this executor did not start are never touched.
 """
@@ -30,7 +30,7 @@ from ..errors import KernelNotFound, KernelStartFailed, NbHarnessError
 from ..jupyter_api.hub import Hub
 from ..jupyter_api.rest import RemoteError, Rest, Server
 from ..jupyter_api.slots import KernelSlots, NoFreeSlot
-from . import CellObserver, Closing, ExecutorSettings, Run, RunResult
+from . import CellObserver, ClosesOnExit, ExecutorSettings, Run, RunResult
 from .launch import ReadyOnReply
 from .session import KernelSession
 from .signals import InterruptOnTerm
@@ -46,7 +46,7 @@ RECONNECT_WAIT_S = 10.0
 CONNECT_TIMEOUT_S = 30.0
 
 
-class RemoteExecutor(Closing):
+class RemoteExecutor(ClosesOnExit):
     """Runs each notebook on a new kernel of ``server``.
 
     ``remote_cwd`` is the kernels' working directory relative to the server's root
