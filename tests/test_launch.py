@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pickle
 import signal
 import subprocess
 import sys
@@ -9,6 +10,8 @@ import time
 
 import psutil
 import pytest
+
+from nbharness.execute.forkserver.client import ForkServerError
 
 from .helpers import assert_all_dead, record_pids_cell
 
@@ -110,3 +113,10 @@ def test_an_unknown_launcher_is_a_usage_error(pytester):
     result = pytester.runpytest("--nb", "--nb-launcher", "teleport")
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     result.stderr.fnmatch_lines(["*--nb-launcher: expected one of fork, process, got 'teleport'*"])
+
+
+def test_a_fork_server_error_survives_pickling():
+    """xdist sends errors between processes: the fields come back, not only the text."""
+    error = ForkServerError("its start", "exited with code 1")
+    copy = pickle.loads(pickle.dumps(error))
+    assert (copy.waited_for, copy.state, str(copy)) == (error.waited_for, error.state, str(error))

@@ -44,9 +44,12 @@ class ForkServerError(RuntimeError):
     was asked of it."""
 
     def __init__(self, waited_for: str, state: str) -> None:
-        super().__init__(f"the fork server {state} while nbharness waited for {waited_for}")
+        super().__init__(waited_for, state)  # pickled (xdist) from these, as it was built
         self.waited_for = waited_for
         self.state = state
+
+    def __str__(self) -> str:
+        return f"the fork server {self.state} while nbharness waited for {self.waited_for}"
 
 
 class ForkServer:
