@@ -18,9 +18,15 @@ from nbformat.v4 import new_output
 from papermill.engines import Engine, NotebookExecutionManager
 from papermill.log import logger
 
-from .config.settings import DEFAULT_CELL_TIMEOUT, DEFAULT_LAUNCHER, DEFAULT_STARTUP_TIMEOUT
 from .errors import CellError, CellProblem, KernelNotFound, NbHarnessError
-from .execute import Run, get_executor
+from .execute import (
+    DEFAULT_CELL_TIMEOUT,
+    DEFAULT_LAUNCHER,
+    DEFAULT_STARTUP_TIMEOUT,
+    ExecutorSettings,
+    Run,
+    make_executor,
+)
 
 
 class NbHarnessEngine(Engine):  # type: ignore[misc]  # papermill is untyped
@@ -49,7 +55,8 @@ class NbHarnessEngine(Engine):  # type: ignore[misc]  # papermill is untyped
             launcher=DEFAULT_LAUNCHER,
         )
         progress = _Progress(nb_man, log_output, {"stdout": stdout_file, "stderr": stderr_file})
-        with get_executor(os.environ.get("NBHARNESS_EXECUTOR", "local")) as executor:
+        name = os.environ.get("NBHARNESS_EXECUTOR", "local")
+        with make_executor(name, ExecutorSettings()) as executor:
             result = executor.execute(run, progress)
         for index, cell in enumerate(result.notebook.cells):
             _copy_outputs(cell, nb_man.nb.cells[index])

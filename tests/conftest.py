@@ -20,7 +20,7 @@ import yaml
 # executor stack (nbclient, jupyter_client, asyncio) once here, or a later run would mix
 # two copies of asyncio and nbclient would miss its own CancelledError.
 import nbharness.execute.local  # noqa: F401
-from nbharness.execute.forkserver.client import ZygotePool
+from nbharness.execute.forkserver.client import ForkServerPool
 from nbharness.plugin.items import EXECUTOR_KEY
 
 from .helpers import Cell, MakeNotebook, assert_all_dead, build_notebook
@@ -71,8 +71,8 @@ def no_orphan_processes(request: pytest.FixtureRequest) -> Iterator[None]:
     before = {p.pid for p in me.children(recursive=True)}
     yield
     ours = request.config.stash.get(EXECUTOR_KEY, None)
-    session_zygotes = getattr(ours, "zygotes", ZygotePool()).pids()
-    exempt = before | session_zygotes | running_hub_pids()
+    session_fork_servers = getattr(ours, "fork_servers", ForkServerPool()).pids()
+    exempt = before | session_fork_servers | running_hub_pids()
     new = [p.pid for p in me.children(recursive=True) if p.pid not in exempt]
     assert_all_dead(new)
 

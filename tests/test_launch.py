@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pickle
 import signal
 import subprocess
 import sys
@@ -9,6 +10,8 @@ import time
 
 import psutil
 import pytest
+
+from nbharness.execute.forkserver.client import ForkServerError
 
 from .helpers import assert_all_dead, record_pids_cell
 
@@ -95,18 +98,25 @@ def test_a_killed_pytest_takes_the_fork_server_and_its_kernels_with_it(pytester,
     while not pids_file.exists() and time.monotonic() < deadline:
         time.sleep(0.05)
     time.sleep(0.2)
-    zygotes = [
+    fork_servers = [
         p.pid
         for p in psutil.Process(session.pid).children()
         if "forkserver/server.py" in " ".join(p.cmdline())
     ]
-    assert len(zygotes) == 1
+    assert len(fork_servers) == 1
     session.send_signal(signal.SIGKILL)
     session.wait()
-    assert_all_dead([*zygotes, *(int(pid) for pid in pids_file.read_text().split())], grace=5)
+    assert_all_dead([*fork_servers, *(int(pid) for pid in pids_file.read_text().split())], grace=5)
 
 
 def test_an_unknown_launcher_is_a_usage_error(pytester):
     result = pytester.runpytest("--nb", "--nb-launcher", "teleport")
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     result.stderr.fnmatch_lines(["*--nb-launcher: expected one of fork, process, got 'teleport'*"])
+
+
+def test_a_fork_server_error_survives_pickling():
+    """xdist sends errors between processes: the fields come back, not only the text."""
+    error = ForkServerError("its start", "exited with code 1")
+    copy = pickle.loads(pickle.dumps(error))
+    assert (copy.waited_for, copy.state, str(copy)) == (error.waited_for, error.state, str(error))

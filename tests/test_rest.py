@@ -4,6 +4,7 @@ cannot produce on cue: 5xx on reads, 429 with Retry-After, connection drops."""
 from __future__ import annotations
 
 import json
+import pickle
 import socket
 import threading
 import time
@@ -202,3 +203,21 @@ def test_a_delete_is_retried_while_the_proxy_restarts() -> None:
             fake.httpd.shutdown()
             fake.httpd.server_close()
     assert back[0].calls("DELETE", "/api/kernels/k1") == 1
+
+
+@pytest.mark.parametrize(
+    "error",
+    [
+        RemoteError("no answer", status=503, retry_after=2.0, fault="timeout", missing=True),
+        HubError("server 'x' did not start", ["Spawning", "Spawn failed"]),
+    ],
+    ids=lambda e: type(e).__name__,
+)
+def test_remote_errors_survive_pickling_with_their_fields(error: RemoteError) -> None:
+    """xdist sends errors between processes: every field comes back, not only the text."""
+    copy = pickle.loads(pickle.dumps(error))
+    assert type(copy) is type(error)
+    assert str(copy) == str(error)
+    assert copy.details() == error.details()
+    fields = ("status", "retry_after", "fault", "missing", "timed_out")
+    assert [getattr(copy, name) for name in fields] == [getattr(error, name) for name in fields]

@@ -1,8 +1,8 @@
 """The remote settings: where notebooks run when not on this machine, and the token.
 
 Built from flags and ini keys (``remote_settings``, for the pytest plugin) or from the
-``NBHARNESS_*`` environment (``execute.remote.from_environment``, for papermill); both read
-the token by the one rule of ``read_token``.
+``NBHARNESS_*`` environment (``execute.remote.server_from_environment``, for papermill);
+both read the token by the one rule of ``read_token``.
 """
 
 from __future__ import annotations

@@ -15,18 +15,12 @@ from typing import Any
 import pytest
 
 from ..errors import NbHarnessError
-from ..execute import FORK_AVAILABLE
+from ..execute import DEFAULT_CELL_TIMEOUT as DEFAULT_CELL_TIMEOUT  # the options' defaults
+from ..execute import DEFAULT_LAUNCHER, FORK_AVAILABLE, LAUNCHERS
+from ..execute import DEFAULT_STARTUP_TIMEOUT as DEFAULT_STARTUP_TIMEOUT
 from ..verify.compare import CompareSettings
 from .project import Project
 from .remote import RemoteSettings, remote_settings
-
-#: Per-cell limit when none is set: long enough for real analysis cells, short enough
-#: that a hung cell does not eat a CI job (nbmake uses the same figure).
-DEFAULT_CELL_TIMEOUT = 300.0
-#: jupyter_client's own default for a kernel to start and answer.
-DEFAULT_STARTUP_TIMEOUT = 60.0
-DEFAULT_LAUNCHER = "fork" if FORK_AVAILABLE else "process"
-LAUNCHERS = ("fork", "process")
 
 
 @dataclass(frozen=True)

@@ -1,31 +1,41 @@
 """The executor interface: a *run* in, an executed notebook and its outcome out.
 
-Every backend (the local kernel today) implements ``Executor``; the pytest items and,
-later, papermill's engine only ever talk to this interface. Executors know nothing of
+Every backend (a local kernel, a remote server's kernel, a third-party one) implements
+``Executor`` and is built by ``make_executor``; the pytest items, papermill's engine and
+the remote session's probe only ever talk to this interface. Executors know nothing of
 pytest. They are context managers because some backends hold a session (a hub login,
 a kernel pool) across runs.
 """
 
 from __future__ import annotations
 
-import contextlib
-import signal
 import sys
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from importlib.metadata import entry_points
 from pathlib import Path
-from types import FrameType, TracebackType
-from typing import TYPE_CHECKING, Any, Protocol, TypeVar
+from types import TracebackType
+from typing import TYPE_CHECKING, Protocol, TypeVar
 
 from ..errors import NbHarnessError
 
 if TYPE_CHECKING:
     from nbformat import NotebookNode
 
+    from ..jupyter_api.rest import Server
+
 ENTRY_POINT_GROUP = "nbharness.executors"
 #: Forking kernels from a fork server needs fork(), SCM_RIGHTS and SOCK_SEQPACKET: Linux.
 FORK_AVAILABLE = sys.platform == "linux"
+#: How local kernels start: "fork" (from a warm fork server) or "process".
+LAUNCHERS = ("fork", "process")
+#: pytest's and papermill's launcher (a ``Run`` built by hand starts a process).
+DEFAULT_LAUNCHER = "fork" if FORK_AVAILABLE else "process"
+#: Per-cell limit when none is set: long enough for real analysis cells, short enough
+#: that a hung cell does not eat a CI job (nbmake uses the same figure).
+DEFAULT_CELL_TIMEOUT = 300.0
+#: jupyter_client's own default for a kernel to start and answer.
+DEFAULT_STARTUP_TIMEOUT = 60.0
 #: Characters of output one cell keeps by default: the first 1 MB and the last 1 MB. The
 #: report's "Captured stdout" shows what the cell kept.
 DEFAULT_OUTPUT_LIMIT = 2_000_000
@@ -61,7 +71,7 @@ class Run:
     prologue: str = ""
     epilogue: str = ""
     #: How long the kernel may take to start and answer.
-    startup_timeout: float = 60.0
+    startup_timeout: float = DEFAULT_STARTUP_TIMEOUT
     startup_timeout_source: str = "--nb-startup-timeout"
     #: Characters of output each cell keeps: the first and the last half of it, with a
     #: line saying how much was dropped between them.
@@ -82,13 +92,13 @@ class RunResult:
     warnings: list[str] = field(default_factory=list)
 
 
-_Closing = TypeVar("_Closing", bound="Closing")
+_Self = TypeVar("_Self", bound="ClosesOnExit")
 
 
-class Closing:
+class ClosesOnExit:
     """A context manager that calls ``close()`` on the way out."""
 
-    def __enter__(self: _Closing) -> _Closing:
+    def __enter__(self: _Self) -> _Self:
         return self
 
     def __exit__(
@@ -101,29 +111,6 @@ class Closing:
 
     def close(self) -> None:
         raise NotImplementedError
-
-
-class InterruptOnTerm:
-    """While entered, SIGTERM (a cancelled CI job) unwinds like Ctrl-C, so kernels and
-    servers are cleaned up instead of left behind by a process killed outright."""
-
-    def __init__(self) -> None:
-        self.previous: Any = None
-
-    def __enter__(self) -> InterruptOnTerm:
-        with contextlib.suppress(ValueError):  # not the main thread: leave signals alone
-            self.previous = signal.signal(signal.SIGTERM, _interrupt)
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        if self.previous is not None:
-            with contextlib.suppress(ValueError):
-                signal.signal(signal.SIGTERM, self.previous)
-            self.previous = None
-
-
-def _interrupt(signum: int, frame: FrameType | None) -> None:
-    raise KeyboardInterrupt(f"signal {signal.Signals(signum).name}")
 
 
 class CellObserver(Protocol):
@@ -167,29 +154,51 @@ class Executor(Protocol):
         ...
 
 
-def _local() -> Callable[[], Executor]:
+@dataclass(frozen=True)
+class ExecutorSettings:
+    """What an executor is built from: plain data, so that building one needs neither
+    pytest nor the session's ``Settings`` (papermill's engine has neither)."""
+
+    #: The Jupyter server remote kernels run on; ``None``: the one the ``NBHARNESS_*``
+    #: environment names (papermill's way).
+    server: Server | None = None
+    #: The remote kernels' working directory, relative to the server's root.
+    remote_cwd: str | None = None
+    #: At most this many kernels at once on the server (``--nb-hub-max-kernels``).
+    max_kernels: int | None = None
+    #: Start the next run's remote kernel while a notebook runs; off for a one-off probe.
+    spare: bool = True
+
+
+#: Builds an executor from its settings: a built-in or an ``nbharness.executors`` entry point.
+ExecutorFactory = Callable[[ExecutorSettings], Executor]
+
+
+def _local(settings: ExecutorSettings) -> Executor:
     from .local import LocalExecutor
 
-    return LocalExecutor
+    return LocalExecutor()
 
 
-def _remote() -> Callable[[], Executor]:
-    from .remote import from_environment
+def _remote(settings: ExecutorSettings) -> Executor:
+    from .remote import RemoteExecutor
 
-    return from_environment
-
-
-#: Built-in executors, imported only when asked for.
-BUILTIN: dict[str, Callable[[], Callable[[], Executor]]] = {"local": _local, "remote": _remote}
+    return RemoteExecutor.from_settings(settings)
 
 
-def get_executor(name: str) -> Executor:
-    """A new executor by name: built-ins first, then the ``nbharness.executors`` entry points."""
+#: Built-in executors, each importing its backend only when asked for.
+BUILTIN: dict[str, ExecutorFactory] = {"local": _local, "remote": _remote}
+
+
+def make_executor(name: str, settings: ExecutorSettings | None = None) -> Executor:
+    """A new executor by name: built-ins first, then the ``nbharness.executors`` entry
+    points (read on lookup, never at import), each called with ``settings``."""
+    settings = settings or ExecutorSettings()
     if name in BUILTIN:
-        return BUILTIN[name]()()
+        return BUILTIN[name](settings)
     plugins = {ep.name: ep for ep in entry_points(group=ENTRY_POINT_GROUP)}
     if name in plugins:
-        factory: Callable[[], Executor] = plugins[name].load()
-        return factory()
+        factory: ExecutorFactory = plugins[name].load()
+        return factory(settings)
     known = ", ".join(sorted({*BUILTIN, *plugins}))
     raise NbHarnessError(f"unknown executor {name!r} (known: {known})")

@@ -26,8 +26,8 @@ from traitlets import Type, default
 from .forkserver.client import (
     ForkedProcess,
     ForkProvisioner,
+    ForkServerPool,
     ReapedProvisioner,
-    ZygotePool,
     forkable,
 )
 from .processes import KERNEL_TAG, kill_group, kill_tagged
@@ -118,8 +118,8 @@ class KernelManager(AsyncKernelManager):
       (``processes.KERNEL_TAG``), inherited by whatever it starts, even in a new session
       or after a double fork; ending the kernel kills every process with that tag.
 
-    With ``zygotes`` set, a plain ipykernel is forked from a warm fork server instead of
-    started as a new process (``forkserver.py``).
+    With ``fork_servers`` set, a plain ipykernel is forked from a warm fork server
+    instead of started as a new process (``forkserver/client.py``).
     """
 
     client_factory = Type(klass=AsyncKernelClient, default_value=KernelClient)
@@ -127,13 +127,13 @@ class KernelManager(AsyncKernelManager):
     #: This kernel's mark in the environment of everything it starts.
     tag: str = ""
     #: Fork servers to start kernels from; ``None`` starts a new process per kernel.
-    zygotes: ZygotePool | None = None
+    fork_servers: ForkServerPool | None = None
 
     async def start_kernel(self, **kwargs: Any) -> None:  # type: ignore[override]
         spec = self.kernel_spec
         if spec is not None and sys.platform == "linux":
             self.kernel_id = self.kernel_id or str(uuid.uuid4())
-            forked = self.zygotes is not None and forkable(spec.argv)
+            forked = self.fork_servers is not None and forkable(spec.argv)
             provisioner = ForkProvisioner if forked else ReapedProvisioner
             self.provisioner = provisioner(kernel_id=self.kernel_id, kernel_spec=spec, parent=self)
         self.tag = uuid.uuid4().hex
@@ -149,7 +149,7 @@ class KernelManager(AsyncKernelManager):
     def fork_server_trouble(self) -> str:
         """How the fork server this kernel came from broke ("was killed by SIGKILL"), or ``""``."""
         process = getattr(self.provisioner, "process", None)
-        return process.zygote.health() if isinstance(process, ForkedProcess) else ""
+        return process.server.health() if isinstance(process, ForkedProcess) else ""
 
     def kill(self) -> None:
         """SIGKILL the kernel's process group, then reap the kernel (a few ms)."""

@@ -4,22 +4,24 @@ from __future__ import annotations
 
 import os
 import tempfile
-from typing import Any
+from typing import IO, Any
 
+from jupyter_client.client import KernelClient
 from jupyter_client.kernelspec import KernelSpecManager
 
 from ..errors import KernelDied, KernelNotFound, KernelStartFailed, NbHarnessError
-from . import CellObserver, Closing, InterruptOnTerm, Run, RunResult
-from .forkserver.client import ZygotePool
+from . import CellObserver, ClosesOnExit, Run, RunResult
+from .forkserver.client import ForkServerPool
 from .launch import KernelManager
 from .processes import exit_description, log_tail
-from .session import KernelRun
+from .session import KernelSession
+from .signals import InterruptOnTerm
 
 #: Lines every ipykernel 7 prints at start; they only hide what a dying kernel said.
 KERNEL_NOISE = ("Kernel is running over TCP without encryption",)
 
 
-class LocalExecutor(Closing):
+class LocalExecutor(ClosesOnExit):
     """Runs each notebook on a new local kernel.
 
     Kernels are forked from the executor's fork servers when the run asks for the
@@ -27,7 +29,7 @@ class LocalExecutor(Closing):
     """
 
     def __init__(self) -> None:
-        self.zygotes = ZygotePool()
+        self.fork_servers = ForkServerPool()
         self._term = InterruptOnTerm()
 
     def __enter__(self) -> LocalExecutor:
@@ -35,87 +37,83 @@ class LocalExecutor(Closing):
         return self
 
     def close(self) -> None:
-        self.zygotes.close()
+        self.fork_servers.close()
         self._term.__exit__()
 
     def execute(self, run: Run, observer: CellObserver | None = None) -> RunResult:
         with self.open(run, observer) as live:
             return live.result
 
-    def open(self, run: Run, observer: CellObserver | None = None) -> LocalRun:
-        return LocalRun(run, observer, self.zygotes if run.launcher == "fork" else None)
+    def open(self, run: Run, observer: CellObserver | None = None) -> KernelSession:
+        fork_servers = self.fork_servers if run.launcher == "fork" else None
+        session = KernelSession(run, LocalKernel(fork_servers), observer)
+        session.execute()
+        return session
 
 
-class LocalRun(KernelRun):
-    """A run on a local kernel process, whose output is kept for the report."""
+class LocalKernel:
+    """A kernel process on this machine (a ``KernelBackend``), whose own output is kept
+    for the report of its death."""
 
-    def __init__(
-        self, run: Run, observer: CellObserver | None = None, zygotes: ZygotePool | None = None
-    ) -> None:
-        self.zygotes = zygotes
-        # The kernel process's own stdout/stderr: what a dying kernel said. Closed in close().
-        self.log = tempfile.TemporaryFile("w+", encoding="utf-8", errors="replace")  # noqa: SIM115
-        super().__init__(run, observer)
-        if self.client is None:
-            self.log.close()
+    def __init__(self, fork_servers: ForkServerPool | None = None) -> None:
+        self.fork_servers = fork_servers
+        self.km: KernelManager | None = None
+        #: The kernel process's own stdout/stderr: opened with the manager, closed in ``stop``.
+        self.log: IO[str] | None = None
 
-    def kernel_missing(self, name: str) -> NbHarnessError | None:
+    def missing(self, run: Run, name: str, source: str) -> NbHarnessError | None:
         """A kernel not installed, or a working folder that is not there (a kernel started
         in it would only die before answering)."""
-        if not self.run.cwd.is_dir():
+        if not run.cwd.is_dir():
             return KernelStartFailed(
-                f"kernel {name!r} could not start: its working folder {self.run.cwd} "
+                f"kernel {name!r} could not start: its working folder {run.cwd} "
                 "does not exist (see --nb-cwd)"
             )
         installed = list(KernelSpecManager().find_kernel_specs())
         if name in installed:
             return None
-        return KernelNotFound(name, installed, source=self.kernel_source)
+        return KernelNotFound(name, installed, source=source)
 
-    def manager(self, name: str) -> KernelManager:
-        km = KernelManager(kernel_name=name)
-        km.zygotes = self.zygotes
-        return km
+    def manager(self, run: Run, name: str) -> KernelManager:
+        self.km = KernelManager(kernel_name=name)
+        self.km.fork_servers = self.fork_servers
+        self.log = tempfile.TemporaryFile("w+", encoding="utf-8", errors="replace")  # noqa: SIM115
+        return self.km
 
-    def start_options(self) -> dict[str, Any]:
-        return {"stdout": self.log, "stderr": self.log, "env": {**os.environ, **self.run.env}}
+    def start_options(self, run: Run) -> dict[str, Any]:
+        return {"stdout": self.log, "stderr": self.log, "env": {**os.environ, **run.env}}
 
-    def death(self) -> tuple[str, str]:
-        assert isinstance(self.km, KernelManager)
+    def death(self, starting: bool) -> tuple[str, str]:
+        assert self.km is not None
+        assert self.log is not None
+        if starting:
+            return "", log_tail(self.log, noise=KERNEL_NOISE) or "it printed nothing"
         trouble = self.km.fork_server_trouble()
         how = f"its fork server {trouble}" if trouble else exit_description(self.km.exit_code())
         return how, log_tail(self.log, lines=20, noise=KERNEL_NOISE)
 
-    def start_said(self) -> str:
-        return log_tail(self.log, noise=KERNEL_NOISE) or "it printed nothing"
+    def timed_out(self) -> None:
+        """Nothing to do: the kernel is killed when the session ends."""
 
-    def notes(self) -> list[str]:
-        return self._fork_server_blame()
-
-    def _fork_server_blame(self) -> list[str]:
+    def warnings(self, result: RunResult) -> list[str]:
         """A warning for a run during which the fork server broke (unless the kernel's
         death says so already). Asked again when the kernel is stopped: a fork server
         killed by the last cell may die a moment after the run ends."""
-        assert isinstance(self.km, KernelManager)
-        trouble = self.km.fork_server_trouble()
-        note = (
+        trouble = self.km.fork_server_trouble() if self.km is not None else ""
+        if not trouble or isinstance(result.error, KernelDied):
+            return []
+        return [
             f"the fork server this notebook's kernel was forked from {trouble} during the "
             "run (a cell signalled its parent process); the next notebook gets a new one"
-        )
-        result = getattr(self, "result", None)
-        if not trouble or result is None or isinstance(result.error, KernelDied):
-            return []
-        return [] if note in result.warnings else [note]
+        ]
 
-    async def stop_kernel(self) -> None:
-        assert self.client is not None
-        assert isinstance(self.km, KernelManager)
+    async def stop(self, kc: KernelClient | None) -> None:
+        assert self.km is not None
         try:
             self.km.kill()
-            if hasattr(self, "result"):
-                self.result.warnings.extend(self._fork_server_blame())
         finally:
             await self.km.cleanup_resources()
-            if self.client.kc is not None:
-                self.client.kc.stop_channels()
-            self.log.close()
+            if kc is not None:
+                kc.stop_channels()
+            if self.log is not None:
+                self.log.close()

@@ -3,7 +3,7 @@ plain Jupyter server or a kernel gateway.
 
 The notebook file is read here; its code runs there. Each run gets its own kernel,
 started with ``POST /api/kernels`` and driven by nbclient over the kernel websocket
-(``wire.py``), and is deleted afterwards whatever happened: a pass, a failure, a
+(``websocket.py``), and is deleted afterwards whatever happened: a pass, a failure, a
 timeout, Ctrl-C or SIGTERM. A kernel that died must be deleted too, since the server
 restarts it. Kernels this executor did not start are never touched.
 """
@@ -22,6 +22,7 @@ from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
+from jupyter_client.client import KernelClient
 from jupyter_client.manager import AsyncKernelManager
 
 from ..config.remote import HUB_TOKEN_ENV, SERVER_TOKEN_ENV, read_token
@@ -29,9 +30,10 @@ from ..errors import KernelNotFound, KernelStartFailed, NbHarnessError
 from ..jupyter_api.hub import Hub
 from ..jupyter_api.rest import RemoteError, Rest, Server
 from ..jupyter_api.slots import KernelSlots, NoFreeSlot
-from . import CellObserver, Closing, InterruptOnTerm, Run, RunResult
+from . import CellObserver, ClosesOnExit, ExecutorSettings, Run, RunResult
 from .launch import ReadyOnReply
-from .session import KernelRun
+from .session import KernelSession
+from .signals import InterruptOnTerm
 from .websocket import KernelSocket
 
 #: Statuses that mean the server itself is gone (stopped, culled, being restarted).
@@ -44,7 +46,7 @@ RECONNECT_WAIT_S = 10.0
 CONNECT_TIMEOUT_S = 30.0
 
 
-class RemoteExecutor(Closing):
+class RemoteExecutor(ClosesOnExit):
     """Runs each notebook on a new kernel of ``server``.
 
     ``remote_cwd`` is the kernels' working directory relative to the server's root
@@ -80,6 +82,15 @@ class RemoteExecutor(Closing):
         self._kernelspecs: list[str] | None = None
         self._term = InterruptOnTerm()
 
+    @classmethod
+    def from_settings(cls, settings: ExecutorSettings) -> RemoteExecutor:
+        """The executor on ``settings.server``, or else on the server the ``NBHARNESS_*``
+        environment names (``NBHARNESS_REMOTE_CWD`` then sets the working directory)."""
+        if settings.server is not None:
+            return cls(settings.server, settings.remote_cwd, settings.max_kernels, settings.spare)
+        cwd = settings.remote_cwd or os.environ.get("NBHARNESS_REMOTE_CWD") or None
+        return cls(server_from_environment(), cwd, settings.max_kernels, settings.spare)
+
     def __enter__(self) -> RemoteExecutor:
         self._term.__enter__()
         return self
@@ -104,8 +115,10 @@ class RemoteExecutor(Closing):
         with self.open(run, observer) as live:
             return live.result
 
-    def open(self, run: Run, observer: CellObserver | None = None) -> RemoteRun:
-        return RemoteRun(run, self, observer)
+    def open(self, run: Run, observer: CellObserver | None = None) -> KernelSession:
+        session = KernelSession(_with_env_prologue(run), RemoteKernel(self), observer)
+        session.execute()
+        return session
 
     def kernelspecs(self) -> list[str]:
         """The kernels the server offers; the first request, so a bad token fails here."""
@@ -176,14 +189,12 @@ class RemoteExecutor(Closing):
             self.owned.discard(kernel_id)
 
 
-def from_environment() -> RemoteExecutor:
-    """The executor papermill's engine uses with ``NBHARNESS_EXECUTOR=remote``: a running
+def server_from_environment() -> Server:
+    """The server papermill's engine runs on with ``NBHARNESS_EXECUTOR=remote``: a running
     hub server (``NBHARNESS_HUB_URL``, ``NBHARNESS_HUB_USER``, optional
     ``NBHARNESS_HUB_SERVER``; token ``JUPYTERHUB_API_TOKEN``) or a Jupyter server
     (``NBHARNESS_SERVER_URL``; token ``JUPYTER_TOKEN``)."""
-
     env = os.environ
-    cwd = env.get("NBHARNESS_REMOTE_CWD") or None
     if env.get("NBHARNESS_HUB_URL"):
         user, name = env.get("NBHARNESS_HUB_USER", ""), env.get("NBHARNESS_HUB_SERVER", "")
         if not user:
@@ -192,25 +203,29 @@ def from_environment() -> RemoteExecutor:
         server = hub.running(name)
         if server is None:
             raise NbHarnessError(f"{hub.label(name)} on {hub.url} is not running: start it first")
-        return RemoteExecutor(server, cwd)
+        return server
     if env.get("NBHARNESS_SERVER_URL"):
-        return RemoteExecutor(
-            Server(env["NBHARNESS_SERVER_URL"], read_token(SERVER_TOKEN_ENV)), cwd
-        )
+        return Server(env["NBHARNESS_SERVER_URL"], read_token(SERVER_TOKEN_ENV))
     raise NbHarnessError("the remote executor needs NBHARNESS_HUB_URL or NBHARNESS_SERVER_URL")
 
 
-class RemoteRun(KernelRun):
-    """A run on a remote kernel; the environment is set by code run before the first cell."""
+def _with_env_prologue(run: Run) -> Run:
+    """``run`` with its environment set by code run before the first cell: a remote
+    kernel's environment is the server's."""
+    if not run.env:
+        return run
+    setup = f"__import__('os').environ.update({json.dumps(dict(run.env))})\n"
+    return dataclasses.replace(run, prologue=setup + run.prologue)
 
-    def __init__(self, run: Run, executor: RemoteExecutor, observer: CellObserver | None) -> None:
+
+class RemoteKernel:
+    """A kernel of the executor's server (a ``KernelBackend``)."""
+
+    def __init__(self, executor: RemoteExecutor) -> None:
         self.executor = executor
-        if run.env:
-            setup = f"__import__('os').environ.update({json.dumps(dict(run.env))})\n"
-            run = dataclasses.replace(run, prologue=setup + run.prologue)
-        super().__init__(run, observer)
+        self.km: RemoteKernelManager | None = None
 
-    def kernel_missing(self, name: str) -> NbHarnessError | None:
+    def missing(self, run: Run, name: str, source: str) -> NbHarnessError | None:
         try:
             available = self.executor.kernelspecs()
         except RemoteError as exc:
@@ -220,21 +235,24 @@ class RemoteRun(KernelRun):
         where = self.executor.server.label
         return KernelNotFound(name, available, where=f"on {where}")
 
-    def manager(self, name: str) -> RemoteKernelManager:
-        run = self.run
-        return RemoteKernelManager(
+    def manager(self, run: Run, name: str) -> RemoteKernelManager:
+        self.km = RemoteKernelManager(
             self.executor, name, run.startup_timeout, run.startup_timeout_source
         )
-
-    def _remote(self) -> RemoteKernelManager:
-        assert isinstance(self.km, RemoteKernelManager)
         return self.km
 
-    def death(self) -> tuple[str, str]:
-        return self._remote().lost or "", ""
+    def start_options(self, run: Run) -> dict[str, Any]:
+        return {}  # the environment is set by the run's prologue
 
-    def start_said(self) -> str:
-        return self._remote().lost or "the server gave no reason"
+    def _remote(self) -> RemoteKernelManager:
+        assert self.km is not None
+        return self.km
+
+    def death(self, starting: bool) -> tuple[str, str]:
+        lost = self._remote().lost
+        if starting:
+            return "", lost or "the server gave no reason"
+        return lost or "", ""
 
     def timed_out(self) -> None:
         """Interrupt the cell first: the kernel is deleted next, but a busy kernel on a
@@ -242,7 +260,7 @@ class RemoteRun(KernelRun):
         with contextlib.suppress(RemoteError):
             self._remote().interrupt()
 
-    def notes(self) -> list[str]:
+    def warnings(self, result: RunResult) -> list[str]:
         km = self._remote()
         if km.socket is not None and km.socket.rate_limited:
             return [
@@ -251,7 +269,7 @@ class RemoteRun(KernelRun):
             ]
         return []
 
-    async def stop_kernel(self) -> None:
+    async def stop(self, kc: KernelClient | None) -> None:
         km = self._remote()
         if km.socket is not None:
             await km.socket.close()

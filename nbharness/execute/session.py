@@ -7,18 +7,16 @@ their kernels are found, started, described when they die, and stopped.
 
 from __future__ import annotations
 
-import asyncio
 import atexit
 import contextlib
 import logging
 import math
-import signal
-import threading
 import time
 import warnings
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Protocol
 
+from jupyter_client.client import KernelClient
 from jupyter_client.manager import AsyncKernelManager
 from jupyter_core.utils import run_sync
 from nbclient.exceptions import CellExecutionError, CellTimeoutError, DeadKernelError
@@ -34,9 +32,10 @@ from ..errors import (
 )
 from ..notebook.cellmarks import RAISES, with_executor_tags
 from ..notebook.io import SKIP_TAG, cell_timeout, kernel_name
-from . import CellObserver, Closing, Run, RunResult
+from . import CellObserver, Run, RunResult
 from .launch import NoAnswer
 from .output_limit import CappedClient
+from .signals import cancel_on_interrupt, sigterm_kept
 
 #: The kernel for notebooks that name none: the one ipykernel installs.
 DEFAULT_KERNEL = "python3"
@@ -50,35 +49,92 @@ CLEAN_EXIT_VALUES = {"", "0", "None", "False"}
 FOREVER = 10**9
 
 
-class KernelRun(Closing):
-    """A run whose kernel stays up after the last cell, for questions, until ``close``."""
+class KernelBackend(Protocol):
+    """What a ``KernelSession`` asks of a backend: how its kernel is found, started,
+    described when it dies, and stopped. One backend object serves one session."""
 
-    def __init__(self, run: Run, observer: CellObserver | None = None) -> None:
-        nb = _cleared(run.notebook)
-        self.km: AsyncKernelManager | None = None
-        self.client: CappedClient | None = None
-        self.closed = False
+    def missing(self, run: Run, name: str, source: str) -> NbHarnessError | None:
+        """Why kernel ``name`` (chosen by ``source``) cannot run, or ``None`` when it can."""
+        ...
+
+    def manager(self, run: Run, name: str) -> AsyncKernelManager:
+        """The manager nbclient starts kernel ``name`` with."""
+        ...
+
+    def start_options(self, run: Run) -> dict[str, Any]:
+        """Keyword arguments for the kernel's start (output files, environment)."""
+        ...
+
+    def death(self, starting: bool) -> tuple[str, str]:
+        """How the kernel died and what it said last, for the report (``starting``: it
+        died before it answered)."""
+        ...
+
+    def timed_out(self) -> None:
+        """A cell ran out of time (the kernel is stopped in any case when the session ends)."""
+        ...
+
+    def warnings(self, result: RunResult) -> list[str]:
+        """Warnings about a run that stands (output the server dropped, say); asked when
+        the notebook has run and again once the kernel is stopped."""
+        ...
+
+    async def stop(self, kc: KernelClient | None) -> None:
+        """Stop the kernel and everything it started, and close ``kc``'s channels."""
+        ...
+
+
+class KernelSession:
+    """One run on one kernel of ``backend``. Constructing it does nothing; ``execute``
+    starts the kernel and runs the notebook, and the kernel stays up after the last cell,
+    for questions (``run_code``), until ``close``."""
+
+    def __init__(
+        self, run: Run, backend: KernelBackend, observer: CellObserver | None = None
+    ) -> None:
         self.run = run
-        self.kernel = name = run.kernel or kernel_name(nb) or DEFAULT_KERNEL
-        #: Where the kernel's name came from, for a report that it is missing.
-        self.kernel_source = (
-            run.kernel_source
-            if run.kernel
-            else "the notebook's kernelspec"
-            if kernel_name(nb)
-            else "the default"
-        )
-        missing = self.kernel_missing(name)
-        if missing is not None:
-            self.result = RunResult(nb, missing)
-            return
+        self.backend = backend
         self.watch = _CellWatch(observer)
         self.limits = _Limits(run)
-        self.km = self.manager(name)
-        self.client = CappedClient(
+        self.client: CappedClient | None = None
+        self.closed = False
+        #: What came of the run: set by ``execute``.
+        self.result: RunResult
+
+    def __enter__(self) -> KernelSession:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def execute(self) -> RunResult:
+        """Start the kernel and run every cell; the kernel stays up until ``close``."""
+        run = self.run
+        nb = _cleared(run.notebook)
+        name, source = _kernel_choice(run, nb)
+        missing = self.backend.missing(run, name, source)
+        if missing is not None:
+            self.result = RunResult(nb, missing)
+            return self.result
+        self.client = self._client_for(nb, name)
+        try:
+            # We own the kernel manager, so nbclient leaves the kernel up for us.
+            options = self.backend.start_options(run)
+            with sigterm_kept():
+                error = self._guard(lambda: self._client.execute(cleanup_kc=False, **options))
+        except BaseException:
+            self.close()
+            raise
+        self.result = self._outcome(nb, error)
+        self._add_warnings()
+        return self.result
+
+    def _client_for(self, nb: NotebookNode, name: str) -> CappedClient:
+        run, watch = self.run, self.watch
+        return CappedClient(
             nb,
             output_limit=run.output_limit,
-            km=self.km,
+            km=self.backend.manager(run, name),
             timeout_func=self.limits.for_cell,  # the ``timeout`` trait takes ints only
             startup_timeout=_whole_seconds(run.startup_timeout),
             kernel_name=name,
@@ -87,26 +143,17 @@ class KernelRun(Closing):
             allow_errors=run.allow_errors,
             interrupt_on_timeout=run.interrupt_on_timeout,
             on_notebook_start=self._kernel_ready,
-            on_cell_start=self.watch.started,
-            on_cell_executed=self.watch.executed,
-            on_cell_error=self.watch.failed,
+            on_cell_start=watch.started,
+            on_cell_executed=watch.executed,
+            on_cell_error=watch.failed,
             log=_QUIET_LOG,
         )
-        sigterm = _python_handler(signal.SIGTERM)
-        try:
-            # We own the kernel manager, so nbclient leaves the kernel up for us.
-            error = self._guard(
-                lambda: self._client.execute(cleanup_kc=False, **self.start_options())
-            )
-        except BaseException:
-            self.close()
-            raise
-        finally:
-            # nbclient's clean-up resets SIGTERM to the default (die at once, leaving
-            # kernels behind) rather than to what it was.
-            _restore(signal.SIGTERM, sigterm)
+
+    def _outcome(self, nb: NotebookNode, error: NbHarnessError | None) -> RunResult:
+        """The run's result, once nbclient stopped with ``error`` (``None``: it ran through)."""
+        run = self.run
         if isinstance(error, CellTimeout):
-            self.timed_out()
+            self.backend.timed_out()
         if run.epilogue and not isinstance(error, (CellTimeout, KernelDied, KernelStartFailed)):
             with contextlib.suppress(Exception):  # best effort: the run's verdict stands
                 run_sync(self._silently)(run.epilogue)
@@ -117,43 +164,14 @@ class KernelRun(Closing):
         if error is None and not run.allow_errors:
             error = _late_error(nb)
         if _is_clean_exit(error):
-            self.result = RunResult(nb, exited_early=True, unraised=self.watch.unraised)
-        else:
-            self.result = RunResult(nb, error, unraised=self.watch.unraised)
-        self.result.warnings.extend(self.notes())
+            return RunResult(nb, exited_early=True, unraised=self.watch.unraised)
+        return RunResult(nb, error, unraised=self.watch.unraised)
 
-    # What a backend provides.
-
-    def kernel_missing(self, name: str) -> NbHarnessError | None:
-        """Why kernel ``name`` cannot run here, or ``None`` when it can."""
-        raise NotImplementedError
-
-    def manager(self, name: str) -> AsyncKernelManager:
-        raise NotImplementedError
-
-    def start_options(self) -> dict[str, Any]:
-        """Keyword arguments for the kernel's start (output files, environment)."""
-        return {}
-
-    def death(self) -> tuple[str, str]:
-        """How the kernel died, and what it said last, for the report."""
-        return "", ""
-
-    def start_said(self) -> str:
-        """What a kernel that died while starting said."""
-        return "it printed nothing"
-
-    def timed_out(self) -> None:
-        """A cell ran out of time (the kernel is stopped by ``close`` in any case)."""
-
-    def notes(self) -> list[str]:
-        """Warnings about a finished run (output the server dropped, say)."""
-        return []
-
-    async def stop_kernel(self) -> None:
-        raise NotImplementedError
-
-    # The run itself.
+    def _add_warnings(self) -> None:
+        result = self.result
+        for note in self.backend.warnings(result):
+            if note not in result.warnings:
+                result.warnings.append(note)
 
     async def _kernel_ready(self, notebook: NotebookNode) -> None:
         self.watch.kernel_ready(notebook)
@@ -182,7 +200,9 @@ class KernelRun(Closing):
             return
         self.closed = True
         if self.client is not None:
-            run_sync(self.stop_kernel)()
+            run_sync(self.backend.stop)(self.client.kc)
+            if hasattr(self, "result"):
+                self._add_warnings()
 
     @property
     def _client(self) -> CappedClient:
@@ -206,7 +226,7 @@ class KernelRun(Closing):
 
     def _explain(self, exc: BaseException) -> NbHarnessError:
         """The error to report for how nbclient stopped; anything unforeseen is re-raised."""
-        watch, name = self.watch, self.kernel
+        watch, name = self.watch, self._client.kernel_name
         if isinstance(exc, NbHarnessError):
             return exc  # the backend's own words (a server that refused, say)
         if isinstance(exc, CellExecutionError):
@@ -221,10 +241,11 @@ class KernelRun(Closing):
                 f"({run.startup_timeout_source})"
             )
         if isinstance(exc, DeadKernelError) and watch.cell is not None:
-            how, said = self.death()
+            how, said = self.backend.death(starting=False)
             return KernelDied(**watch.where(), stderr=said, how=how)
         if isinstance(exc, DeadKernelError):
-            return KernelStartFailed(f"kernel {name!r} died during start-up: {self.start_said()}")
+            _, said = self.backend.death(starting=True)
+            return KernelStartFailed(f"kernel {name!r} died during start-up: {said}")
         if isinstance(exc, Exception) and watch.cell is None:
             # A kernel that cannot start fails in many library-specific ways.
             reason = f"{type(exc).__name__}: {exc}".strip().splitlines()[0]
@@ -232,20 +253,16 @@ class KernelRun(Closing):
         raise exc
 
 
+def _kernel_choice(run: Run, nb: NotebookNode) -> tuple[str, str]:
+    """The kernel to start, and where its name came from (for a report that it is missing)."""
+    if run.kernel:
+        return run.kernel, run.kernel_source
+    own = kernel_name(nb)
+    return (own, "the notebook's kernelspec") if own else (DEFAULT_KERNEL, "the default")
+
+
 def _whole_seconds(seconds: float) -> int:
     return FOREVER if seconds >= FOREVER else math.ceil(seconds)
-
-
-def _python_handler(signum: int) -> Any:
-    """The signal's Python-level handler, or ``None`` outside the main thread."""
-    if threading.current_thread() is not threading.main_thread():
-        return None
-    return signal.getsignal(signum)
-
-
-def _restore(signum: int, handler: Any) -> None:
-    if handler is not None and signal.getsignal(signum) is not handler:
-        signal.signal(signum, handler)
 
 
 def _late_error(nb: NotebookNode) -> CellError | None:
@@ -315,24 +332,11 @@ class _CellWatch:
         self.reply: dict[str, Any] = {}
 
     def kernel_ready(self, notebook: NotebookNode) -> None:
-        """Make Ctrl-C (or SIGTERM) stop the run, and pytest with it, not just the kernel.
+        """Make Ctrl-C (or SIGTERM) stop the run, and pytest with it, not just the kernel."""
+        cancel_on_interrupt(self._interrupted)
 
-        nbclient answers SIGINT and SIGTERM by killing the kernel and carrying on, so the
-        notebook would fail oddly and pytest would start the next one. Once the kernel is
-        up we take both back: cancel the run, which ``KernelRun`` turns into
-        KeyboardInterrupt after stopping the kernel.
-        """
-        loop = asyncio.get_running_loop()
-        task = asyncio.current_task()
-
-        def interrupt() -> None:
-            self.interrupted = True
-            if task is not None:
-                task.cancel()
-
-        with contextlib.suppress(RuntimeError, ValueError):  # not in the main thread
-            loop.add_signal_handler(signal.SIGINT, interrupt)
-            loop.add_signal_handler(signal.SIGTERM, interrupt)
+    def _interrupted(self) -> None:
+        self.interrupted = True
 
     def started(self, cell: NotebookNode, cell_index: int) -> None:
         self.cell, self.index = cell, cell_index

@@ -29,9 +29,7 @@ class HubError(RemoteError):
     def __init__(self, message: str, events: list[str] | None = None) -> None:
         super().__init__(message)
         self.events = list(events or [])
-
-    def __reduce__(self) -> tuple[type, tuple[str, list[str]]]:  # type: ignore[override]
-        return (type(self), (str(self), self.events))
+        self.args = (message, self.events)  # pickled (xdist) from these, as it was built
 
     def details(self) -> list[str]:
         """The hub's event log, when it says more than the summary does."""

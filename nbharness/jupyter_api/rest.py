@@ -54,20 +54,20 @@ class RemoteError(NbHarnessError):
         fault: Fault | None = None,
         missing: bool = False,
     ) -> None:
-        super().__init__(message)
+        # Pickled (xdist) from these, as it was built.
+        super().__init__(message, status, retry_after, fault, missing)
+        self.message = message
         self.status = status
         self.retry_after = retry_after
         self.fault = fault
         self.missing = missing
 
+    def __str__(self) -> str:
+        return self.message
+
     @property
     def timed_out(self) -> bool:
         return self.fault == "timeout"
-
-    def __reduce__(
-        self,
-    ) -> tuple[type, tuple[str, int | None, float, Fault | None, bool]]:
-        return (type(self), (str(self), self.status, self.retry_after, self.fault, self.missing))
 
 
 class _NoRedirects(urllib.request.HTTPRedirectHandler):

@@ -13,7 +13,7 @@ from nbformat import NotebookNode
 from ..config.project import Project
 from ..config.settings import SETTINGS_KEY, Settings, settings_of
 from ..errors import CellError, CellProblem, NbHarnessError, NotebookWarning
-from ..execute import Executor, RunResult, get_executor
+from ..execute import Executor, ExecutorSettings, RunResult, make_executor
 from ..notebook.io import NotWritten, write_notebook
 from ..plan import plan
 from ..plan.parameters import ParameterSet
@@ -200,17 +200,14 @@ def pairing_for(config: pytest.Config, path: Path, nb: NotebookNode) -> Pairing 
 def executor_for(config: pytest.Config) -> Executor:
     """The session's executor, entered on first use and closed at session end."""
     if EXECUTOR_KEY not in config.stash:
-        settings = settings_of(config)
-        if settings.remote is not None:
-            from ..execute.remote import RemoteExecutor
-
+        remote = settings_of(config).remote
+        if remote is None:
+            executor = make_executor("local", ExecutorSettings())
+        else:
             session = config.pluginmanager.get_plugin(REMOTE_PLUGIN)
             assert isinstance(session, RemoteSession)
-            executor: Executor = RemoteExecutor(
-                session.server(), settings.remote.remote_cwd, settings.remote.max_kernels
-            )
-        else:
-            executor = get_executor("local")
+            on = ExecutorSettings(session.server(), remote.remote_cwd, remote.max_kernels)
+            executor = make_executor("remote", on)
         config.stash[EXECUTOR_KEY] = executor.__enter__()
     return config.stash[EXECUTOR_KEY]
 

@@ -22,7 +22,7 @@ import pytest
 
 from ..config.remote import RemoteSettings
 from ..errors import NbHarnessError
-from ..execute import InterruptOnTerm
+from ..execute.signals import InterruptOnTerm
 from ..jupyter_api.hub import Hub
 from ..jupyter_api.rest import RemoteError, Server
 
@@ -266,12 +266,11 @@ def _image_of(server: Server, kernel: str | None) -> str:
     session and server: about half a second)."""
     from nbformat.v4 import new_code_cell, new_notebook
 
-    from ..execute import Run
-    from ..execute.remote import RemoteExecutor
+    from ..execute import ExecutorSettings, Run, make_executor
 
     probe = new_notebook(cells=[new_code_cell(IMAGE_PROBE)])
     run = Run(Path("image.ipynb"), probe, Path("."), cell_timeout=30, kernel=kernel)
-    with RemoteExecutor(server, spare=False) as executor:
+    with make_executor("remote", ExecutorSettings(server=server, spare=False)) as executor:
         result = executor.execute(run)
     outputs = result.notebook.cells[0].get("outputs", [])
     shown = outputs[0].get("data", {}).get("text/plain", "''") if outputs else "''"

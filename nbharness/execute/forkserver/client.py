@@ -1,10 +1,10 @@
-"""Kernels forked from a warm zygote: a fresh ipykernel in tens of milliseconds.
+"""Kernels forked from a warm fork server: a fresh ipykernel in tens of milliseconds.
 
 A new ``python -m ipykernel_launcher`` spends ~250 ms of CPU importing ipykernel. The
-zygote (``server.py``) imports a fresh kernel's modules once; each kernel is then a
+fork server (``server.py``) imports a fresh kernel's modules once; each kernel is then a
 ``fork()`` of it. ``ForkProvisioner`` plugs that into jupyter_client's provisioner
-interface (entry point ``nbharness-fork`` in ``jupyter_client.kernel_provisioners``),
-so nbclient and papermill drive forked kernels unchanged.
+interface (set on the kernel manager by ``launch.KernelManager``, not registered as an
+entry point), so nbclient drives forked kernels unchanged.
 """
 
 from __future__ import annotations
@@ -28,36 +28,39 @@ from jupyter_client.provisioning.local_provisioner import LocalProvisioner
 
 from ..processes import exit_description, log_tail, state
 
-ZYGOTE = Path(__file__).with_name("server.py")
+SERVER_SCRIPT = Path(__file__).with_name("server.py")
 REAPER = Path(__file__).with_name("reaper.py")
 
-#: How long a zygote may take to import a kernel's modules before we give up on it.
-ZYGOTE_START_TIMEOUT = 60.0
+#: How long a fork server may take to import a kernel's modules before we give up on it.
+FORK_SERVER_START_TIMEOUT = 60.0
 #: How long a fork (a few ms) may take before the fork server counts as unresponsive.
 SPAWN_TIMEOUT = 10.0
 #: How often a wait on the fork server looks whether it died or was stopped.
 HEALTH_CHECK_S = 0.1
 
 
-class ZygoteError(RuntimeError):
+class ForkServerError(RuntimeError):
     """The fork server could not start or answer: ``state`` says why, ``waited_for`` what
     was asked of it."""
 
     def __init__(self, waited_for: str, state: str) -> None:
-        super().__init__(f"the fork server {state} while nbharness waited for {waited_for}")
+        super().__init__(waited_for, state)  # pickled (xdist) from these, as it was built
         self.waited_for = waited_for
         self.state = state
 
+    def __str__(self) -> str:
+        return f"the fork server {self.state} while nbharness waited for {self.waited_for}"
 
-class Zygote:
+
+class ForkServer:
     """The parent's end of one fork server (one per Python interpreter)."""
 
     def __init__(self, python: str) -> None:
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
-        # What the zygote itself prints (import-time chatter, a crash) is kept for errors.
+        # What the fork server itself prints (import-time chatter, a crash) is kept for errors.
         self.log = tempfile.TemporaryFile("w+", encoding="utf-8", errors="replace")  # noqa: SIM115
         self.process = subprocess.Popen(
-            [python, str(ZYGOTE), str(theirs.fileno())],
+            [python, str(SERVER_SCRIPT), str(theirs.fileno())],
             pass_fds=[theirs.fileno()],
             stdin=subprocess.DEVNULL,
             stdout=self.log,
@@ -72,7 +75,7 @@ class Zygote:
         self.exits: dict[int, int] = {}
         #: How the fork server broke ("was killed by SIGKILL", "was stopped"), once it did.
         self.broken = ""
-        self.ready = self._receive("ready", ZYGOTE_START_TIMEOUT, "its start")
+        self.ready = self._receive("ready", FORK_SERVER_START_TIMEOUT, "its start")
 
     def spawn(self, argv: list[str], env: dict[str, str], cwd: str, stdio: list[int]) -> int:
         request = json.dumps({"argv": argv, "env": env, "cwd": cwd}).encode()
@@ -84,10 +87,10 @@ class Zygote:
             return self._receive("pid", SPAWN_TIMEOUT, "a new kernel")
 
     def exit_code(self, pid: int, timeout: float = 0.0) -> int | None:
-        """The kernel's exit code once the zygote has reaped it, waiting up to ``timeout``;
-        ``None`` if it has not, or the zygote broke and cannot tell."""
+        """The kernel's exit code once the fork server has reaped it, waiting up to ``timeout``;
+        ``None`` if it has not, or the fork server broke and cannot tell."""
         deadline = time.monotonic() + timeout
-        with self.lock, contextlib.suppress(ZygoteError):  # broken: it cannot tell
+        with self.lock, contextlib.suppress(ForkServerError):  # broken: it cannot tell
             while pid not in self.exits:
                 left = deadline - time.monotonic()
                 message = self._read_one(min(max(left, 0.0), HEALTH_CHECK_S), "a kernel's exit")
@@ -107,7 +110,7 @@ class Zygote:
         return self.broken
 
     def close(self) -> None:
-        """End the zygote: it kills whatever kernels it still has, then exits. A broken
+        """End the fork server: it kills whatever kernels it still has, then exits. A broken
         one is killed outright (SIGKILL ends a stopped process too)."""
         self.channel.close()
         if self.health():
@@ -129,14 +132,14 @@ class Zygote:
         self.broken = self.broken or f"did not answer within {timeout:g} s"
         raise self._failure(waited_for)
 
-    def _failure(self, waited_for: str) -> ZygoteError:
+    def _failure(self, waited_for: str) -> ForkServerError:
         state = self.health() or "closed its socket"
         said = log_tail(self.log)
-        return ZygoteError(waited_for, f"{state}; it said: {said}" if said else state)
+        return ForkServerError(waited_for, f"{state}; it said: {said}" if said else state)
 
     def _read_one(self, timeout: float, waited_for: str) -> dict[str, Any] | None:
-        """One message from the zygote (exit notices are filed away), or ``None``; raise
-        ``ZygoteError`` as soon as it is dead or stopped."""
+        """One message from the fork server (exit notices are filed away), or ``None``; raise
+        ``ForkServerError`` as soon as it is dead or stopped."""
         readable, _, _ = select.select([self.channel], [], [], timeout)
         if not readable:
             if self.health():
@@ -154,63 +157,63 @@ class Zygote:
         return message
 
 
-class ZygotePool:
-    """The zygotes of one executor, one per interpreter, started on first use."""
+class ForkServerPool:
+    """The fork servers of one executor, one per interpreter, started on first use."""
 
     def __init__(self) -> None:
-        self._zygotes: dict[str, Zygote] = {}
+        self._servers: dict[str, ForkServer] = {}
         self._broken: set[str] = set()
         self._lock = threading.Lock()
 
-    def get(self, python: str) -> Zygote | None:
-        """The interpreter's zygote, or ``None`` if it cannot run one (then kernels start
+    def get(self, python: str) -> ForkServer | None:
+        """The interpreter's fork server, or ``None`` if it cannot run one (then kernels start
         as processes: slower, never wrong). One that a notebook killed or stopped is
         replaced by a new one."""
         with self._lock:
             if python in self._broken:
                 return None
-            zygote = self._zygotes.get(python)
-            if zygote is not None and zygote.health():
-                del self._zygotes[python]
-                zygote.close()
-            if python not in self._zygotes:
+            server = self._servers.get(python)
+            if server is not None and server.health():
+                del self._servers[python]
+                server.close()
+            if python not in self._servers:
                 try:
-                    self._zygotes[python] = Zygote(python)
-                except (OSError, ZygoteError):
+                    self._servers[python] = ForkServer(python)
+                except (OSError, ForkServerError):
                     self._broken.add(python)
                     return None
-            return self._zygotes[python]
+            return self._servers[python]
 
     def pids(self) -> set[int]:
         """The fork servers' process ids."""
-        return {zygote.process.pid for zygote in self._zygotes.values()}
+        return {server.process.pid for server in self._servers.values()}
 
     def close(self) -> None:
         with self._lock:
-            zygotes, self._zygotes = list(self._zygotes.values()), {}
-        for zygote in zygotes:
-            zygote.close()
+            fork_servers, self._servers = list(self._servers.values()), {}
+        for server in fork_servers:
+            server.close()
 
 
 class ForkedProcess:
-    """Enough of ``subprocess.Popen`` for jupyter_client, for a kernel the zygote forked."""
+    """Enough of ``subprocess.Popen`` for jupyter_client, for a kernel the fork server forked."""
 
-    def __init__(self, zygote: Zygote, pid: int) -> None:
-        self.zygote = zygote
+    def __init__(self, server: ForkServer, pid: int) -> None:
+        self.server = server
         self.pid = pid
         self.returncode: int | None = None
 
     def poll(self) -> int | None:
         if self.returncode is None:
-            code = self.zygote.exit_code(self.pid)
+            code = self.server.exit_code(self.pid)
             self.returncode = code if code is not None else self._orphan_code()
         return self.returncode
 
     def wait(self, timeout: float | None = None) -> int:
         limit = 1e9 if timeout is None else timeout
-        code = self.zygote.exit_code(self.pid, timeout=limit)
+        code = self.server.exit_code(self.pid, timeout=limit)
         deadline = time.monotonic() + min(limit, SPAWN_TIMEOUT)
-        while code is None and self.zygote.broken and time.monotonic() < deadline:
+        while code is None and self.server.broken and time.monotonic() < deadline:
             code = self._orphan_code()
             time.sleep(0.01)
         if code is None:
@@ -221,7 +224,7 @@ class ForkedProcess:
     def _orphan_code(self) -> int | None:
         """With its fork server broken, nobody reports the kernel's exit: a kernel that is
         gone (or a zombie under a stopped server) was killed, by us or with its server."""
-        if self.zygote.broken and state(self.pid) in ("", "Z"):
+        if self.server.broken and state(self.pid) in ("", "Z"):
             return -signal.SIGKILL
         return None
 
@@ -239,7 +242,7 @@ class ForkedProcess:
 
 
 def forkable(argv: list[str]) -> bool:
-    """Whether a kernelspec's command is a plain ipykernel the zygote can stand in for."""
+    """Whether a kernelspec's command is a plain ipykernel the fork server can stand in for."""
     return len(argv) >= 3 and argv[1:3] == ["-m", "ipykernel_launcher"]
 
 
@@ -252,13 +255,13 @@ class ReapedProvisioner(LocalProvisioner):
 
 
 class ForkProvisioner(ReapedProvisioner):
-    """jupyter_client's local provisioner, launching by fork from the executor's zygote
+    """jupyter_client's local provisioner, launching by fork from the executor's fork server
     (or, when there is none, as a process under ``reaper.py``)."""
 
     async def launch_kernel(self, cmd: list[str], **kwargs: Any) -> KernelConnectionInfo:
-        pool: ZygotePool | None = getattr(self.parent, "zygotes", None)
-        zygote = pool.get(cmd[0]) if pool is not None and forkable(cmd) else None
-        if zygote is None:
+        pool: ForkServerPool | None = getattr(self.parent, "fork_servers", None)
+        server = pool.get(cmd[0]) if pool is not None and forkable(cmd) else None
+        if server is None:
             return await super().launch_kernel(cmd, **kwargs)
         env = dict(kwargs.get("env") or os.environ)
         env["JPY_PARENT_PID"] = str(os.getpid())
@@ -266,10 +269,10 @@ class ForkProvisioner(ReapedProvisioner):
         with open(os.devnull, "rb") as stdin:
             stdio = [stdin.fileno(), _fd(kwargs.get("stdout"), 1), _fd(kwargs.get("stderr"), 2)]
             try:
-                pid = zygote.spawn(cmd, env, cwd, stdio)
-            except ZygoteError:  # broken under us: this kernel starts as a process
+                pid = server.spawn(cmd, env, cwd, stdio)
+            except ForkServerError:  # broken under us: this kernel starts as a process
                 return await super().launch_kernel(cmd, **kwargs)
-        self.process = ForkedProcess(zygote, pid)  # type: ignore[assignment]  # Popen's API
+        self.process = ForkedProcess(server, pid)  # type: ignore[assignment]  # Popen's API
         self.pid = self.pgid = pid  # the kernel leads its own session
         self.cwd = cwd
         return self.connection_info

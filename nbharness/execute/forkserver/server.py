@@ -4,16 +4,16 @@ Run as a script (``python server.py FD``), never imported: it must hold exactly 
 fresh kernel holds, and nothing of nbharness. It talks to its parent over the
 SOCK_SEQPACKET socket FD:
 
-- parent → zygote: ``{"argv": [...], "env": {...}, "cwd": "..."}`` with the kernel's
+- parent → fork server: ``{"argv": [...], "env": {...}, "cwd": "..."}`` with the kernel's
   stdin, stdout and stderr as three file descriptors;
-- zygote → parent: ``{"ready": N}`` once, then ``{"pid": P}`` per kernel and
+- fork server → parent: ``{"ready": N}`` once, then ``{"pid": P}`` per kernel and
   ``{"exit": P, "code": C}`` when a kernel ends.
 
 Rules learned the hard way (see the fast-kernels research): no zmq context, thread or
-event loop in the zygote; ``gc.freeze()`` so forks stay copy-on-write; each kernel in
+event loop in the fork server; ``gc.freeze()`` so forks stay copy-on-write; each kernel in
 its own session; the environment that imports set is applied again in each kernel; the
 kernel's parent-poll uses the requester's pid. When the parent goes away (EOF), every
-kernel's process group is killed and the zygote exits.
+kernel's process group is killed and the fork server exits.
 
 Nothing a kernel starts outlives it (Linux): the fork server is a child subreaper, so
 what a kernel's children leave behind is adopted here rather than by init; each kernel
@@ -44,7 +44,7 @@ from typing import Any
 
 #: Run in a new interpreter: initialize a kernel app and list sys.modules. It imports
 #: nothing of its own beyond ``sys`` and ``os``, which every interpreter has loaded.
-#: (Not the zygote forking a probe: the probe would inherit the zygote's own imports.)
+#: (Not the fork server forking a probe: the probe would inherit the fork server's own imports.)
 PROBE = """
 import sys, os
 from ipykernel.kernelapp import IPKernelApp
@@ -104,7 +104,7 @@ def _cache_key_and_file() -> tuple[str, pathlib.Path]:
 
 
 def preload() -> tuple[list[str], dict[str, str]]:
-    """Import a fresh kernel's modules; return the zygote's own extras, and the
+    """Import a fresh kernel's modules; return the fork server's own extras, and the
     environment the imports set."""
     before = dict(os.environ)
     fresh = {*fresh_kernel_modules(), "runpy"}  # kernels start as ``python -m ...``
@@ -122,7 +122,7 @@ def preload() -> tuple[list[str], dict[str, str]]:
 
 def follow_pythonpath(inherited: str, wanted: str) -> None:
     """Make ``sys.path`` what a new process with PYTHONPATH ``wanted`` would have: the
-    zygote's interpreter read its own PYTHONPATH (``inherited``) long ago."""
+    fork server's interpreter read its own PYTHONPATH (``inherited``) long ago."""
     if inherited == wanted:
         return
     for entry in filter(None, inherited.split(os.pathsep)):
@@ -144,7 +144,7 @@ def start_kernel(
         prctl(PR_SET_PDEATHSIG, signal.SIGKILL)  # the fork server gone: so is the kernel
         if os.getppid() == 1:
             os._exit(1)  # it went before the line above took effect
-        for name in extras:  # what only the zygote imported: a fresh kernel lacks it too
+        for name in extras:  # what only the fork server imported: a fresh kernel lacks it too
             sys.modules.pop(name, None)
         for fd in closing:
             os.close(fd)
