@@ -133,3 +133,20 @@ def test_the_order_lint_messages_the_docs_quote_are_what_check_prints(tmp_path, 
     messages = quoted_messages("hidden-state.md")
     assert len(messages) >= len(stored)
     assert_printed(messages, capsys.readouterr().out)
+
+
+def test_the_failure_the_readme_shows_is_what_a_run_prints(pytester, make_notebook):
+    make_notebook(
+        "broken.ipynb",
+        [
+            "def ratio(a, b):\n    return a / b",
+            {"markdown": "Now divide."},
+            "x = 1\ny = ratio(x, 0)\nprint('unreached')",
+        ],
+    )
+    printed = pytester.runpytest("--nb").stdout.lines
+    start = printed.index("cell 3 (In [2]) raised ZeroDivisionError: division by zero")
+    end = printed.index("ZeroDivisionError: division by zero", start)
+    report = "\n".join(line.rstrip() for line in printed[start : end + 1])
+    for page in ("README.md", "docs/testing.md"):
+        assert report in (ROOT / page).read_text(encoding="utf-8"), page
