@@ -150,3 +150,11 @@ def test_the_failure_the_readme_shows_is_what_a_run_prints(pytester, make_notebo
     report = "\n".join(line.rstrip() for line in printed[start : end + 1])
     for page in ("README.md", "docs/testing.md"):
         assert report in (ROOT / page).read_text(encoding="utf-8"), page
+
+
+def test_the_layout_map_names_every_module_and_only_modules_that_exist():
+    text = (ROOT / "docs" / "CONTRIBUTING.md").read_text(encoding="utf-8")
+    mapped = set(re.findall(r"^\| `(nbharness/[\w/]+\.py)` \|", text, re.MULTILINE))
+    modules = {path.relative_to(ROOT).as_posix() for path in (ROOT / "nbharness").rglob("*.py")}
+    packages = {m for m in modules if m.endswith("/__init__.py") and m.count("/") > 1}
+    assert mapped == modules - (packages - mapped)
