@@ -137,6 +137,8 @@ def test_a_notebook_that_breaks_the_fork_server_does_not_break_the_next_ones(
 ESCAPING_CHILDREN = """
 import os, subprocess, time
 session = subprocess.Popen(["sleep", "300"], start_new_session=True)
+# A child that drops the environment carries no kernel tag: only its reaper can end it.
+untagged = subprocess.Popen(["sleep", "302"], start_new_session=True, env={})
 first = os.fork()
 if first == 0:
     os.setsid()
@@ -146,7 +148,7 @@ if first == 0:
 os.waitpid(first, 0)
 time.sleep(0.2)
 daemon = int(subprocess.check_output(["pgrep", "-f", "^sleep 301$"]).split()[-1])
-open("pids.txt", "w").write(f"{os.getpid()} {session.pid} {daemon}")
+open("pids.txt", "w").write(f"{os.getpid()} {session.pid} {daemon} {untagged.pid}")
 """
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 import os
+import subprocess
 import sys
 import time
 import uuid
@@ -30,7 +31,7 @@ from .forkserver.client import (
     ReapedProvisioner,
     forkable,
 )
-from .processes import KERNEL_TAG, kill_group, kill_tagged
+from .processes import KERNEL_TAG, end_under_reaper, kill_group, kill_tagged
 
 #: How soon a client socket retries connecting to a kernel that is not listening yet.
 RECONNECT_MS = 5
@@ -167,7 +168,12 @@ class KernelManager(AsyncKernelManager):
     def _kill_all(self) -> None:
         """SIGKILL the kernel's group and every process that carries its tag."""
         group, self._process_group = self._process_group, None
-        if group is not None and hasattr(os, "killpg"):
+        process = getattr(self.provisioner, "process", None)
+        # A process-launched kernel's group is led by its reaper, which must outlive it.
+        reaper = process if isinstance(self.provisioner, ReapedProvisioner) else None
+        if group is not None and isinstance(reaper, subprocess.Popen):
+            end_under_reaper(reaper)
+        elif group is not None and hasattr(os, "killpg"):
             kill_group(group)
         tag, self.tag = self.tag, ""
         if tag:

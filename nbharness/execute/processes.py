@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
+import subprocess
 import time
 from pathlib import Path
 from typing import IO
@@ -18,6 +19,9 @@ from typing import IO
 KERNEL_TAG = "NBHARNESS_KERNEL"
 #: How much of a log's end is read for its last lines.
 TAIL_BYTES = 64_000
+#: How long a kernel's reaper may take to clear up after the kernel before its group is
+#: killed with it (it kills what it finds at once: milliseconds).
+REAPER_GRACE_S = 5.0
 
 
 def exit_description(code: int | None) -> str:
@@ -48,6 +52,30 @@ def kill_group(group: int) -> None:
     """SIGKILL a process group; an empty one is fine."""
     with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(group, signal.SIGKILL)
+
+
+def end_under_reaper(reaper: subprocess.Popen[bytes], grace: float = REAPER_GRACE_S) -> None:
+    """End a kernel started under ``forkserver/reaper.py`` (which leads the kernel's
+    group) so that the reaper outlives it: SIGKILL every other process of the group, then
+    let the reaper kill what the kernel left under it (orphans in a new session, with no
+    environment to carry the tag) and exit, before the group is cleared."""
+    for pid in _members(reaper.pid):
+        if pid != reaper.pid:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.kill(pid, signal.SIGKILL)
+    with contextlib.suppress(subprocess.TimeoutExpired):
+        reaper.wait(timeout=grace)
+    kill_group(reaper.pid)
+
+
+def _members(group: int) -> list[int]:
+    """The live processes of a process group (Linux: read from /proc)."""
+    members = []
+    for pid in _proc_pids():
+        with contextlib.suppress(OSError):
+            if os.getpgid(pid) == group:
+                members.append(pid)
+    return members
 
 
 def kill_tagged(tag: str, grace: float = 2.0) -> None:

@@ -14,7 +14,6 @@ import os
 import resource
 import signal
 import sys
-import time
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -46,8 +45,11 @@ def main(argv: list[str]) -> None:
     # Interrupts and terminations go to the whole group: they are the kernel's to answer.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    # Held, so that waiting for it wakes the moment the kernel ends (see wait_for).
+    signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGCHLD})
     kernel = os.fork()
     if kernel == 0:
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGCHLD})
         prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
         signal.signal(signal.SIGINT, signal.SIG_DFL)
         signal.signal(signal.SIGTERM, signal.SIG_DFL)
@@ -60,7 +62,8 @@ def main(argv: list[str]) -> None:
 
 
 def wait_for(kernel: int, parent: int) -> int | None:
-    """The kernel's wait status, or ``None`` if the parent went first."""
+    """The kernel's wait status, or ``None`` if the parent went first: woken by the
+    kernel's SIGCHLD at once, or every ``PARENT_CHECK_S`` to look at the parent."""
     while True:
         pid, status = os.waitpid(-1, os.WNOHANG)
         if pid == kernel:
@@ -68,7 +71,7 @@ def wait_for(kernel: int, parent: int) -> int | None:
         if pid == 0:
             if os.getppid() != parent:
                 return None
-            time.sleep(PARENT_CHECK_S)
+            signal.sigtimedwait({signal.SIGCHLD}, PARENT_CHECK_S)
 
 
 def end_as(status: int | None) -> None:
