@@ -419,3 +419,19 @@ def test_a_server_name_is_quoted_in_the_hubs_urls(jupyterhub: Hub, hub_user: Hub
     hub = HubClient(jupyterhub.url, USER, hub_user.token)
     assert hub.running("x?y#z") is None
     assert hub.server("x?y").url.endswith(f"/user/{USER}/x%3Fy/")
+
+
+def test_a_server_name_the_hub_refuses_fails_at_once_not_at_the_start_timeout(
+    jupyterhub: Hub, alice_env: HubUser, pytester: pytest.Pytester, trivial: Path
+) -> None:
+    # The hub answers 400 to an invalid name: asking again until the start timeout (5
+    # minutes by default) cannot help. Found by the trial's re-run.
+    started = time.monotonic()
+    result = pytester.runpytest_subprocess(
+        *on_hub(jupyterhub, "--nb-hub-server", "a b", "--nb-hub-start-timeout", "60"),
+        trivial.name,
+        timeout=90,
+    )
+    line = refusal(result, alice_env.token)
+    assert time.monotonic() - started < 30, line
+    assert "400" in line, line

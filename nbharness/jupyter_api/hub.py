@@ -128,7 +128,10 @@ class Hub:
                     )
                     raise self._failed(name, events[-1] if events else said, events) from None
                 wait = exc.retry_after if exc.status == 429 else POLL_S
-                if exc.status not in (400, 429) or time.monotonic() + wait > deadline:
+                # A 400 means "later" only while the hub is busy with this server (a stop
+                # under way); otherwise (an invalid name, say) asking again cannot help.
+                later = exc.status == 429 or (exc.status == 400 and self._pending(name))
+                if not later or time.monotonic() + wait > deadline:
                     raise self._failed(name, str(exc), events) from None
                 events.append(said)
                 progress(f"{self.label(name)}: waiting ({said.rpartition(': ')[2]})")
@@ -163,6 +166,14 @@ class Hub:
                 return
             time.sleep(POLL_S)
         raise HubError(f"{self.label(name)} did not stop within {timeout:g} s")
+
+    def _pending(self, name: str) -> bool:
+        """The hub is starting or stopping ``name`` (so a refused start may work later);
+        ``True`` when the token may not read the hub's model of it, to wait as before."""
+        servers = self.servers()
+        if servers is None:
+            return True
+        return bool((servers.get(name) or {}).get("pending"))
 
     def _active(self, name: str) -> bool:
         """The server is running or starting, as far as the token may see."""
