@@ -265,3 +265,25 @@ def test_a_syntax_error_headline_does_not_name_ipythons_temporary_file(
     result.assert_outcomes(failed=1)
     expect(result.stdout, ["cell 2 (In [2]) raised SyntaxError: invalid syntax"])
     assert not re.search(r"\d+\.py, line", result.stdout.str())
+
+
+def test_a_module_list_others_could_have_written_is_not_imported(
+    pytester: pytest.Pytester, make_notebook: MakeNotebook, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The fork server imports every module its cached list names (trial 4.8): a list that
+    # another user could have written is probed again instead of trusted.
+    monkeypatch.setenv("XDG_CACHE_HOME", str(pytester.path / "cache"))
+    planted = pytester.path / "planted"
+    planted.mkdir()
+    (planted / "nbh_planted.py").write_text("open('IMPORTED', 'w').close()\n")
+    monkeypatch.setenv(
+        "PYTHONPATH", os.pathsep.join([str(planted), os.environ.get("PYTHONPATH", "")])
+    )
+    make_notebook("ok.ipynb", ["1"])
+    args = ("--nb", "--nb-launcher", "fork", "-p", "no:cacheprovider")
+    pytester.runpytest_subprocess(*args).assert_outcomes(passed=1)
+    (listing,) = (pytester.path / "cache" / "nbharness").glob("kernel-modules-*.txt")
+    listing.write_text(listing.read_text() + "\nnbh_planted")
+    listing.chmod(0o666)
+    pytester.runpytest_subprocess(*args).assert_outcomes(passed=1)
+    assert not (pytester.path / "IMPORTED").exists()

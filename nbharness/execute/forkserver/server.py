@@ -38,6 +38,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import traceback
 from typing import Any
@@ -48,7 +49,7 @@ from typing import Any
 PROBE = """
 import sys, os
 from ipykernel.kernelapp import IPKernelApp
-path = "/tmp/nbharness-probe-%d.json" % os.getpid()
+path = sys.argv[1]  # in a private folder: no name another user could plant a link at
 IPKernelApp.instance().initialize(["-f", path, "--IPKernelApp.log_level=50"])
 modules = sorted(sys.modules)
 os.unlink(path)
@@ -78,11 +79,17 @@ def fresh_kernel_modules() -> list[str]:
     key, cache = _cache_key_and_file()
     with contextlib.suppress(OSError, ValueError):
         stored_key, *modules = cache.read_text(encoding="utf-8").splitlines()
-        if stored_key == key:
+        if stored_key == key and _only_mine(cache):
             return modules
-    probe = subprocess.run(
-        [sys.executable, "-c", PROBE], capture_output=True, text=True, timeout=120, check=True
-    )
+    with tempfile.TemporaryDirectory(prefix="nbharness-probe-") as folder:
+        connection = os.path.join(folder, "kernel.json")
+        probe = subprocess.run(
+            [sys.executable, "-c", PROBE, connection],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=True,
+        )
     modules = probe.stdout.split()
     with contextlib.suppress(OSError):
         cache.parent.mkdir(parents=True, exist_ok=True)
@@ -90,6 +97,12 @@ def fresh_kernel_modules() -> list[str]:
         temporary.write_text("\n".join([key, *modules]), encoding="utf-8")
         os.replace(temporary, cache)
     return modules
+
+
+def _only_mine(path: pathlib.Path) -> bool:
+    """Only this user could have written ``path``: the fork server imports what it lists."""
+    status = path.stat()
+    return status.st_uid == os.getuid() and not status.st_mode & 0o022
 
 
 def _cache_key_and_file() -> tuple[str, pathlib.Path]:
