@@ -48,6 +48,7 @@ def test_each_parameter_set_is_cached_on_its_own(pytester, make_notebook):
     pytester.runpytest("--nb", "--nb-cache").assert_outcomes(skipped=1, failed=1)
 
 
+@pytest.mark.slow
 def test_the_cache_works_across_xdist_workers(pytester, make_notebook):
     for n in range(3):
         make_notebook(f"nb{n}.ipynb", [f"x = {n}"])

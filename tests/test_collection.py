@@ -181,6 +181,7 @@ def test_junit_xml_carries_the_one_line_summary(pytester, make_notebook):
     assert 'message="cell 1 (In [1]) raised ZeroDivisionError: division by zero"' in xml
 
 
+@pytest.mark.slow
 def test_xdist_spreads_notebooks_over_workers(pytester, make_notebook):
     for n in range(3):
         make_notebook(f"nb{n}.ipynb", [f"x = {n}"])

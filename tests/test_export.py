@@ -143,6 +143,7 @@ def test_the_pytest_check_names_notebook_and_module(pytester):
     )
 
 
+@pytest.mark.slow
 def test_the_pre_commit_hook_regenerates_modules_and_fails_when_it_changed_them(
     project, pre_commit
 ):

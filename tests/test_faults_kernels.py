@@ -106,6 +106,7 @@ def test_a_display_updated_after_the_limit_is_updated_where_it_was_kept(tmp_path
 # A cell that kills or stops the fork server (trial 2.8 and 2.9).
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("signal_name", ["SIGKILL", "SIGSTOP"])
 def test_a_notebook_that_breaks_the_fork_server_does_not_break_the_next_ones(
     pytester: pytest.Pytester, make_notebook: MakeNotebook, signal_name: str
@@ -182,6 +183,7 @@ def test_children_in_a_new_session_end_with_the_run(
         kill_pids(pids)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("launcher", ["fork", "process"])
 def test_a_killed_pytest_process_group_leaves_no_kernel_or_child_behind(
     pytester: pytest.Pytester, make_notebook: MakeNotebook, launcher: str
@@ -267,6 +269,7 @@ def test_a_syntax_error_headline_does_not_name_ipythons_temporary_file(
     assert not re.search(r"\d+\.py, line", result.stdout.str())
 
 
+@pytest.mark.slow
 def test_a_module_list_others_could_have_written_is_not_imported(
     pytester: pytest.Pytester, make_notebook: MakeNotebook, monkeypatch: pytest.MonkeyPatch
 ) -> None:

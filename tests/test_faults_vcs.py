@@ -313,6 +313,7 @@ def test_a_save_landing_while_sync_writes_is_kept(paired, capsys, save_while_wri
     assert not list(paired.glob(".*.tmp"))
 
 
+@pytest.mark.slow
 def test_config_git_works_from_an_install_path_with_a_space(tmp_path, monkeypatch):
     launcher_dir = tmp_path / "my tools" / "bin"
     launcher_dir.mkdir(parents=True)

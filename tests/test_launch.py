@@ -85,6 +85,7 @@ def test_a_forked_kernel_looks_like_a_fresh_process(pytester, make_notebook):
     assert fork["argv0"] == fresh["argv0"]
 
 
+@pytest.mark.slow
 def test_a_killed_pytest_takes_the_fork_server_and_its_kernels_with_it(pytester, make_notebook):
     make_notebook("hangs.ipynb", [record_pids_cell(), "import time\ntime.sleep(300)"])
     session = subprocess.Popen(

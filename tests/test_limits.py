@@ -65,6 +65,7 @@ def test_a_dying_kernel_is_reported_without_waiting_for_the_timeout(pytester, ma
     assert_all_dead([int(pid) for pid in (pytester.path / "pids.txt").read_text().split()])
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
 def test_ctrl_c_or_sigterm_stop_the_session_and_the_kernel(pytester, make_notebook, signum):
     """SIGTERM (a cancelled CI job) unwinds like Ctrl-C: no kernel is left behind."""
@@ -89,6 +90,7 @@ def test_ctrl_c_or_sigterm_stop_the_session_and_the_kernel(pytester, make_notebo
     assert_all_dead([int(pid) for pid in pids_file.read_text().split()])
 
 
+@pytest.mark.slow
 def test_a_kernel_that_cannot_start_fails_in_one_line_and_leaves_no_noise(
     pytester, make_notebook, monkeypatch
 ):

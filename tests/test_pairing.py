@@ -291,6 +291,7 @@ def test_strip_outputs_clears_the_notebook_and_leaves_the_script(project, capsys
     assert (project / "report.py").read_bytes() == script
 
 
+@pytest.mark.slow
 def test_the_sync_hook_runs_under_pre_commit_and_fails_when_it_wrote(project, pre_commit):
     hooks = ["nbharness-sync", "nbharness-check"]
     run = pre_commit(project, hooks, ["pyproject.toml", "report.ipynb"])
