@@ -13,10 +13,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import pytest
-
 from ..errors import NbHarnessError
 from ..jupyter_api.hub import Hub
+from .values import positive_seconds, whole_number
 
 #: Where the token comes from without --nb-hub-token-file: never the command line.
 HUB_TOKEN_ENV = "JUPYTERHUB_API_TOKEN"
@@ -70,34 +69,27 @@ def remote_settings(
     lookup: Callable[[str], tuple[str | None, str]], project: Mapping[str, Any], project_file: Path
 ) -> RemoteSettings | None:
     """The remote settings from flags and ini keys (``lookup``) and ``[tool.nbharness.hub]``."""
-    from .settings import _positive_seconds  # settings.py imports this module
-
     hub_url, _ = lookup("nb_hub_url")
     server_url, _ = lookup("nb_server_url")
     if not hub_url and not server_url:
         return None
     if hub_url and server_url:
-        raise pytest.UsageError("--nb-hub-url and --nb-server-url: give one or the other")
+        raise NbHarnessError("--nb-hub-url and --nb-server-url: give one or the other")
     user, _ = lookup("nb_hub_user")
     if hub_url and not user:
-        raise pytest.UsageError("--nb-hub-url needs --nb-hub-user NAME (or ini nb_hub_user)")
+        raise NbHarnessError("--nb-hub-url needs --nb-hub-user NAME (or ini nb_hub_user)")
     token_file, token_where = lookup("nb_hub_token_file")
     env = HUB_TOKEN_ENV if hub_url else SERVER_TOKEN_ENV
-    try:
-        token = read_token(env, token_file, token_where, hint="pass --nb-hub-token-file FILE")
-    except NbHarnessError as exc:
-        raise pytest.UsageError(str(exc)) from None
+    token = read_token(env, token_file, token_where, hint="pass --nb-hub-token-file FILE")
     table = project.get("hub", {})
     if not isinstance(table, dict) or not isinstance(table.get("user_options", {}), dict):
-        raise pytest.UsageError(
-            f"{project_file}: [tool.nbharness.hub] user_options must be a table"
-        )
+        raise NbHarnessError(f"{project_file}: [tool.nbharness.hub] user_options must be a table")
     timeout, timeout_where = lookup("nb_hub_start_timeout")
     servers, servers_where = lookup("nb_hub_servers")
     max_kernels, max_where = lookup("nb_hub_max_kernels")
     name, name_where = lookup("nb_hub_server")
     if name and "/" in name:
-        raise pytest.UsageError(f"{name_where} {name}: a server name cannot contain '/'")
+        raise NbHarnessError(f"{name_where} {name}: a server name cannot contain '/'")
     cwd, _ = lookup("nb_remote_cwd")
     return RemoteSettings(
         hub_url=hub_url,
@@ -105,13 +97,13 @@ def remote_settings(
         token=token,
         hub_user=user or "",
         server_name=name or "",
-        servers=_count(servers, servers_where) if servers else 1,
+        servers=whole_number(servers, servers_where) if servers else 1,
         user_options=dict(table.get("user_options", {})),
-        start_timeout=_positive_seconds(timeout, timeout_where)
+        start_timeout=positive_seconds(timeout, timeout_where)
         if timeout
         else DEFAULT_START_TIMEOUT,
         start_timeout_source=timeout_where,
-        max_kernels=_count(max_kernels, max_where) if max_kernels else None,
+        max_kernels=whole_number(max_kernels, max_where) if max_kernels else None,
         remote_cwd=cwd or None,
     )
 
@@ -142,9 +134,3 @@ def _checked(token: str, source: str) -> str:
             "(a line break?): a token is one line of printable characters"
         )
     return token
-
-
-def _count(value: str, where: str) -> int:
-    if not value.isdigit() or int(value) < 1:
-        raise pytest.UsageError(f"{where}: expected a whole number of at least 1, got {value!r}")
-    return int(value)

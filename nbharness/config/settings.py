@@ -6,7 +6,6 @@ Every validation error names where the bad value came from.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,6 +20,7 @@ from ..execute import DEFAULT_STARTUP_TIMEOUT as DEFAULT_STARTUP_TIMEOUT
 from ..verify.compare import CompareSettings
 from .project import Project
 from .remote import RemoteSettings, remote_settings
+from .values import positive_seconds
 
 
 @dataclass(frozen=True)
@@ -62,27 +62,32 @@ class Settings:
 
     @classmethod
     def from_pytest(cls, config: pytest.Config) -> Settings:
+        """The settings of this session; a bad value is a usage error naming its source."""
+        try:
+            return cls._read(config)
+        except NbHarnessError as exc:
+            raise pytest.UsageError(str(exc)) from None
+
+    @classmethod
+    def _read(cls, config: pytest.Config) -> Settings:
         timeout, where = _lookup(config, "nb_timeout")
         notebook_timeout, notebook_where = _lookup(config, "nb_notebook_timeout")
         startup, startup_where = _lookup(config, "nb_startup_timeout")
         kernel, _ = _lookup(config, "nb_kernel")
         output_dir, _ = _lookup(config, "nb_output_dir")
-        try:
-            found = Project.for_path(config.rootpath, config.rootpath)
-        except NbHarnessError as exc:
-            raise pytest.UsageError(str(exc)) from None
+        found = Project.for_path(config.rootpath, config.rootpath)
         project, project_file = found.table, found.file
         compare, compare_where = _lookup(config, "nb_compare")
         launcher, launcher_where = _lookup(config, "nb_launcher")
         cwd, _ = _lookup(config, "nb_cwd")
         return cls(
-            cell_timeout=_positive_seconds(timeout, where) if timeout else DEFAULT_CELL_TIMEOUT,
+            cell_timeout=positive_seconds(timeout, where) if timeout else DEFAULT_CELL_TIMEOUT,
             cell_timeout_source=where,
-            notebook_timeout=_positive_seconds(notebook_timeout, notebook_where)
+            notebook_timeout=positive_seconds(notebook_timeout, notebook_where)
             if notebook_timeout
             else None,
             notebook_timeout_source=notebook_where,
-            startup_timeout=_positive_seconds(startup, startup_where)
+            startup_timeout=positive_seconds(startup, startup_where)
             if startup
             else DEFAULT_STARTUP_TIMEOUT,
             startup_timeout_source=startup_where,
@@ -201,12 +206,9 @@ def _compare_settings(
     if mode not in COMPARE_MODES:
         known = ", ".join(sorted(COMPARE_MODES))
         raise pytest.UsageError(f"{where}: expected one of {known}, got {value!r}")
-    try:
-        return CompareSettings.from_table(
-            project.get("compare", {}), f"{path} [tool.nbharness.compare]", COMPARE_MODES[mode]
-        )
-    except NbHarnessError as exc:
-        raise pytest.UsageError(str(exc)) from None
+    return CompareSettings.from_table(
+        project.get("compare", {}), f"{path} [tool.nbharness.compare]", COMPARE_MODES[mode]
+    )
 
 
 #: ``--nb-compare`` values: how each reads.
@@ -217,22 +219,6 @@ COMPARE_MODES: dict[str, str | None] = {
     "off": None,
     "false": None,
 }
-
-
-def _positive_seconds(value: str, where: str) -> float:
-    try:
-        seconds = float(value)
-    except ValueError:
-        seconds = -1.0
-    if not seconds > 0:
-        raise pytest.UsageError(f"{where}: expected a positive number of seconds, got {value!r}")
-    if math.isinf(seconds):
-        # A limit is a number of seconds to wait; "no limit" hides a hung cell forever.
-        raise pytest.UsageError(
-            f"{where}: expected a finite number of seconds, got {value!r} "
-            "(for a very long limit give one, such as 86400)"
-        )
-    return seconds
 
 
 #: Where the session's settings live, for hooks, items and the ``notebook`` fixture.

@@ -25,6 +25,7 @@ from ..errors import NbHarnessError
 from ..execute.signals import InterruptOnTerm
 from ..jupyter_api.hub import Hub
 from ..jupyter_api.rest import RemoteError, Server
+from ..report import render
 
 #: The name the session registers under with pytest's plugin manager.
 REMOTE_PLUGIN = "nbharness-remote"
@@ -59,8 +60,7 @@ class RemoteSession:
                 self.servers = self._attach()
         except NbHarnessError as exc:
             self._stop()
-            message = "\n".join([exc.summary, *exc.details()])
-            raise pytest.UsageError(f"nbharness: {message}") from None
+            raise pytest.UsageError(f"nbharness: {render(exc, 'short')}") from None
         except BaseException:
             self._stop()  # interrupted: pytest skips pytest_sessionfinish after this hook
             raise
