@@ -56,6 +56,11 @@ def main(argv: list[str]) -> None:
         os.environ["JPY_PARENT_PID"] = str(os.getppid())  # ipykernel polls its parent: us
         os.execvp(argv[0], argv)
     status = wait_for(kernel, parent)
+    if status is None:
+        # pytest is gone: the kernel ends first, so that what it started (in a session of
+        # its own, or with no environment to carry the tag) is reparented to us below.
+        os.kill(kernel, signal.SIGKILL)
+        os.waitpid(kernel, 0)
     kill_tagged({os.environ.get(KERNEL_TAG, "")})
     kill_adopted()
     end_as(status)
