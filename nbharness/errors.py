@@ -47,8 +47,11 @@ class NotebookWarning(UserWarning):
     """A notebook ran, but something in it deserves a look (e.g. a cell that should raise)."""
 
 
-class InvalidNotebook(NbHarnessError):
-    """The file cannot be read as a notebook."""
+class FileProblem(NbHarnessError):
+    """A problem with one file: its path, then what is wrong with it."""
+
+    #: What the summary says between the file's name and the reason.
+    lead = ""
 
     def __init__(self, path: Path, reason: str) -> None:
         super().__init__(path, reason)
@@ -57,7 +60,13 @@ class InvalidNotebook(NbHarnessError):
 
     @property
     def summary(self) -> str:
-        return f"{display_path(self.path)}: not a valid notebook: {self.reason}"
+        return f"{display_path(self.path)}: {self.lead}{self.reason}"
+
+
+class InvalidNotebook(FileProblem):
+    """The file cannot be read as a notebook."""
+
+    lead = "not a valid notebook: "
 
 
 class KernelNotFound(NbHarnessError):

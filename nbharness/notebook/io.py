@@ -11,7 +11,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ..errors import InvalidNotebook, NbHarnessError, display_path
+from ..errors import FileProblem, InvalidNotebook
 from ..text import first_line
 
 if TYPE_CHECKING:  # nbformat is imported where notebooks are read or written: it is slow
@@ -120,17 +120,10 @@ def write_notebook(
     write_atomically(path, nbformat.writes(nb) + "\n", before_replace)
 
 
-class NotWritten(NbHarnessError):
+class NotWritten(FileProblem):
     """A file was left as it was: read-only, or the disk or folder refused the write."""
 
-    def __init__(self, path: Path, reason: str) -> None:
-        super().__init__(path, reason)
-        self.path = path
-        self.reason = reason
-
-    @property
-    def summary(self) -> str:
-        return f"{display_path(self.path)}: not written: {self.reason}"
+    lead = "not written: "
 
 
 def write_atomically(
