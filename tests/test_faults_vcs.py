@@ -47,8 +47,16 @@ def merge_repo(tmp_path, monkeypatch):
     """A repository set up by ``nbharness config-git``, on branch ``theirs`` off ``main``."""
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("PATH", f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}")
-    nbformat.write(build_notebook(MERGE_CELLS), tmp_path / "nb.ipynb")
-    repo = git.Repo.init(tmp_path, initial_branch="main")
+    repo = _config_git_repo(tmp_path)
+    yield repo
+    repo.close()
+
+
+def _config_git_repo(folder: Path) -> git.Repo:
+    """A repository in ``folder`` (the working directory) with ``nb.ipynb`` committed on
+    ``main`` after ``nbharness config-git``, checked out on a new branch ``theirs``."""
+    nbformat.write(build_notebook(MERGE_CELLS), folder / "nb.ipynb")
+    repo = git.Repo.init(folder, initial_branch="main")
     with repo.config_writer() as config:
         config.set_value("user", "name", "Test")
         config.set_value("user", "email", "test@example.invalid")
@@ -56,8 +64,7 @@ def merge_repo(tmp_path, monkeypatch):
     repo.index.add([".gitattributes"])
     _commit(repo, "base")
     repo.git.checkout("-b", "theirs")
-    yield repo
-    repo.close()
+    return repo
 
 
 def _tag(index: int, *tags: str):
@@ -324,15 +331,7 @@ def test_config_git_works_from_an_install_path_with_a_space(tmp_path, monkeypatc
     project = tmp_path / "project"
     project.mkdir()
     monkeypatch.chdir(project)
-    nbformat.write(build_notebook(MERGE_CELLS), project / "nb.ipynb")
-    with git.Repo.init(project, initial_branch="main") as repo:
-        with repo.config_writer() as config:
-            config.set_value("user", "name", "Test")
-            config.set_value("user", "email", "test@example.invalid")
-        assert main(["config-git"]) == 0
-        repo.index.add([".gitattributes"])
-        _commit(repo, "base")
-        repo.git.checkout("-b", "theirs")
+    with _config_git_repo(project) as repo:
         _change(project / "nb.ipynb", _source(1, "b = 20"))
         assert "+b = 20" in repo.git.diff()  # textconv ran: the diff shows the cell's text
         _commit(repo, "theirs: b")
