@@ -32,8 +32,9 @@ class NbHarnessError(Exception):
 
     @property
     def summary(self) -> str:
-        """The one line a user sees first; a plain error's is its message."""
-        return super().__str__()
+        """The one line a user sees first; a plain error's is its message, the first
+        constructor argument (the rest, if any, are fields kept for pickling)."""
+        return str(self.args[0]) if self.args else ""
 
     def __str__(self) -> str:
         return self.summary

@@ -221,3 +221,12 @@ def test_remote_errors_survive_pickling_with_their_fields(error: RemoteError) ->
     assert copy.details() == error.details()
     fields = ("status", "retry_after", "fault", "missing", "timed_out")
     assert [getattr(copy, name) for name in fields] == [getattr(error, name) for name in fields]
+
+
+def test_remote_and_hub_errors_render_their_message_not_their_fields():
+    from nbharness.report import render
+
+    assert render(RemoteError("GET x: refused", 404), "short") == "GET x: refused"
+    assert render(HubError("alice/ failed to start", ["spawn failed"]), "short").startswith(
+        "alice/ failed to start\n"
+    )

@@ -62,9 +62,6 @@ class RemoteError(NbHarnessError):
         self.fault = fault
         self.missing = missing
 
-    def __str__(self) -> str:
-        return self.message
-
     @property
     def timed_out(self) -> bool:
         return self.fault == "timeout"
