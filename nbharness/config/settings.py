@@ -54,6 +54,8 @@ class Settings:
     #: The kernels' working directory; ``None``: each notebook's own folder.
     cwd: Path | None = None
     check_order: bool = False
+    check_dataflow: bool = False
+    check_fresh: bool = False
     #: Output regression settings; ``compare.enabled`` with ``--nb-compare``.
     compare: CompareSettings = field(default_factory=CompareSettings)
     update_outputs: bool = False
@@ -99,6 +101,8 @@ class Settings:
             cwd=config.rootpath / cwd if cwd else None,
             find_import_errors=bool(config.getoption("nb_find_import_errors")),
             check_order=_flag(config, "nb_check_order"),
+            check_dataflow=_flag(config, "nb_check_dataflow"),
+            check_fresh=_flag(config, "nb_check_fresh"),
             check_export=_flag(config, "nb_check_export"),
             check_pairing=_flag(config, "nb_check_pairing"),
             compare=_compare_settings(compare, compare_where, project, project_file),
