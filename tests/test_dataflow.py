@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import warnings
 from pathlib import Path
 
 import nbformat
@@ -210,3 +211,12 @@ def test_the_pre_commit_hooks_fail_on_a_notebook_with_a_finding(tmp_path, pre_co
     assert result.returncode == 1
     assert "bad.ipynb: cell 1 NBH101 'total' is used before cell 2 defines it" in result.stdout
     assert "bad.ipynb: NBH301 has no freshness record" in result.stdout
+
+
+def test_what_python_warns_about_a_cell_is_not_the_lints_business():
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert cell_names('pattern = "\\d+"\nvalue = 1if True else 2').defines == {
+            "pattern",
+            "value",
+        }

@@ -11,7 +11,7 @@ import pytest
 from nbharness.cli import main
 from nbharness.verify.freshness import RECORD_KEY, freshness_findings, freshness_record
 
-from .helpers import build_notebook
+from .helpers import build_notebook, expect
 
 SOURCES = [
     "import math\nradius = 2",  # cell 1
@@ -123,11 +123,24 @@ def test_update_outputs_writes_a_record_that_survives_a_clone_and_catches_an_edi
         clone = tmp_path_factory.mktemp("clone") / "repo"
         git.Repo.clone_from(pytester.path, clone).close()
     assert main(["check", "--fresh", str(clone / "area.ipynb")]) == 0
+    fresh = pytester.runpytest("--nb", "--nb-check-fresh", "-k", "fresh", "-v")
+    expect(fresh.stdout, ["area.ipynb::fresh PASSED*"])
     again = pytester.runpytest("--nb", "--nb-update-outputs")
     assert "outputs updated" not in again.stdout.str()  # the record does not churn
     raw = json.loads(path.read_text())
     raw["cells"][0]["source"] = "import math\nradius = 3"
     path.write_text(json.dumps(raw))
+    capsys.readouterr()
+    stale_item = pytester.runpytest("--nb", "--nb-check-fresh", "-k", "fresh")
+    stale_item.assert_outcomes(failed=1)
+    expect(
+        stale_item.stdout,
+        [
+            "*_ area.ipynb (freshness) _*",
+            "stored outputs not proven fresh: cell 1 (In [1]) NBH302 was edited after the "
+            "outputs were stored (and 2 more)",
+        ],
+    )
     capsys.readouterr()
     assert main(["check", "--fresh", str(path)]) == 1
     stale = "NBH303 shows results computed from an earlier version of cell 1"

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import ast
 import re
+import warnings
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
@@ -60,7 +61,9 @@ def cell_names(source: str) -> CellNames:
     if names.opaque or not python.strip():
         return names
     try:
-        tree = ast.parse(python)
+        with warnings.catch_warnings():  # "invalid escape sequence" is the cell's business
+            warnings.simplefilter("ignore")
+            tree = ast.parse(python)
     except (SyntaxError, ValueError):
         return CellNames(opaque=True)
     _Reader(names).statements(tree.body)
@@ -294,8 +297,6 @@ class _Reader:
             self.names.late |= _free_names(node, self.names)
         elif isinstance(node, (ast.ListComp, ast.SetComp, ast.GeneratorExp, ast.DictComp)):
             self.comprehension(node)
-        elif isinstance(node, ast.keyword):
-            self.expression(node.value)
         else:
             for child in ast.iter_child_nodes(node):
                 self.expression(child)
