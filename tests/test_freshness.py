@@ -165,3 +165,29 @@ def test_sync_keeps_the_record_for_unchanged_cells(tmp_path, monkeypatch, capsys
     assert capsys.readouterr().out.splitlines() == [
         "area.ipynb: cell 4 NBH302 was edited after the outputs were stored"
     ]
+
+
+def test_the_lines_the_docs_quote_are_what_the_command_prints(tmp_path, capsys):
+    from .test_docs import ROOT, as_pattern, table_rows
+
+    text = (ROOT / "docs" / "hidden-state.md").read_text(encoding="utf-8")
+    quoted = [
+        row[-1].strip("`") for header in ("rule", "state") for row in table_rows(text, header)
+    ]
+    assert len(quoted) >= 11
+    dataflow = ["print(x)", "x = 1", "print(ghost)", "def f():\n    return summary"]
+    dataflow += ["df = 1", "print(df)", "df = 2", "del df", "df"]
+    counted = [{"source": source, "count": n} for n, source in enumerate(dataflow, start=1)]
+    nbformat.write(build_notebook(counted), tmp_path / "dataflow.ipynb")
+    nbformat.write(build_notebook(["x = 1"]), tmp_path / "none.ipynb")
+    edited, added, by_hand = recorded(), recorded(), recorded()
+    edited["cells"][1]["source"] = "import math\nradius = 3"
+    added["cells"].insert(2, nbformat.v4.new_code_cell("radius = 5"))
+    by_hand["cells"][4]["outputs"] = [stdout("False\n")]
+    by_hand["metadata"]["kernelspec"]["name"] = "other"
+    for name, raw in {"edited": edited, "added": added, "by_hand": by_hand}.items():
+        (tmp_path / f"{name}.ipynb").write_text(json.dumps(raw))
+    main(["check", "--dataflow", "--fresh", "--select", "NBH1,NBH103,NBH3", str(tmp_path)])
+    printed = capsys.readouterr().out
+    missing = [line for line in quoted if not as_pattern(line).search(printed)]
+    assert not missing, printed
