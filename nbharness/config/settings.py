@@ -17,6 +17,7 @@ from ..errors import NbHarnessError
 from ..execute import DEFAULT_CELL_TIMEOUT as DEFAULT_CELL_TIMEOUT  # the options' defaults
 from ..execute import DEFAULT_LAUNCHER, FORK_AVAILABLE, LAUNCHERS
 from ..execute import DEFAULT_STARTUP_TIMEOUT as DEFAULT_STARTUP_TIMEOUT
+from ..plan.tracing import Tracing
 from ..verify.compare import CompareSettings
 from .project import Project
 from .remote import RemoteSettings, remote_settings
@@ -61,6 +62,9 @@ class Settings:
     update_outputs: bool = False
     #: Where kernels run when not here (``--nb-hub-url``, ``--nb-server-url``).
     remote: RemoteSettings | None = None
+    #: Local runs record the project files they read (``plan.tracing``); ``None``:
+    #: remote kernels, or no pytest cache folder to keep the lists in.
+    tracing: Tracing | None = None
 
     @classmethod
     def from_pytest(cls, config: pytest.Config) -> Settings:
@@ -82,6 +86,7 @@ class Settings:
         compare, compare_where = _lookup(config, "nb_compare")
         launcher, launcher_where = _lookup(config, "nb_launcher")
         cwd, _ = _lookup(config, "nb_cwd")
+        remote = remote_settings(lambda name: _lookup(config, name), project, project_file)
         return cls(
             cell_timeout=positive_seconds(timeout, where) if timeout else DEFAULT_CELL_TIMEOUT,
             cell_timeout_source=where,
@@ -111,7 +116,8 @@ class Settings:
             cache=_flag(config, "nb_cache"),
             cache_inputs=tuple(project.get("cache_inputs", [])),
             changed_since=config.getoption("nb_changed_since"),
-            remote=remote_settings(lambda name: _lookup(config, name), project, project_file),
+            remote=remote,
+            tracing=_tracing(config) if remote is None else None,
         )
 
     def verdict(self) -> dict[str, Any]:
@@ -195,6 +201,14 @@ def _kernel_env(flags: list[str], project: Mapping[str, Any]) -> dict[str, str]:
             raise pytest.UsageError(f"--nb-env: expected KEY=VALUE, got {flag!r}")
         env[key] = value
     return env
+
+
+def _tracing(config: pytest.Config) -> Tracing | None:
+    """Traced inputs are kept in pytest's cache folder (``-p no:cacheprovider``: none)."""
+    cache = getattr(config, "cache", None)
+    if cache is None:
+        return None
+    return Tracing(cache.mkdir("nbharness-traced"), config.rootpath)
 
 
 def _flag(config: pytest.Config, name: str) -> bool:

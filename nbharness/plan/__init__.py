@@ -57,6 +57,9 @@ def plan(
     measurement, prologue, epilogue = None, "", ""
     if coverage is not None:
         measurement, prologue, epilogue = measurement_for(coverage)
+    if settings.tracing is not None:  # what the run reads: before coverage, after it
+        traced_prologue, traced_epilogue = settings.tracing.code(path)
+        prologue, epilogue = traced_prologue + prologue, epilogue + traced_epilogue
     timeout, allow_errors = execution_metadata(stored)
     run = Run(
         path=path,
