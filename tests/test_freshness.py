@@ -185,9 +185,31 @@ def test_the_lines_the_docs_quote_are_what_the_command_prints(tmp_path, capsys):
     added["cells"].insert(2, nbformat.v4.new_code_cell("radius = 5"))
     by_hand["cells"][4]["outputs"] = [stdout("False\n")]
     by_hand["metadata"]["kernelspec"]["name"] = "other"
+    by_hand["metadata"]["nbharness"][RECORD_KEY]["inputs"] = {"data/table.csv": "0" * 16}
     for name, raw in {"edited": edited, "added": added, "by_hand": by_hand}.items():
         (tmp_path / f"{name}.ipynb").write_text(json.dumps(raw))
     main(["check", "--dataflow", "--fresh", "--select", "NBH1,NBH103,NBH3", str(tmp_path)])
     printed = capsys.readouterr().out
     missing = [line for line in quoted if not as_pattern(line).search(printed)]
     assert not missing, printed
+
+
+def test_the_record_holds_the_files_the_run_read_and_names_one_that_changed(tmp_path, capsys):
+    from nbharness.verify.compare import CompareSettings
+    from nbharness.verify.outputs import store_outputs
+
+    (tmp_path / "data").mkdir()
+    table = tmp_path / "data" / "table.csv"
+    table.write_text("a,b\n1,2\n")
+    path = tmp_path / "reads.ipynb"
+    nbformat.write(build_notebook(["rows = open('data/table.csv').read()"]), path)
+    nb = nbformat.read(path, as_version=4)
+    assert store_outputs(path, nb, nb, CompareSettings(), inputs=[table])
+    record = json.loads(path.read_text())["metadata"]["nbharness"][RECORD_KEY]
+    assert list(record["inputs"]) == ["data/table.csv"]
+    assert main(["check", "--fresh", str(path)]) == 0
+    table.write_text("a,b\n1,3\n")
+    assert main(["check", "--fresh", str(path)]) == 1
+    assert capsys.readouterr().out.splitlines() == [
+        f"{path}: NBH306 the run read data/table.csv, which changed since the outputs were stored"
+    ]

@@ -135,7 +135,7 @@ def problems_of(path: Path, checks: Checks) -> tuple[list[Finding], list[str]]:
     if checks.dataflow and is_python(stored.get("metadata", {})):
         findings += dataflow_findings(cells)
     if checks.fresh:
-        findings += freshness_findings(stored)
+        findings += freshness_findings(stored, path.parent)
     problems = []
     if nb is not None and checks.export:
         problems += export_problems(path, nb)

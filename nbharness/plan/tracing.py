@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -74,16 +76,15 @@ def traced_paths(folder: Path, notebook: Path, root: Path) -> list[Path]:
     return [path for path in paths if path.resolve() != notebook]
 
 
-def content_hashes(root: Path, paths: list[Path]) -> dict[str, str]:
+def content_hashes(root: Path, paths: Iterable[Path]) -> dict[str, str]:
     """``{path relative to root: hash of its bytes}``; a file gone since hashes as ``""``."""
     hashes = {}
     for path in paths:
         try:
-            hashes[path.relative_to(root).as_posix()] = hashlib.sha256(
-                path.read_bytes()
-            ).hexdigest()[:16]
+            digest = hashlib.sha256(path.read_bytes()).hexdigest()[:16]
         except OSError:
-            hashes[path.relative_to(root).as_posix()] = ""
+            digest = ""
+        hashes[Path(os.path.relpath(path, root)).as_posix()] = digest
     return hashes
 
 

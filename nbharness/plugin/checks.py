@@ -105,7 +105,7 @@ class FreshItem(_CodedCheckItem):
     error, what = StaleOutputs, "freshness"
 
     def findings(self) -> list[Finding]:
-        return freshness_findings(self.notebook)
+        return freshness_findings(self.notebook, self.path.parent)
 
 
 class StoredChecks:

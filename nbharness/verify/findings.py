@@ -25,6 +25,7 @@ RULES = {
     "NBH303": "outputs computed from an earlier version of a cell above",
     "NBH304": "outputs that are not those of the recorded run",
     "NBH305": "the record is for another kernel",
+    "NBH306": "a file the recorded run read changed since",
 }
 #: Rules that are right but noisy on clean notebooks (``df = df.dropna()`` after a cell
 #: showed ``df``): reported only when ``--select`` names them.

@@ -14,8 +14,10 @@ import difflib
 import hashlib
 import json
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
+from ..plan.tracing import content_hashes
 from ..text import cell_text
 from .dataflow import dependents, label
 from .findings import Finding
@@ -24,9 +26,12 @@ from .findings import Finding
 RECORD_KEY = "fresh"
 
 
-def freshness_record(raw: Mapping[str, Any], ran: Mapping[str, Any]) -> dict[str, Any]:
+def freshness_record(
+    raw: Mapping[str, Any], ran: Mapping[str, Any], inputs: Mapping[str, str] | None = None
+) -> dict[str, Any]:
     """The record for notebook ``raw`` (as JSON, outputs just stored) run as ``ran``
-    (the executed notebook's metadata: its kernel and Python)."""
+    (the executed notebook's metadata: its kernel and Python), which read ``inputs``
+    (``{path relative to the notebook's folder: content hash}``, ``plan.tracing``)."""
     code = [cell for cell in raw.get("cells", []) if cell.get("cell_type") == "code"]
     record: dict[str, Any] = {
         "cells": [[_source_hash(cell), _outputs_hash(cell)] for cell in code],
@@ -36,13 +41,16 @@ def freshness_record(raw: Mapping[str, Any], ran: Mapping[str, Any]) -> dict[str
     parameters = (ran.get("papermill") or {}).get("parameters")
     if parameters:
         record["parameters"] = parameters
+    if inputs:
+        record["inputs"] = dict(sorted(inputs.items()))
     return record
 
 
-def freshness_findings(stored: Mapping[str, Any]) -> list[Finding]:
-    """Why the stored outputs of ``stored`` (a notebook as JSON) are not proven to come
-    from a clean run of its code: no record (one finding), cells edited since, the cells
-    whose outputs depend on them, outputs changed by hand."""
+def freshness_findings(stored: Mapping[str, Any], folder: Path | None = None) -> list[Finding]:
+    """Why the stored outputs of ``stored`` (a notebook as JSON, in ``folder``) are not
+    proven to come from a clean run of its code: no record (one finding), cells edited
+    since, the cells whose outputs depend on them, outputs changed by hand, project files
+    the run read that changed since."""
     metadata = stored.get("metadata", {})
     record = (metadata.get("nbharness") or {}).get(RECORD_KEY)
     if not isinstance(record, dict) or not isinstance(record.get("cells"), list):
@@ -56,6 +64,13 @@ def freshness_findings(stored: Mapping[str, Any]) -> list[Finding]:
             f"the notebook asks for {_kernel(metadata)!r}"
         )
         findings.append(Finding(0, "NBH305", "", text))
+    inputs = record.get("inputs")
+    if folder is not None and isinstance(inputs, dict):
+        now_hashes = content_hashes(folder, [folder / name for name in inputs])
+        for name, digest in sorted(inputs.items()):
+            if now_hashes.get(name) != digest:
+                text = f"the run read {name}, which changed since the outputs were stored"
+                findings.append(Finding(0, "NBH306", "", text))
     numbers = [n for n, cell in enumerate(cells, start=1) if cell.get("cell_type") == "code"]
     recorded = [pair for pair in record["cells"] if isinstance(pair, list) and len(pair) == 2]
     now = [[_source_hash(cells[n - 1]), _outputs_hash(cells[n - 1])] for n in numbers]
