@@ -213,3 +213,22 @@ def test_the_record_holds_the_files_the_run_read_and_names_one_that_changed(tmp_
     assert capsys.readouterr().out.splitlines() == [
         f"{path}: NBH306 the run read data/table.csv, which changed since the outputs were stored"
     ]
+
+
+@pytest.mark.parametrize(
+    "damage",
+    [
+        lambda md: md.update(nbharness=["not", "a", "table"]),
+        lambda md: md["nbharness"][RECORD_KEY].update(cells=[1, [2], "x"], kernel=None),
+        lambda md: md["nbharness"][RECORD_KEY].update(inputs={"": 1, "a.csv": None}),
+    ],
+    ids=["metadata", "cells", "inputs"],
+)
+def test_a_damaged_record_is_findings_not_a_traceback(tmp_path, capsys, damage):
+    raw = recorded()
+    damage(raw["metadata"])
+    (tmp_path / "odd.ipynb").write_text(json.dumps(raw))
+    assert main(["check", "--fresh", str(tmp_path)]) == 1
+    out, err = capsys.readouterr()
+    assert err == ""
+    assert all(line.startswith(f"{tmp_path / 'odd.ipynb'}: ") for line in out.splitlines())

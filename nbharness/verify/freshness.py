@@ -52,7 +52,8 @@ def freshness_findings(stored: Mapping[str, Any], folder: Path | None = None) ->
     since, the cells whose outputs depend on them, outputs changed by hand, project files
     the run read that changed since."""
     metadata = stored.get("metadata", {})
-    record = (metadata.get("nbharness") or {}).get(RECORD_KEY)
+    ours = metadata.get("nbharness")
+    record = ours.get(RECORD_KEY) if isinstance(ours, dict) else None
     if not isinstance(record, dict) or not isinstance(record.get("cells"), list):
         text = "has no freshness record (pytest --nb --nb-update-outputs writes one)"
         return [Finding(0, "NBH301", "", text)]
@@ -66,8 +67,9 @@ def freshness_findings(stored: Mapping[str, Any], folder: Path | None = None) ->
         findings.append(Finding(0, "NBH305", "", text))
     inputs = record.get("inputs")
     if folder is not None and isinstance(inputs, dict):
-        now_hashes = content_hashes(folder, [folder / name for name in inputs])
-        for name, digest in sorted(inputs.items()):
+        named = {name: digest for name, digest in inputs.items() if isinstance(name, str)}
+        now_hashes = content_hashes(folder, [folder / name for name in named])
+        for name, digest in sorted(named.items()):
             if now_hashes.get(name) != digest:
                 text = f"the run read {name}, which changed since the outputs were stored"
                 findings.append(Finding(0, "NBH306", "", text))
