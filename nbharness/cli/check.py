@@ -131,8 +131,10 @@ def problems_of(path: Path, checks: Checks) -> tuple[list[Finding], list[str]]:
     nb = read_notebook(path)[0] if checks.export or checks.pairing else None
     stored = stored_notebook(path) if checks.order or checks.dataflow or checks.fresh else {}
     cells = stored.get("cells", [])
+    if not isinstance(stored.get("metadata"), dict):  # null: the order check does not mind
+        stored = {**stored, "metadata": {}}
     findings = order_findings(cells) if checks.order else []
-    if checks.dataflow and is_python(stored.get("metadata", {})):
+    if checks.dataflow and is_python(stored["metadata"]):
         findings += dataflow_findings(cells)
     if checks.fresh:
         findings += freshness_findings(stored, path.parent)
@@ -178,8 +180,6 @@ def stored_notebook(path: Path) -> dict[str, Any]:
     if raw.get("nbformat", 4) < 4:  # v3 keeps cells in worksheets: let nbformat upgrade it
         return dict(read_notebook(path)[0])
     problem = _cells_problem(raw.get("cells", []))
-    if problem is None and not isinstance(raw.get("metadata", {}), dict):
-        problem = "'metadata' is not an object"
     if problem:
         raise InvalidNotebook(path, problem)
     return raw
