@@ -16,6 +16,7 @@ nox.options.reuse_existing_virtualenvs = True
 def tests(session: nox.Session) -> None:
     """The whole test suite, on real kernels (and a real JupyterHub for the hub tests)."""
     session.install("-e", ".[test]")
+    _kernelspecs(session)
     session.run("pytest", "-n", "2", *session.posargs, env=_hub_proxy(session))
 
 
@@ -23,7 +24,13 @@ def tests(session: nox.Session) -> None:
 def quick(session: nox.Session) -> None:
     """The inner loop: every test that is neither slow nor needs a JupyterHub."""
     session.install("-e", ".[test]")
+    _kernelspecs(session)
     session.run("pytest", "-n", "2", "-m", "not slow and not hub", *session.posargs)
+
+
+def _kernelspecs(session: nox.Session) -> None:
+    """bash_kernel's kernelspec, into the session's venv (xeus-python's wheel ships its own)."""
+    session.run("python", "-m", "bash_kernel.install", "--sys-prefix", silent=True)
 
 
 def _hub_proxy(session: nox.Session) -> dict[str, str]:
