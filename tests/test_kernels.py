@@ -249,3 +249,44 @@ def test_a_kernel_that_reports_no_failure_is_warned_about_once(pytester, make_no
         "nbharness fails a cell only when its kernel reports an error"
     )
     assert out.count(warning) == 1, out
+
+
+@pytest.mark.filterwarnings("ignore:No data was collected")
+@pytest.mark.parametrize("lang", [BASH, R], ids=["bash", "ir"], indirect=True)
+def test_python_only_run_features_step_aside_with_one_line(pytester, make_notebook, lang):
+    make_notebook("fails.ipynb", [lang.parameters, lang.fails], kernelspec=spec(lang))
+    result = pytester.runpytest(
+        *("--nb", "--nb-find-import-errors", "-p", "no:cacheprovider"),
+        *(f"--cov={pytester.path}", "--cov-report=", "-W", "ignore:No data was collected"),
+    )
+    # Not run past its error as the import finder would: the notebook is a plain test.
+    result.assert_outcomes(failed=1)
+    expect(result.stdout, [lang.failure])
+    out = result.stdout.str()
+    assert f"coverage measures Python kernels only; this {lang.language} notebook" in out
+    assert f"--nb-find-import-errors reads Python's ImportError only; this {lang.language}" in out
+
+
+def test_the_fixtures_python_only_questions_are_refused_in_one_line(pytester, make_notebook):
+    if BASH.kernel not in KernelSpecManager().find_kernel_specs():
+        pytest.skip("bash_kernel is not installed")
+    make_notebook("shell.ipynb", ["greeting=hello", "echo $greeting"], kernelspec=spec(BASH))
+    pytester.makepyfile(
+        """
+        import pytest
+        from nbharness.errors import CodeError
+
+        def test_it(notebook):
+            nb = notebook("shell.ipynb")
+            assert nb.text(1) == "hello\\n"
+            assert nb.execute("echo $greeting-again").outputs[0].text == "hello-again\\n"
+            refused = r"needs a Python kernel, and this notebook's runs bash"
+            with pytest.raises(CodeError, match=refused):
+                nb.value("1")
+            with pytest.raises(CodeError, match=refused):
+                nb.call("f")
+            with pytest.raises(CodeError, match=refused), nb.patch("x"):
+                pass
+        """
+    )
+    pytester.runpytest("-p", "no:cacheprovider").assert_outcomes(passed=1)

@@ -121,9 +121,14 @@ def _parameters_cell(nb: NotebookNode) -> NotebookNode | None:
 
 
 def _kernel_and_language(nb: NotebookNode, kernel: str | None) -> tuple[str, str]:
+    return kernel or kernel_name(nb) or "python3", notebook_language(nb)
+
+
+def notebook_language(nb: NotebookNode) -> str:
+    """The language of the notebook's kernel, as the notebook says it ("R", "bash")."""
     spec = nb.metadata.get("kernelspec") or {}
-    language = spec.get("language") or nb.metadata.get("language_info", {}).get("name") or "python"
-    return kernel or kernel_name(nb) or "python3", language
+    language = spec.get("language") or nb.metadata.get("language_info", {}).get("name")
+    return str(language or "python")
 
 
 def _check_injectable(value: object, where: str) -> None:

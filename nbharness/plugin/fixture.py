@@ -82,6 +82,7 @@ class LiveNotebook:
         With ``pickle=True`` the object itself comes back, pickled in the kernel: both
         sides must run the same Python (checked) and have the object's classes.
         """
+        self._python_only("value")
         if not pickle:
             return self._evaluate(expression, expression)
         version = self._evaluate("__import__('sys').version_info[:2]", "sys.version_info")
@@ -101,6 +102,7 @@ class LiveNotebook:
 
         Keyword values cross as JSON (``return_value=3``, ``side_effect=[1, 2]``).
         """
+        self._python_only("patch")
         self._patches += 1
         name = f"__nbharness_patch_{self._patches}"
         payload = json.dumps(kwargs)
@@ -116,6 +118,7 @@ class LiveNotebook:
 
     def call(self, function: str, *args: Any, **kwargs: Any) -> Any:
         """Call a function defined in the notebook with JSON-able arguments."""
+        self._python_only("call")
         try:
             payload = json.dumps([args, kwargs])
         except (TypeError, ValueError) as exc:
@@ -125,6 +128,15 @@ class LiveNotebook:
 
     def close(self) -> None:
         self._live.close()
+
+    def _python_only(self, method: str) -> None:
+        """``value``, ``call`` and ``patch`` send Python: refuse a kernel of another language."""
+        language = self.notebook.metadata.get("language_info", {}).get("name", "python")
+        if str(language).lower() != "python":
+            raise CodeError(
+                f"notebook.{method}() needs a Python kernel, and this notebook's runs "
+                f"{language}; use notebook.execute(code) and notebook.text(cell) instead"
+            )
 
     def _evaluate(self, expression: str, shown_as: str) -> Any:
         cell = self._run(_AS_JSON.format(expression=expression), shown_as)
