@@ -23,6 +23,8 @@ _CLASS_REPR = re.compile(r"^<class '(?:builtins\.)?(.+)'>$")
 _R_ERROR = re.compile(r"^Error(?: in (.+?))?: (.*)$", re.DOTALL)
 #: IRkernel evaluates each cell through ``eval``: a ``stop()`` at top level names that call.
 _R_TOP_LEVEL = "eval(expr, envir, enclos)"
+#: Lines that close a bash compound command rather than run one.
+_BASH_CLOSERS = frozenset({"done", "fi", "esac", "}", ")", "};", ");"})
 
 
 def exception_name(raw: str) -> str:
@@ -197,7 +199,9 @@ class CellError(CellProblem):
             for line in self.source.splitlines()
             if line.strip() and not line.strip().startswith("#")
         ]
-        last = f" `{commands[-1]}`" if commands else ""
+        # A compound command's closing word ("done", "fi") names nothing: leave it out.
+        ends_compound = commands and commands[-1].split()[0] in _BASH_CLOSERS
+        last = f" `{commands[-1]}`" if commands and not ends_compound else ""
         return f"{self.where} failed: its last command{last} exited with status {self.evalue}"
 
     def _r_summary(self) -> str:

@@ -20,6 +20,7 @@ import pytest
 from jupyter_client.kernelspec import KernelSpecManager
 
 from nbharness.cli import main
+from nbharness.errors import CellError
 
 from . import reporting_kernel
 from .helpers import assert_all_dead, expect
@@ -290,3 +291,44 @@ def test_the_fixtures_python_only_questions_are_refused_in_one_line(pytester, ma
         """
     )
     pytester.runpytest("-p", "no:cacheprovider").assert_outcomes(passed=1)
+
+
+@pytest.mark.parametrize(
+    ("language", "source", "output", "summary"),
+    [
+        (
+            "bash",
+            "cd /tmp\nfor f in a b; do\n  false\ndone",
+            {"ename": "", "evalue": "1"},
+            "cell 2 (In [3]) failed: its last command exited with status 1",
+        ),
+        (
+            "bash",
+            "grep -q x data.txt  # a comment\n# and a comment line",
+            {"ename": "", "evalue": "1"},
+            "cell 2 (In [3]) failed: its last command `grep -q x data.txt  # a comment` "
+            "exited with status 1",
+        ),
+        (
+            "R",
+            "stop('top')",
+            {"ename": "ERROR", "evalue": "Error in eval(expr, envir, enclos): top\n"},
+            "cell 2 (In [3]) raised an R error: top",
+        ),
+        (
+            "R",
+            "x",
+            {"ename": "ERROR", "evalue": "Error: object 'x' not found\n"},
+            "cell 2 (In [3]) raised an R error: object 'x' not found",
+        ),
+        (
+            "python",
+            "d['a']",
+            {"ename": "<class 'KeyError'>", "evalue": "'a'"},
+            "cell 2 (In [3]) raised KeyError: 'a'",
+        ),
+    ],
+)
+def test_failures_are_worded_for_their_language(language, source, output, summary):
+    error = CellError.from_output(1, {"source": source, "execution_count": 3}, output, language)
+    assert error.summary == summary
