@@ -10,9 +10,6 @@ from __future__ import annotations
 
 import os
 import signal
-import subprocess
-import sys
-import time
 from dataclasses import dataclass
 
 import nbformat
@@ -23,7 +20,7 @@ from nbharness.cli import main
 from nbharness.errors import CellError
 
 from . import reporting_kernel
-from .helpers import assert_all_dead, expect
+from .helpers import assert_all_dead, expect, signalled_session
 
 pytestmark = pytest.mark.filterwarnings("default::nbharness.errors.NotebookWarning")
 
@@ -141,19 +138,8 @@ def test_a_kernel_killed_by_sigkill_is_reported_as_such(pytester, make_notebook)
 def test_ctrl_c_stops_the_session_and_the_kernel(pytester, make_notebook, lang):
     make_notebook("hangs.ipynb", [lang.pids, lang.sleeps], kernelspec=spec(lang))
     pids = pytester.path / "pids.txt"
-    session = subprocess.Popen(
-        [sys.executable, "-m", "pytest", "--nb", "-p", "no:cacheprovider"],
-        cwd=pytester.path,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-    )
-    deadline = time.monotonic() + 60
-    while not pids.exists() and time.monotonic() < deadline:
-        time.sleep(0.05)
-    time.sleep(0.5)
-    session.send_signal(signal.SIGINT)
-    output, _ = session.communicate(timeout=30)
-    assert session.returncode == pytest.ExitCode.INTERRUPTED, output.decode()
+    returncode, output = signalled_session(pytester.path, pids, signal.SIGINT)
+    assert returncode == pytest.ExitCode.INTERRUPTED, output.decode()
     assert_all_dead([int(pids.read_text())])
 
 
