@@ -318,3 +318,17 @@ def test_the_fixtures_python_only_questions_are_refused_in_one_line(pytester, ma
 def test_failures_are_worded_for_their_language(language, source, output, summary):
     error = CellError.from_output(1, {"source": source, "execution_count": 3}, output, language)
     assert error.summary == summary
+
+
+def test_the_language_of_an_overriding_kernel_counts(pytester, make_notebook):
+    if BASH.kernel not in KernelSpecManager().find_kernel_specs():
+        pytest.skip("bash_kernel is not installed")
+    make_notebook("shell.ipynb", ["echo hi", "ls /no/such/dir"])  # stored as a python3 notebook
+    result = pytester.runpytest(
+        "--nb", "--nb-kernel", "bash", "--nb-find-import-errors", "-p", "no:cacheprovider"
+    )
+    result.assert_outcomes(failed=1)
+    expect(result.stdout, [BASH.failure])
+    assert "--nb-find-import-errors reads Python's ImportError only; this bash" in (
+        result.stdout.str()
+    )

@@ -61,7 +61,7 @@ def plan(
     if parameters is not None:
         warnings = _undefined(stored, parameters, kernel, settings.strict_params)
         nb = inject(nb, parameters.values, kernel)[0]
-    language = notebook_language(stored)
+    language = notebook_language(stored, kernel)
     python = language.lower() == "python"
     if not python:
         warnings += _python_only(language, coverage is not None, settings.find_import_errors)

@@ -9,6 +9,7 @@ A notebook's sets come from exactly one source, the first that has any:
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import datetime
 import math
@@ -121,11 +122,17 @@ def _parameters_cell(nb: NotebookNode) -> NotebookNode | None:
 
 
 def _kernel_and_language(nb: NotebookNode, kernel: str | None) -> tuple[str, str]:
-    return kernel or kernel_name(nb) or "python3", notebook_language(nb)
+    return kernel or kernel_name(nb) or "python3", notebook_language(nb, kernel)
 
 
-def notebook_language(nb: NotebookNode) -> str:
-    """The language of the notebook's kernel, as the notebook says it ("R", "bash")."""
+def notebook_language(nb: NotebookNode, kernel: str | None = None) -> str:
+    """The language the notebook runs in ("R", "bash"): that of ``kernel`` (an override
+    such as ``--nb-kernel``) when it is installed here, else what the notebook says."""
+    if kernel:
+        from jupyter_client.kernelspec import KernelSpecManager, NoSuchKernel
+
+        with contextlib.suppress(NoSuchKernel):
+            return str(KernelSpecManager().get_kernel_spec(kernel).language or "python")
     spec = nb.metadata.get("kernelspec") or {}
     language = spec.get("language") or nb.metadata.get("language_info", {}).get("name")
     return str(language or "python")
