@@ -1,6 +1,7 @@
 """A real kernel for the tests, of a language nbharness knows nothing of, that reports a
 failing cell the ways some kernels do: only in its ``execute_reply`` (``status: error``,
-no iopub ``error``), or not at all (a line on stderr, and ``status: ok``).
+no iopub ``error``), only on iopub (an ``error`` message, and ``status: ok``), or not at
+all (a line on stderr, and ``status: ok``).
 
 Run as ``python reporting_kernel.py -f CONNECTION_FILE``; ``install(folder)`` writes its
 kernelspec (``reporting``) under ``folder/kernels`` for ``JUPYTER_PATH``.
@@ -20,8 +21,8 @@ NAME = "reporting"
 
 
 class ReportingKernel(Kernel):
-    """``fail-in-reply`` fails in the reply only; ``fail-silently`` fails unreported; any
-    other code is echoed to stdout."""
+    """``fail-in-reply`` fails in the reply only, ``fail-on-iopub`` on iopub only,
+    ``fail-silently`` unreported; any other code is echoed to stdout."""
 
     implementation = "nbharness-tests"
     implementation_version = "1"
@@ -50,6 +51,10 @@ class ReportingKernel(Kernel):
                 "evalue": "reported only in the execute_reply",
                 "traceback": [],
             }
+        if code.strip() == "fail-on-iopub":
+            error = {"ename": "Failure", "evalue": "reported only on iopub", "traceback": []}
+            self.send_response(self.iopub_socket, "error", error)
+            return {"status": "ok", "execution_count": count, "payload": [], "user_expressions": {}}
         stream = (
             ("stderr", "it went wrong\n") if code.strip() == "fail-silently" else ("stdout", code)
         )

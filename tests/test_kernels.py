@@ -218,11 +218,15 @@ def reporting(pytester, monkeypatch) -> dict[str, str]:
     return {"name": reporting_kernel.NAME, "display_name": "Reporting", "language": "plaintext"}
 
 
-def test_a_failure_told_only_in_the_execute_reply_fails(pytester, make_notebook, reporting):
-    make_notebook("reply.ipynb", ["hello", "fail-in-reply", "never"], kernelspec=reporting)
+@pytest.mark.parametrize("where", ["in the execute_reply", "on iopub"])
+def test_a_failure_told_only_in_the_reply_or_only_on_iopub_fails(
+    pytester, make_notebook, reporting, where
+):
+    fails = "fail-in-reply" if where == "in the execute_reply" else "fail-on-iopub"
+    make_notebook("one_way.ipynb", ["hello", fails, "more"], kernelspec=reporting)
     result = pytester.runpytest("--nb", "-p", "no:cacheprovider")
     result.assert_outcomes(failed=1)
-    expect(result.stdout, ["cell 2 (In [2]) raised Failure: reported only in the execute_reply"])
+    expect(result.stdout, [f"cell 2 (In [2]) raised Failure: reported only {where}"])
 
 
 def test_a_kernel_that_reports_no_failure_is_warned_about_once(pytester, make_notebook, reporting):
