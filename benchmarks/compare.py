@@ -93,7 +93,8 @@ def commands(folder: Path, scripts: Path) -> dict[str, list[str]]:
         "plain python (floor)": [sys.executable, "-c", floor],
         "nbharness -n 2": [*nb, "-n", "2"],
         "nbmake -n 2": [*nbmake, "-n", "2"],
-        "nbval-lax -n 2": [*nbval, "-n", "2"],
+        # nbval's items are cells: its workers must take whole notebooks.
+        "nbval-lax -n 2": [*nbval, "-n", "2", "--dist", "loadfile"],
     }
 
 
