@@ -63,8 +63,8 @@ def demo(session: nox.Session) -> None:
 
 @nox.session
 def bench(session: nox.Session) -> None:
-    """nbharness against nbmake and raw nbclient on the same notebooks, in one run; then
-    local kernels against a local JupyterHub's."""
-    session.install("-e", ".[test]", "nbmake")
+    """nbharness against nbmake, nbval and raw nbclient on the same notebooks (tiny ones, and
+    numpy/pandas/matplotlib ones), in one run; then local kernels against a local JupyterHub's."""
+    session.install("-e", ".[test]", "nbmake", "nbval")
     session.run("python", "benchmarks/compare.py", *session.posargs)
     session.run("python", "benchmarks/remote.py", env=_hub_proxy(session))

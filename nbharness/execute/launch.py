@@ -135,6 +135,9 @@ class KernelManager(AsyncKernelManager):
     tag: str = ""
     #: Fork servers to start kernels from; ``None`` starts a new process per kernel.
     fork_servers: ForkServerPool | None = None
+    #: What the fork server should have imported for this kernel's notebook (``None``:
+    #: preloading is off; see ``forkserver/preload.py``).
+    warm: tuple[str, ...] | None = ()
 
     async def start_kernel(self, **kwargs: Any) -> None:  # type: ignore[override]
         spec = self.kernel_spec
