@@ -77,6 +77,8 @@ class NotebookItem(NotebookItemBase):
         self.notebook = notebook
         self.parameters = parameters
         self.warning = warning
+        #: The last run's executed notebook, for the CI reports (``plugin/ci.py`` takes it).
+        self.executed: NotebookNode | None = None
 
     def runtest(self) -> None:
         settings = self.config.stash[SETTINGS_KEY]
@@ -86,6 +88,7 @@ class NotebookItem(NotebookItemBase):
         planned = plan(self.path, self.notebook, settings, self.parameters, coverage=coverage)
         self._warn(self.warning, *planned.warnings)
         result = executor_for(self.config).execute(planned.run)
+        self.executed = result.notebook
         self._keep(result, planned.measurement, settings)
         verdict = verify(result, self.notebook, settings, parameterized=self.parameters is not None)
         self._act_on(verdict, settings)
