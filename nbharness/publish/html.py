@@ -59,7 +59,7 @@ section.run .jp-Notebook { padding: 0; }
 .celltag_nbharness-failed::before { content: "failing cell"; color: #fff; background: #d32f2f;
   padding: 0 0.5em; font-size: 85%; }
 pre.report { background: #fff5f5; border-left: 4px solid #d32f2f; padding: 0.6em;
-  white-space: pre-wrap; }
+  white-space: pre-wrap; overflow-wrap: anywhere; }
 pre.diff { background: #f6f8fa; padding: 0.6em; }
 pre.diff .add { color: #1b5e20; } pre.diff .del { color: #b71c1c; }
 """
