@@ -325,3 +325,19 @@ def test_the_failing_line_in_the_paired_script_is_named(pytester, make_notebook)
     lines = (pytester.path / "ratio.py").read_text().splitlines()
     page = (pytester.path / "nb.html").read_text()
     assert f"paired script <code>ratio.py:{lines.index('1 / x') + 1}</code>" in page
+
+
+def test_a_changed_image_is_shown_stored_beside_fresh(pytester, make_notebook):
+    pytester.makepyprojecttoml('[tool.nbharness.compare]\nimages = "hash"\n')
+    old, new = base64.b64encode(png(4, 4, (0, 0, 255))).decode(), IMAGE
+    plot = {"output_type": "display_data", "data": {"image/png": old}, "metadata": {}}
+    source = (
+        "import base64\nfrom IPython.display import Image, display\n"
+        f"display(Image(data=base64.b64decode('{new}')))"
+    )
+    make_notebook("plot.ipynb", [{"source": source, "count": 1, "outputs": [plot]}])
+    pytester.runpytest("--nb", "--nb-compare", "--nb-html", "nb.html").assert_outcomes(failed=1)
+    page = (pytester.path / "nb.html").read_text()
+    stored = page.index("<h3>Images in cell 1</h3>")
+    assert page.index(f'<img src="data:image/png;base64,{old}" alt="stored image">') > stored
+    assert page.index(f'<img src="data:image/png;base64,{new}" alt="fresh image">') > stored

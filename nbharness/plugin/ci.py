@@ -21,7 +21,7 @@ from nbformat import NotebookNode
 from ..config.settings import settings_of
 from ..errors import CellProblem, NbHarnessError
 from ..notebook.cellmarks import is_injected, user_index
-from ..publish import RunRecord
+from ..publish import RunRecord, changed_images
 from ..text import first_line
 from ..verify.compare import OutputMismatch
 from .cache import SKIP_REASON
@@ -146,6 +146,9 @@ class CiReports:
         if executed is None or self.html is None or not (record.failing or self.html_all):
             return
         record.executed = json.dumps(executed)
+        if isinstance(error, OutputMismatch):
+            compare = settings_of(self.config).compare
+            record.images = changed_images(item.notebook, executed, compare)
         if isinstance(error, CellProblem) and not error.injected:
             record.failed_cell = _executed_index(executed, error.index)
 

@@ -60,6 +60,8 @@ section.run .jp-Notebook { padding: 0; }
   padding: 0 0.5em; font-size: 85%; }
 pre.report { background: #fff5f5; border-left: 4px solid #d32f2f; padding: 0.6em;
   white-space: pre-wrap; overflow-wrap: anywhere; }
+div.images { display: flex; gap: 2em; }
+div.images img { max-width: 45vw; border: 1px solid #ccc; }
 pre.diff { background: #f6f8fa; padding: 0.6em; }
 pre.diff .add { color: #1b5e20; } pre.diff .del { color: #b71c1c; }
 """
@@ -181,8 +183,21 @@ def _section(
         parts += ["<h3>Failure</h3>", f'<pre class="report">{escape(record.report)}</pre>']
     for where_diff, lines in record.diffs:
         parts += [f"<h3>Output differences in {escape(where_diff)}</h3>", _diff(lines)]
+    for where_images, stored, fresh in record.images:
+        parts += [
+            f"<h3>Images in {escape(where_images)}</h3>",
+            '<div class="images">',
+            _figure("stored", stored),
+            _figure("fresh", fresh),
+            "</div>",
+        ]
     parts.append("</section>")
     return "\n".join(parts)
+
+
+def _figure(caption: str, images: list[str]) -> str:
+    shown = "".join(f'<img src="{escape(url)}" alt="{caption} image">' for url in images)
+    return f"<figure>{shown or '(no image)'}<figcaption>{caption}</figcaption></figure>"
 
 
 def _diff(lines: list[str]) -> str:
