@@ -142,7 +142,6 @@ class CiReports:
             if copy.exists():
                 record.executed_path = str(copy)
         executed = item.executed
-        item.executed = None  # taken: the session need not hold every run's outputs
         if executed is None or self.html is None or not (record.failing or self.html_all):
             return
         record.executed = json.dumps(executed)

@@ -77,7 +77,7 @@ class NotebookItem(NotebookItemBase):
         self.notebook = notebook
         self.parameters = parameters
         self.warning = warning
-        #: The last run's executed notebook, for the CI reports (``plugin/ci.py`` takes it).
+        #: The run's executed notebook until its report is made, for the CI reports (``ci.py``).
         self.executed: NotebookNode | None = None
 
     def runtest(self) -> None:
@@ -94,6 +94,9 @@ class NotebookItem(NotebookItemBase):
         self._act_on(verdict, settings)
         if verdict.problem is not None:
             self._fail(verdict.problem, result)
+
+    def teardown(self) -> None:
+        self.executed = None  # reported: the session need not hold every run's outputs
 
     def _keep(self, result: RunResult, measurement: Measurement | None, settings: Settings) -> None:
         """What outlives the run: its coverage, and the executed copy (``--nb-output-dir``)."""
