@@ -311,7 +311,7 @@ def test_a_report_the_disk_refuses_is_one_line_and_the_verdict_stands(pytester, 
     result = pytester.runpytest("--nb", "--nb-html", "taken/nb.html")
     result.assert_outcomes(passed=1)
     assert result.ret == 0
-    result.stdout.fnmatch_lines(["nbharness: HTML report taken/nb.html: not written: *"])
+    result.stdout.fnmatch_lines(["nbharness: HTML report taken/nb.html: not written: File exists"])
     assert "Traceback" not in result.stdout.str()
 
 
@@ -341,3 +341,16 @@ def test_a_changed_image_is_shown_stored_beside_fresh(pytester, make_notebook):
     stored = page.index("<h3>Images in cell 1</h3>")
     assert page.index(f'<img src="data:image/png;base64,{old}" alt="stored image">') > stored
     assert page.index(f'<img src="data:image/png;base64,{new}" alt="fresh image">') > stored
+
+
+@pytest.mark.slow
+def test_without_nbconvert_the_flag_says_what_to_install(pytester, make_notebook):
+    make_notebook("steady.ipynb", ["x = 1"])
+    # As if nbconvert were not installed: an entry of None makes Python's import refuse it.
+    pytester.makeconftest("import sys\nsys.modules['nbconvert'] = None\n")
+    result = pytester.runpytest_subprocess("--nb", "--nb-html", "nb.html")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    assert result.stderr.lines == [
+        "ERROR: --nb-html needs nbconvert: pip install 'nbharness[html]'",
+        "",
+    ]
