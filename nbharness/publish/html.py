@@ -13,12 +13,14 @@ pay for it.
 
 from __future__ import annotations
 
-import copy
-import json
 import os
 from html import escape
 from pathlib import Path
 from typing import TYPE_CHECKING
+
+import nbformat
+from nbformat import NotebookNode
+from nbformat.v4 import new_notebook
 
 from ..notebook.io import write_atomically
 from . import RunRecord, counts, in_report_order
@@ -99,7 +101,7 @@ def render_report(records: list[RunRecord], root: Path, report_dir: Path, title:
     """The page: counts, the summary table, then every rendered notebook."""
     ordered = in_report_order(records)
     exporter = _exporter()
-    style, _ = _render(exporter, _STYLE_TEMPLATE, {"cells": [], "metadata": {}})
+    style = _render(exporter, _STYLE_TEMPLATE, new_notebook())
     title = title or "Notebook test report"
     tally = ", ".join(f"{n} {outcome}" for outcome, n in counts(records))
     sections = [
@@ -172,9 +174,9 @@ def _section(
         where.append(f"executed copy {link}")
     parts.append(f"<p>{'; '.join(where)}</p>")
     if record.executed:
-        nb = json.loads(record.executed)
+        nb = nbformat.reads(record.executed, as_version=4)
         _mark_failed_cell(nb, record.failed_cell, _failed_id(number))
-        cells, _ = _render(exporter, _CELLS_TEMPLATE, nb)
+        cells = _render(exporter, _CELLS_TEMPLATE, nb)
         parts.append(
             '<div class="jp-Notebook" data-jp-theme-light="true" '
             f'data-jp-theme-name="JupyterLab Light">{cells}</div>'
@@ -210,13 +212,10 @@ def _diff(lines: list[str]) -> str:
     return f'<pre class="diff">{chr(10).join(shown)}</pre>'
 
 
-def _mark_failed_cell(nb: dict[str, object], index: int | None, cell_id: str) -> None:
+def _mark_failed_cell(nb: NotebookNode, index: int | None, cell_id: str) -> None:
     """Tag the failing cell (nbconvert turns tags into CSS classes) and give it the id the
     summary links to; other cells' ids get the section's prefix, unique on the page."""
-    cells = nb.get("cells")
-    if not isinstance(cells, list):
-        return
-    for n, cell in enumerate(cells):
+    for n, cell in enumerate(nb.cells):
         if n == index:
             cell.setdefault("metadata", {}).setdefault("tags", []).append(FAILED_TAG)
             cell["id"] = cell_id
@@ -245,9 +244,7 @@ def _exporter() -> HTMLExporter:
     )
 
 
-def _render(exporter: HTMLExporter, template: str, nb: dict[str, object]) -> tuple[str, object]:
-    import nbformat
-
+def _render(exporter: HTMLExporter, template: str, nb: NotebookNode) -> str:
     exporter.template_file = template
-    node = nbformat.from_dict(copy.deepcopy({"nbformat": 4, "nbformat_minor": 5, **nb}))
-    return exporter.from_notebook_node(node)
+    html, _ = exporter.from_notebook_node(nb)
+    return html
