@@ -27,11 +27,14 @@ from collections.abc import Iterator
 from html.parser import HTMLParser
 from pathlib import Path
 
+import nbformat
 import pytest
 
 from nbharness.cli import main
+from nbharness.publish import RunRecord
+from nbharness.publish.html import render_report
 
-from .helpers import MakeNotebook
+from .helpers import MakeNotebook, build_notebook
 
 CHROMIUM_FLAGS = [
     "--headless",
@@ -354,3 +357,11 @@ def test_without_nbconvert_the_flag_says_what_to_install(pytester, make_notebook
         "ERROR: --nb-html needs nbconvert: pip install 'nbharness[html]'",
         "",
     ]
+
+
+def test_a_notebook_as_stored_on_disk_renders(tmp_path):
+    stored = nbformat.writes(build_notebook(["first = 1\nsecond = 2"]))  # sources as line lists
+    assert '"first = 1\\n",' in stored
+    record = RunRecord("a.ipynb::a", "a.ipynb", "a.ipynb", "passed", executed=stored)
+    page = render_report([record], tmp_path, tmp_path)
+    assert '<span class="n">second</span>' in page
