@@ -59,6 +59,9 @@ def test_a_failure_is_annotated_once_at_the_paired_scripts_line(
         f"::error file=ratio.py,line={paired_repo.index('ratio(x)') + 1},title=ratio.ipynb"
         "::cell 4 (In [3]) raised ZeroDivisionError: division by zero"
     )
+    summary = github.read_text()
+    assert summary.startswith("### Notebooks: 1 failed, 1 passed\n")
+    assert summary.count("| `ratio.ipynb` | failed |") == 1
 
 
 def test_the_step_summary_lists_failures_first_under_the_counts(pytester, github, paired_repo):
