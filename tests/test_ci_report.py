@@ -151,3 +151,15 @@ def test_a_reason_cannot_break_the_summary_table():
     assert step_summary([record]).splitlines()[-1] == (
         "| `n.ipynb` | failed | 0.00 s | ran | a \\| b c |"
     )
+
+
+def test_a_step_summary_the_disk_refuses_is_one_line(pytester, github, make_notebook, monkeypatch):
+    make_notebook("calc.ipynb", ["x = 1"])
+    monkeypatch.setenv("GITHUB_STEP_SUMMARY", str(pytester.path))  # a folder, not a file
+    result = pytester.runpytest("--nb")
+    result.assert_outcomes(passed=1)
+    assert result.ret == 0
+    result.stdout.fnmatch_lines(
+        [f"nbharness: step summary {pytester.path}: not written: Is a directory"]
+    )
+    assert "Traceback" not in result.stdout.str()

@@ -88,8 +88,14 @@ class CiReports:
                 terminalreporter.write_line(line)
         summary = os.environ.get("GITHUB_STEP_SUMMARY")
         if summary:
-            with open(summary, "a", encoding="utf-8") as out:
-                out.write(step_summary(records))
+            try:
+                with open(summary, "a", encoding="utf-8") as out:
+                    out.write(step_summary(records))
+            except OSError as exc:
+                reason = exc.strerror or str(exc)
+                terminalreporter.write_line(
+                    f"nbharness: step summary {summary}: not written: {reason}", red=True
+                )
         if self.html is not None:
             from ..notebook.io import NotWritten
             from ..publish.html import write_report
