@@ -50,6 +50,15 @@ def pytest_configure(config: pytest.Config) -> None:
         config.pluginmanager.register(PassedRuns(config), "nbharness-cache")
     if settings.remote is not None:
         config.pluginmanager.register(RemoteSession(config, settings.remote), REMOTE_PLUGIN)
+    _register_ci_reports(config)
+
+
+def _register_ci_reports(config: pytest.Config) -> None:
+    """GitHub annotations and step summary, and ``--nb-html``: only when asked for."""
+    from .ci import PLUGIN, CiReports, wanted  # with --nb, what runs notebooks loads anyway
+
+    if wanted(config):
+        config.pluginmanager.register(CiReports(config), PLUGIN)
 
 
 def _hint_at_the_flag(config: pytest.Config) -> None:

@@ -77,6 +77,8 @@ class NotebookItem(NotebookItemBase):
         self.notebook = notebook
         self.parameters = parameters
         self.warning = warning
+        #: The run's executed notebook until its report is made, for the CI reports (``ci.py``).
+        self.executed: NotebookNode | None = None
 
     def runtest(self) -> None:
         settings = self.config.stash[SETTINGS_KEY]
@@ -86,11 +88,15 @@ class NotebookItem(NotebookItemBase):
         planned = plan(self.path, self.notebook, settings, self.parameters, coverage=coverage)
         self._warn(self.warning, *planned.warnings)
         result = executor_for(self.config).execute(planned.run)
+        self.executed = result.notebook
         self._keep(result, planned.measurement, settings)
         verdict = verify(result, self.notebook, settings, parameterized=self.parameters is not None)
         self._act_on(verdict, settings)
         if verdict.problem is not None:
             self._fail(verdict.problem, result)
+
+    def teardown(self) -> None:
+        self.executed = None  # reported: the session need not hold every run's outputs
 
     def _keep(self, result: RunResult, measurement: Measurement | None, settings: Settings) -> None:
         """What outlives the run: its coverage, and the executed copy (``--nb-output-dir``)."""

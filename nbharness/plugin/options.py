@@ -108,6 +108,13 @@ OPTIONS: tuple[Option, ...] = (
         metavar="DIR",
     ),
     Option(
+        "nb_html",
+        "write one self-contained HTML report here: a summary table and each failing "
+        "notebook as Jupyter shows it",
+        metavar="PATH",
+    ),
+    Option("nb_html_all", "with --nb-html, render the notebooks that passed too"),
+    Option(
         "nb_strict_raises",
         "fail, instead of warning, when a cell tagged raises-exception raises nothing",
         ini=False,
