@@ -15,6 +15,8 @@ from nbformat import NotebookNode
 from ..execute import Run
 from ..notebook.cellmarks import with_nbmake_hooks
 from ..notebook.io import execution_metadata
+from ..notebook_tests.kernel_code import is_python, rewrites_asserts
+from ..notebook_tests.kernel_code import prologue as tests_prologue
 from ..verify.coverage import CoverageOptions, Measurement, measurement_for
 from .parameters import PARAMETERS_TAG, ParameterError, ParameterSet, inject, unknown_names
 
@@ -57,6 +59,8 @@ def plan(
     measurement, prologue, epilogue = None, "", ""
     if coverage is not None:
         measurement, prologue, epilogue = measurement_for(coverage)
+    if is_python(stored):  # assertion rewriting and in-notebook tests
+        prologue += "\n" + tests_prologue(rewrites_asserts(stored, settings.rewrite_asserts))
     timeout, allow_errors = execution_metadata(stored)
     run = Run(
         path=path,
