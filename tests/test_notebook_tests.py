@@ -3,13 +3,16 @@ kernel, and every cell's ``assert`` explains itself."""
 
 from __future__ import annotations
 
+import uuid
 from pathlib import Path
 
+import nbformat
 import pytest
 
 from nbharness.notebook_tests.discover import find_tests
 
 from .helpers import MakeNotebook, build_notebook, expect
+from .hubfixture import HubUser
 
 #: A cell that counts the notebook's runs in a file next to it.
 COUNT_RUNS = "with open('runs.txt', 'a') as runs:\n    runs.write('run\\n')"
@@ -269,6 +272,36 @@ def test_the_fixture_runs_the_notebooks_tests(
         """
     )
     pytester.runpytest("test_calc.py").assert_outcomes(passed=2)
+
+
+@pytest.mark.hub
+def test_tests_run_on_a_hub_kernel_with_the_conftest_beside_the_notebook(
+    pytester: pytest.Pytester, hub_user: HubUser, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The notebook is read here and runs there; the remote kernel's folder has the
+    notebook and the conftest.py (as a deployment would), so its pytest finds both."""
+    monkeypatch.setenv("JUPYTERHUB_API_TOKEN", hub_user.token)
+    name = f"run-{uuid.uuid4().hex[:8]}"
+    remote = hub_user.hub.root / "home" / hub_user.name / name
+    remote.mkdir(parents=True)
+    for folder in (pytester.path, remote):
+        (folder / "conftest.py").write_text(CONFTEST)
+        nbformat.write(build_notebook(CALC), folder / "calc.ipynb")
+    result = pytester.runpytest_subprocess(
+        "--nb",
+        "--nb-hub-url",
+        hub_user.hub.url,
+        "--nb-hub-user",
+        hub_user.name,
+        "--nb-remote-cwd",
+        name,
+        "-p",
+        "no:cacheprovider",
+        timeout=300,
+    )
+    result.assert_outcomes(passed=6, failed=2, skipped=1)
+    expect(result.stdout, ["E        +  where 3 = len([1, 2, 3])"])
+    assert hub_user.hub.kernels(hub_user.name) == []
 
 
 # Static discovery: what pytest would collect, read from the cells.
