@@ -19,7 +19,6 @@ from ..execute import Executor, LiveRun, Run, RunResult
 from ..notebook.cellmarks import is_injected
 from ..notebook_tests.discover import FoundTest
 from ..notebook_tests.kernel_code import TestOutcome, TestResults, read_results, run_tests_code
-from ..report import CrashLine, FailureRepr
 from .cache import PROPERTY
 from .items import NotebookItem, NotebookItemBase
 
@@ -27,8 +26,9 @@ from .items import NotebookItem, NotebookItemBase
 _IN_CELL = re.compile(r"In \[(\d+)\]:(\d+)")
 
 
-class KernelTestFailed(Exception):
-    """A test failed (or could not run) in the kernel: pytest's text from there."""
+class KernelTestFailed(NbHarnessError):
+    """A test failed (or could not run) in the kernel: pytest's text from there, headed
+    by its one line (read alone from xdist workers and in JUnit)."""
 
     def __init__(self, text: str) -> None:
         super().__init__(text)
@@ -41,12 +41,9 @@ class KernelTestFailed(Exception):
         explained = [line[1:].strip() for line in lines if line.startswith("E ")]
         return (explained or lines or [""])[0]
 
-    @property
-    def report(self) -> str:
-        """The text headed by its summary: a report read as plain text (from an xdist
-        worker, in JUnit) takes its first line for the one-line summary."""
-        first = self.text.splitlines()[0] if self.text else ""
-        return self.text if first == self.summary else f"{self.summary}\n\n{self.text}"
+    def details(self) -> list[str]:
+        lines = self.text.splitlines()
+        return [] if lines[:1] == [self.summary] else lines
 
 
 class NotebookTests:
@@ -144,16 +141,6 @@ class NotebookTestItem(NotebookItemBase):
             pytest.skip("not run: the notebook ended early (sys.exit)")
         summary = ended.summary if isinstance(ended, NbHarnessError) else str(ended)
         raise KernelTestFailed(f"not run: the notebook failed: {summary}")
-
-    def repr_failure(  # type: ignore[override]
-        self,
-        excinfo: pytest.ExceptionInfo[BaseException],
-        style: str | None = None,
-    ) -> object:
-        error = excinfo.value
-        if isinstance(error, KernelTestFailed):
-            return FailureRepr(error.report, CrashLine(self.nodeid.split("::")[0], error.summary))
-        return super().repr_failure(excinfo, style)
 
     def reportinfo(self) -> tuple[Path, int, str]:
         # Not a tail of the node id (see ``NotebookItemBase.reportinfo``).
