@@ -238,6 +238,32 @@ def test_cases_whose_ids_are_not_literal_are_one_item(
     )
 
 
+def test_a_test_whose_cell_did_not_run_says_so(
+    pytester: pytest.Pytester, make_notebook: MakeNotebook
+) -> None:
+    make_notebook(
+        "skips.ipynb",
+        [
+            "def test_ran():\n    pass",
+            {"source": "def test_never():\n    pass", "tags": ["skip-execution"]},
+        ],
+    )
+    result = pytester.runpytest("--nb")
+    result.assert_outcomes(passed=2, failed=1)
+    expect(
+        result.stdout,
+        ["test_never (cell 2) did not run in the kernel (tests that ran: test_ran)"],
+    )
+
+
+def test_a_notebook_whose_tests_failed_is_not_skipped_by_the_cache(
+    pytester: pytest.Pytester, make_notebook: MakeNotebook
+) -> None:
+    make_notebook("calc.ipynb", ["def test_ok():\n    pass\n\ndef test_bad():\n    assert 0"])
+    pytester.runpytest("--nb", "--nb-cache").assert_outcomes(passed=2, failed=1)
+    pytester.runpytest("--nb", "--nb-cache").assert_outcomes(passed=2, failed=1)
+
+
 def test_without_pytest_in_the_kernel_one_line_says_so_and_the_notebook_runs(
     pytester: pytest.Pytester, make_notebook: MakeNotebook
 ) -> None:

@@ -49,8 +49,7 @@ class KernelTestFailed(NbHarnessError):
 class NotebookTests:
     """A notebook's tests: which exist, and what came of those selected."""
 
-    def __init__(self, found: list[FoundTest]) -> None:
-        self.found = found
+    def __init__(self) -> None:
         self.items: list[NotebookTestItem] = []
         #: Set once they ran; ``None`` while they did not (the notebook failed, say).
         self.results: TestResults | None = None
@@ -132,7 +131,7 @@ class NotebookTestItem(NotebookItemBase):
         elif tests.results.problem:
             raise KernelTestFailed(f"not run: {tests.results.problem}")
         else:
-            _report(self.test_id, tests.results.outcomes)
+            _report(self.test_id, self.cell, tests.results.outcomes)
 
     def _not_run(self, ended: BaseException | None) -> None:
         if isinstance(ended, pytest.skip.Exception):
@@ -147,7 +146,7 @@ class NotebookTestItem(NotebookItemBase):
         return self.path, 0, f"{self.test_id} in {self.path.name}"
 
 
-def _report(test_id: str, outcomes: dict[str, TestOutcome]) -> None:
+def _report(test_id: str, cell: int, outcomes: dict[str, TestOutcome]) -> None:
     """End the item as the test ended in the kernel; a bare name whose cases pytest named
     in the kernel (ids not known statically) ends as the worst of them."""
     if test_id in outcomes:
@@ -156,7 +155,9 @@ def _report(test_id: str, outcomes: dict[str, TestOutcome]) -> None:
     cases = {name: o for name, o in outcomes.items() if name.split("[")[0] == test_id}
     if not cases:
         found = ", ".join(sorted(outcomes)) or "none"
-        raise KernelTestFailed(f"{test_id} did not run in the kernel (tests that ran: {found})")
+        raise KernelTestFailed(
+            f"{test_id} (cell {cell + 1}) did not run in the kernel (tests that ran: {found})"
+        )
     bad = {name: o for name, o in cases.items() if o.outcome in ("failed", "error")}
     if bad:
         text = "\n\n".join(f"{name}:\n{o.text}" for name, o in bad.items())

@@ -73,7 +73,7 @@ class NotebookFile(pytest.File):
                 notebook=nb,
                 parameters=parameters,
                 warning=warning,
-                tests=NotebookTests(found) if found else None,
+                tests=NotebookTests() if found else None,
             )
             if reason is not None:
                 item.add_marker(pytest.mark.skip(reason=reason))
