@@ -59,6 +59,8 @@ class Settings:
     update_outputs: bool = False
     #: Where kernels run when not here (``--nb-hub-url``, ``--nb-server-url``).
     remote: RemoteSettings | None = None
+    #: pytest's assertion rewriting in every Python cell (off: ``--nb-no-rewrite-asserts``).
+    rewrite_asserts: bool = True
 
     @classmethod
     def from_pytest(cls, config: pytest.Config) -> Settings:
@@ -108,6 +110,7 @@ class Settings:
             cache_inputs=tuple(project.get("cache_inputs", [])),
             changed_since=config.getoption("nb_changed_since"),
             remote=remote_settings(lambda name: _lookup(config, name), project, project_file),
+            rewrite_asserts=not _flag(config, "nb_no_rewrite_asserts"),
         )
 
     def verdict(self) -> dict[str, Any]:

@@ -15,12 +15,15 @@ from nbformat import NotebookNode
 from ..execute import Run
 from ..notebook.cellmarks import with_nbmake_hooks
 from ..notebook.io import execution_metadata
+from ..notebook_tests.kernel_code import prologue as tests_prologue
+from ..notebook_tests.kernel_code import rewrites_asserts
 from ..verify.coverage import CoverageOptions, Measurement, measurement_for
 from .parameters import (
     PARAMETERS_TAG,
     ParameterError,
     ParameterSet,
     inject,
+    is_python,
     notebook_language,
     unknown_names,
 )
@@ -62,13 +65,15 @@ def plan(
         warnings = _undefined(stored, parameters, kernel, settings.strict_params)
         nb = inject(nb, parameters.values, kernel)[0]
     language = notebook_language(stored, kernel)
-    python = language.lower() == "python"
+    python = is_python(language)
     if not python:
         warnings += _python_only(language, coverage is not None, settings.find_import_errors)
     measurement, prologue, epilogue = None, "", ""
     if coverage is not None and python:
         measurement, prologue, epilogue = measurement_for(coverage)
     find_import_errors = settings.find_import_errors and python
+    if python:  # assertion rewriting and in-notebook tests
+        prologue += "\n" + tests_prologue(rewrites_asserts(stored, settings.rewrite_asserts))
     timeout, allow_errors = execution_metadata(stored)
     run = Run(
         path=path,

@@ -138,6 +138,12 @@ def notebook_language(nb: NotebookNode, kernel: str | None = None) -> str:
     return str(language or "python")
 
 
+def is_python(language: str) -> bool:
+    """Whether ``language`` (``notebook_language``'s answer) is Python's, for the features
+    that only a Python kernel has."""
+    return language.lower() == "python"
+
+
 def _check_injectable(value: object, where: str) -> None:
     """Only values papermill writes faithfully as code: plain JSON/TOML data."""
     if isinstance(value, float) and not math.isfinite(value):

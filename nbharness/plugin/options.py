@@ -126,6 +126,11 @@ OPTIONS: tuple[Option, ...] = (
         ini=False,
     ),
     Option(
+        "nb_no_rewrite_asserts",
+        "leave the asserts of notebook cells as Python runs them, without pytest's "
+        "assertion rewriting (notebook metadata nbharness.rewrite_asserts wins)",
+    ),
+    Option(
         "nb_find_import_errors",
         "run every cell past errors and fail a notebook only for ImportError or "
         "ModuleNotFoundError: checks an environment without running analyses to the end",
