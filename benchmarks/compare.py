@@ -22,6 +22,8 @@ import nbformat
 import psutil
 from nbformat.v4 import new_code_cell, new_notebook, new_output
 
+from nbharness.verify.freshness import RECORD_KEY, freshness_record
+
 RAW_NBCLIENT = """
 import sys, nbformat
 from pathlib import Path
@@ -58,13 +60,15 @@ def write_notebooks(folder: Path, count: int, cells: list[str] = CELLS) -> None:
 
 
 def write_lint_corpus(folder: Path, count: int) -> None:
-    """Notebooks with stored outputs from a clean run: what the order lint reads."""
+    """Notebooks with stored outputs from a clean run and their freshness record: what
+    the order, dataflow and freshness lints read."""
     cells = []
     for n in range(1, 21):
         cell = new_code_cell(f"x{n} = {n}\nx{n}", execution_count=n)
         cell.outputs = [new_output("execute_result", {"text/plain": str(n)}, execution_count=n)]
         cells.append(cell)
     nb = new_notebook(cells=cells)
+    nb.metadata["nbharness"] = {RECORD_KEY: freshness_record(nb, {})}
     for n in range(count):
         nbformat.write(nb, folder / f"lint{n:04d}.ipynb")
 
@@ -153,11 +157,17 @@ def main() -> None:
         write_lint_corpus(folder, args.lint_notebooks)
         lint = [sys.executable, "-m", "nbharness.cli", "check", "--order", str(folder)]
         lint_times = [timed(lint, folder)[0] for _ in range(args.rounds)]
+        dataflow = [*lint[:-2], "--dataflow", "--fresh", str(folder)]
+        dataflow_times = [timed(dataflow, folder)[0] for _ in range(args.rounds)]
         collect = [sys.executable, "-m", "pytest", "-q", "--nb", "--collect-only", str(folder)]
         collect_times = [timed(collect, folder)[0] for _ in range(args.rounds)]
     print(
         f"execution-order lint, {args.lint_notebooks} notebooks of 20 cells: "
         f"{statistics.median(lint_times):.2f} s wall (median of {args.rounds})"
+    )
+    print(
+        f"dataflow and freshness lints, the same {args.lint_notebooks} notebooks: "
+        f"{statistics.median(dataflow_times):.2f} s wall"
     )
     print(
         f"pytest --nb --collect-only, the same {args.lint_notebooks} notebooks: "

@@ -174,6 +174,7 @@ def test_update_outputs_stores_fresh_outputs_and_nothing_else(pytester, make_not
     after = json.loads(path.read_text())
     assert after["cells"][0]["outputs"] == [stdout(["42\n"])]
     assert after["cells"][0]["execution_count"] == 1
+    assert after["metadata"].pop("nbharness")["fresh"]["cells"]  # the freshness record
     assert after["metadata"] == before["metadata"]
     assert after["cells"][0]["metadata"] == before["cells"][0]["metadata"]
     pytester.runpytest("--nb", "--nb-compare").assert_outcomes(passed=1)
@@ -190,7 +191,7 @@ def test_update_keeps_outputs_that_only_differ_in_noise(pytester, make_notebook)
     before = path.read_text()
     result_ = pytester.runpytest("--nb", "--nb-update-outputs")
     result_.assert_outcomes(passed=1)
-    assert path.read_text() == before
+    assert without_record(path.read_text()) == json.loads(before)
 
 
 def test_update_outputs_leaves_failing_notebooks_alone(pytester, make_notebook):
@@ -305,10 +306,19 @@ def test_check_output_cells_and_updates_use_the_projects_sanitizers_and_image_po
     pytester.makepyprojecttoml(
         '[tool.nbharness.compare]\nsanitize = [["took [0-9.]+", "took SECONDS"]]\n'
     )
-    before = (pytester.path / "timed.ipynb").read_bytes()
+    before = (pytester.path / "timed.ipynb").read_text()
     pytester.runpytest("--nb").assert_outcomes(passed=1)
     pytester.runpytest("--nb", "--nb-update-outputs").assert_outcomes(passed=1)
-    assert (pytester.path / "timed.ipynb").read_bytes() == before
+    assert without_record((pytester.path / "timed.ipynb").read_text()) == json.loads(before)
+
+
+def without_record(text):
+    """A notebook as JSON without the freshness record --nb-update-outputs adds."""
+    raw = json.loads(text)
+    del raw["metadata"]["nbharness"]["fresh"]
+    if not raw["metadata"]["nbharness"]:
+        del raw["metadata"]["nbharness"]
+    return raw
 
 
 def test_pytest_notebooks_diff_ignore_paths_are_honoured(pytester, make_notebook):

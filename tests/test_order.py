@@ -130,7 +130,8 @@ def test_the_pytest_item_fails_an_out_of_order_notebook_without_running_it(pytes
         result.stdout,
         [
             "*_ messy.ipynb (execution order) _*",
-            "not run top to bottom in one fresh kernel: cell 2 (In [1]) ran before cell 1 (In [2])",
+            "not run top to bottom in one fresh kernel: "
+            "cell 2 (In [1]) NBH201 ran before cell 1 (In [2])",
         ],
     )
 
@@ -150,7 +151,9 @@ def test_the_command_lists_problems_and_exits_non_zero(tmp_path, capsys):
     (tmp_path / "broken.ipynb").write_text("{")
     assert main(["check", "--order", str(tmp_path)]) == 1
     out, err = capsys.readouterr()
-    assert out.splitlines() == [f"{tmp_path / 'messy.ipynb'}: cells 1 and 2 both show In [1]"]
+    assert out.splitlines() == [
+        f"{tmp_path / 'messy.ipynb'}: cells 1 and 2 NBH203 both show In [1]"
+    ]
     assert err.startswith(f"{tmp_path / 'broken.ipynb'}: not a valid notebook:")
     assert main(["check", "--order", str(tmp_path / "clean.ipynb")]) == 0
 
@@ -166,4 +169,4 @@ def test_the_command_reads_old_nbformat(tmp_path, capsys):
     }
     (tmp_path / "old.ipynb").write_text(json.dumps(v3))
     assert main(["check", str(tmp_path)]) == 1
-    assert "cell 1 is In [3], not In [1]" in capsys.readouterr().out
+    assert "cell 1 NBH205 is In [3], not In [1]" in capsys.readouterr().out

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import json
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -15,18 +17,32 @@ from ..notebook.io import parse_json, read_notebook
 from ..vcs.export import ExportError, project_modules, stale_modules
 from ..vcs.pairing import pairing_of
 from ..vcs.sync import pairing_problem
-from ..verify.order import order_problems
+from ..verify.dataflow import dataflow_findings, is_python
+from ..verify.findings import Finding, selected, unknown_codes
+from ..verify.freshness import freshness_findings
+from ..verify.order import order_findings
 from .paths import existing, paired_notebooks
 
 
 def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = subparsers.add_parser(
-        "check", help="check notebooks without running them (all checks unless some are named)"
+        "check",
+        help="check notebooks without running them (all checks but --fresh unless some are named)",
     )
     parser.add_argument(
         "--order",
         action="store_true",
         help="stored execution counts must come from one clean top-to-bottom run",
+    )
+    parser.add_argument(
+        "--dataflow",
+        action="store_true",
+        help="every name a cell reads must be defined by a cell above it",
+    )
+    parser.add_argument(
+        "--fresh",
+        action="store_true",
+        help="stored outputs must come from a recorded clean run of exactly this code",
     )
     parser.add_argument(
         "--pairing",
@@ -38,39 +54,94 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
         action="store_true",
         help="modules exported from notebooks must exist and be what export would write",
     )
+    parser.add_argument(
+        "--format", choices=["text", "json"], default="text", help="json: a list for tools"
+    )
+    for name, what in (("select", "only these rule codes"), ("ignore", "not these rule codes")):
+        parser.add_argument(
+            f"--{name}",
+            action="append",
+            default=[],
+            metavar="CODES",
+            help=f"{what} (comma-separated prefixes, e.g. NBH1,NBH203)",
+        )
     parser.add_argument("paths", nargs="*", type=Path, default=[Path(".")])
     parser.set_defaults(run=run)
 
 
+@dataclass(frozen=True)
+class Checks:
+    """Which checks run: all but ``fresh`` when none is named (a notebook without a
+    freshness record is not wrong, only unproven)."""
+
+    order: bool
+    dataflow: bool
+    fresh: bool
+    export: bool
+    pairing: bool
+
+    @classmethod
+    def from_args(cls, args: argparse.Namespace) -> Checks:
+        every = not (args.order or args.dataflow or args.fresh or args.export or args.pairing)
+        return cls(
+            order=every or args.order,
+            dataflow=every or args.dataflow,
+            fresh=args.fresh,
+            export=every or args.export,
+            pairing=every or args.pairing,
+        )
+
+
 def run(args: argparse.Namespace) -> int:
-    every = not (args.order or args.export or args.pairing)  # none named: all of them
+    checks = Checks.from_args(args)
+    select = [code for value in args.select for code in value.split(",") if code]
+    ignore = [code for value in args.ignore for code in value.split(",") if code]
+    unknown = unknown_codes(select + ignore)
+    if unknown:
+        print(f"nbharness check: no rule code starts with {unknown[0]!r}", file=sys.stderr)
+        return 2
     paths, failed = existing(args.paths)
+    listed: list[dict[str, object]] = []
     for path in paired_notebooks(paths):
         shown = display_path(path)
         try:
-            problems = problems_of(
-                path, every or args.order, every or args.export, every or args.pairing
-            )
+            findings, problems = problems_of(path, checks)
         except InvalidNotebook as exc:
             print(exc, file=sys.stderr)
             failed += 1
             continue
-        for problem in problems:
+        findings = selected(findings, select, ignore)
+        if args.format == "json":
+            listed += [finding.as_json(shown) for finding in findings]
+            listed += [{"path": shown, "cell": None, "code": None, "message": p} for p in problems]
+        for line in [finding.line(shown) for finding in findings] if args.format == "text" else []:
+            print(line)
+        for problem in problems if args.format == "text" else []:
             print(f"{shown}: {problem}")
-        failed += bool(problems)
+        failed += bool(findings or problems)
+    if args.format == "json":
+        print(json.dumps(listed, indent=1))
     return 1 if failed else 0
 
 
-def problems_of(path: Path, order: bool, export: bool, pairing: bool) -> list[str]:
-    """What the checks asked for find in one notebook; ``InvalidNotebook`` when the file is
-    not one (read once, however many checks run)."""
-    nb = read_notebook(path)[0] if export or pairing else None
-    problems = order_problems(stored_cells(path)) if order else []
-    if nb is not None and export:
+def problems_of(path: Path, checks: Checks) -> tuple[list[Finding], list[str]]:
+    """What the checks asked for find in one notebook: coded findings, and the export and
+    pairing problems; ``InvalidNotebook`` when the file is not one (read once, however
+    many checks run)."""
+    nb = read_notebook(path)[0] if checks.export or checks.pairing else None
+    stored = stored_notebook(path) if checks.order or checks.dataflow or checks.fresh else {}
+    cells = stored.get("cells", [])
+    findings = order_findings(cells) if checks.order else []
+    if checks.dataflow and is_python(stored.get("metadata", {})):
+        findings += dataflow_findings(cells)
+    if checks.fresh:
+        findings += freshness_findings(stored, path.parent)
+    problems = []
+    if nb is not None and checks.export:
         problems += export_problems(path, nb)
-    if nb is not None and pairing:
+    if nb is not None and checks.pairing:
         problems += pairing_problems(path, nb)
-    return problems
+    return findings, problems
 
 
 def export_problems(path: Path, nb: NotebookNode) -> list[str]:
@@ -94,9 +165,9 @@ def pairing_problems(path: Path, nb: NotebookNode) -> list[str]:
     return [problem] if problem else []
 
 
-def stored_cells(path: Path) -> list[dict[str, Any]]:
-    """The cells as stored, read as plain JSON (a lint over 1000 notebooks must be quick),
-    or ``InvalidNotebook`` when they are not the list of cells the order check reads."""
+def stored_notebook(path: Path) -> dict[str, Any]:
+    """The notebook as stored, read as plain JSON (a lint over 1000 notebooks must be
+    quick), or ``InvalidNotebook`` when its cells are not the list the lints read."""
     try:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
@@ -105,12 +176,13 @@ def stored_cells(path: Path) -> list[dict[str, Any]]:
     if not isinstance(raw, dict) or not isinstance(raw.get("nbformat", 4), int):
         raise InvalidNotebook(path, "the JSON is not a notebook (no integer 'nbformat')")
     if raw.get("nbformat", 4) < 4:  # v3 keeps cells in worksheets: let nbformat upgrade it
-        return list(read_notebook(path)[0].cells)
-    cells = raw.get("cells", [])
-    problem = _cells_problem(cells)
+        return dict(read_notebook(path)[0])
+    problem = _cells_problem(raw.get("cells", []))
+    if problem is None and not isinstance(raw.get("metadata", {}), dict):
+        problem = "'metadata' is not an object"
     if problem:
         raise InvalidNotebook(path, problem)
-    return list(cells)
+    return raw
 
 
 def _cells_problem(cells: object) -> str | None:

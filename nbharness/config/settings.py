@@ -17,6 +17,7 @@ from ..errors import NbHarnessError
 from ..execute import DEFAULT_CELL_TIMEOUT as DEFAULT_CELL_TIMEOUT  # the options' defaults
 from ..execute import DEFAULT_LAUNCHER, FORK_AVAILABLE, LAUNCHERS
 from ..execute import DEFAULT_STARTUP_TIMEOUT as DEFAULT_STARTUP_TIMEOUT
+from ..plan.tracing import Tracing
 from ..verify.compare import CompareSettings
 from .project import Project
 from .remote import RemoteSettings, remote_settings
@@ -54,6 +55,8 @@ class Settings:
     #: The kernels' working directory; ``None``: each notebook's own folder.
     cwd: Path | None = None
     check_order: bool = False
+    check_dataflow: bool = False
+    check_fresh: bool = False
     #: Output regression settings; ``compare.enabled`` with ``--nb-compare``.
     compare: CompareSettings = field(default_factory=CompareSettings)
     update_outputs: bool = False
@@ -61,6 +64,9 @@ class Settings:
     remote: RemoteSettings | None = None
     #: pytest's assertion rewriting in every Python cell (off: ``--nb-no-rewrite-asserts``).
     rewrite_asserts: bool = True
+    #: Local runs record the project files they read (``plan.tracing``); ``None``:
+    #: remote kernels, or no pytest cache folder to keep the lists in.
+    tracing: Tracing | None = None
 
     @classmethod
     def from_pytest(cls, config: pytest.Config) -> Settings:
@@ -82,6 +88,7 @@ class Settings:
         compare, compare_where = _lookup(config, "nb_compare")
         launcher, launcher_where = _lookup(config, "nb_launcher")
         cwd, _ = _lookup(config, "nb_cwd")
+        remote = remote_settings(lambda name: _lookup(config, name), project, project_file)
         return cls(
             cell_timeout=positive_seconds(timeout, where) if timeout else DEFAULT_CELL_TIMEOUT,
             cell_timeout_source=where,
@@ -101,6 +108,8 @@ class Settings:
             cwd=config.rootpath / cwd if cwd else None,
             find_import_errors=bool(config.getoption("nb_find_import_errors")),
             check_order=_flag(config, "nb_check_order"),
+            check_dataflow=_flag(config, "nb_check_dataflow"),
+            check_fresh=_flag(config, "nb_check_fresh"),
             check_export=_flag(config, "nb_check_export"),
             check_pairing=_flag(config, "nb_check_pairing"),
             compare=_compare_settings(compare, compare_where, project, project_file),
@@ -109,7 +118,8 @@ class Settings:
             cache=_flag(config, "nb_cache"),
             cache_inputs=tuple(project.get("cache_inputs", [])),
             changed_since=config.getoption("nb_changed_since"),
-            remote=remote_settings(lambda name: _lookup(config, name), project, project_file),
+            remote=remote,
+            tracing=_tracing(config) if remote is None else None,
             rewrite_asserts=not _flag(config, "nb_no_rewrite_asserts"),
         )
 
@@ -194,6 +204,14 @@ def _kernel_env(flags: list[str], project: Mapping[str, Any]) -> dict[str, str]:
             raise pytest.UsageError(f"--nb-env: expected KEY=VALUE, got {flag!r}")
         env[key] = value
     return env
+
+
+def _tracing(config: pytest.Config) -> Tracing | None:
+    """Traced inputs are kept in pytest's cache folder (``-p no:cacheprovider``: none)."""
+    cache = getattr(config, "cache", None)
+    if cache is None:
+        return None
+    return Tracing(cache.mkdir("nbharness-traced"), config.rootpath)
 
 
 def _flag(config: pytest.Config, name: str) -> bool:

@@ -72,6 +72,9 @@ def plan(
     if coverage is not None and python:
         measurement, prologue, epilogue = measurement_for(coverage)
     find_import_errors = settings.find_import_errors and python
+    if settings.tracing is not None and python:  # what the run reads: before coverage, after it
+        traced_prologue, traced_epilogue = settings.tracing.code(path)
+        prologue, epilogue = traced_prologue + prologue, epilogue + traced_epilogue
     if python:  # assertion rewriting and in-notebook tests
         prologue += "\n" + tests_prologue(rewrites_asserts(stored, settings.rewrite_asserts))
     timeout, allow_errors = execution_metadata(stored)

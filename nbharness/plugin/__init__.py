@@ -53,6 +53,10 @@ def pytest_configure(config: pytest.Config) -> None:
         config.pluginmanager.register(PassedRuns(config), "nbharness-cache")
     if settings.remote is not None:
         config.pluginmanager.register(RemoteSession(config, settings.remote), REMOTE_PLUGIN)
+    if settings.check_dataflow or settings.check_fresh:
+        from .checks import StoredChecks
+
+        config.pluginmanager.register(StoredChecks(), "nbharness-stored-checks")
     _register_ci_reports(config)
 
 
@@ -145,11 +149,17 @@ def notebook(request: pytest.FixtureRequest) -> Iterator[Callable[..., Any]]:
 
 
 def _touched(item: pytest.Item, changed: set[Path]) -> bool:
-    """The notebook, its paired script or a module it exports is among the changed files."""
+    """The notebook, its paired script, a module it exports or a project file it read
+    when it last ran (``plan.tracing``) is among the changed files."""
     from ..vcs.export import modules_of
     from .items import pairing_for, project_for
 
     if item.path.resolve() in changed:
+        return True
+    tracing = item.config.stash[SETTINGS_KEY].tracing
+    if tracing is not None and any(
+        path.resolve() in changed for path in tracing.read_by(item.path)
+    ):
         return True
     stored = getattr(item, "notebook", None)
     if stored is None:

@@ -2,8 +2,9 @@
 
 A run's key is a hash of what determines its outcome: the notebook's cells (source,
 type, tags) and the metadata nbharness reads, the parameter set, the kernel, this
-Python, the settings that change a verdict, and the content of the files the project
-declares as inputs (``[tool.nbharness] cache_inputs``). Keys of passed runs live in
+Python, the settings that change a verdict, the content of the files the project
+declares as inputs (``[tool.nbharness] cache_inputs``), and the content of the project
+files the notebook read in its last run (``plan.tracing``). Keys of passed runs live in
 pytest's cache directory; a failed run is never recorded.
 """
 
@@ -20,6 +21,8 @@ import pytest
 from nbformat import NotebookNode
 
 from .. import __version__
+from ..config.settings import SETTINGS_KEY
+from ..plan.tracing import content_hashes
 
 CACHE_KEY = "nbharness/passed"
 #: How an item's key reaches the controller process under xdist: a report property.
@@ -81,14 +84,28 @@ class PassedRuns:
         return self._inputs
 
     def passed(self, nodeid: str, key: str) -> bool:
-        return self.stored.get(nodeid) == key
+        return self.stored.get(nodeid) == self._with_traced(nodeid, key)
+
+    def _with_traced(self, nodeid: str, key: str) -> str:
+        """``key`` joined with the content of the files the notebook read when it last
+        ran: a changed CSV or local module runs it again, with nothing declared."""
+        tracing = self.config.stash[SETTINGS_KEY].tracing
+        if tracing is None:
+            return key
+        read = tracing.read_by(self.config.rootpath / nodeid.split("::")[0])
+        if not read:
+            return key
+        hashes = content_hashes(tracing.root, read)
+        return hashlib.sha256(json.dumps([key, hashes], sort_keys=True).encode()).hexdigest()
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         if report.when != "call":
             return
         key = dict(report.user_properties).get(PROPERTY)
         if isinstance(key, str):
-            self.updates[report.nodeid] = key if report.passed else None
+            self.updates[report.nodeid] = (
+                self._with_traced(report.nodeid, key) if report.passed else None
+            )
 
     def pytest_sessionfinish(self) -> None:
         if hasattr(self.config, "workerinput") or not self.updates:

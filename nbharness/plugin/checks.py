@@ -1,20 +1,29 @@
-"""Items that check a notebook as stored, running no kernel: order, exports, pairing."""
+"""Items that check a notebook as stored, running no kernel: order, dataflow, freshness,
+exports, pairing."""
 
 from __future__ import annotations
+
+from collections.abc import Generator
 
 import pytest
 from nbformat import NotebookNode
 
+from ..config.settings import SETTINGS_KEY
 from ..errors import NbHarnessError, ProblemList
 from ..vcs.export import ExportOutOfDate, modules_of, stale_modules
 from ..vcs.sync import pairing_problem
-from ..verify.order import ExecutionOrderError, order_problems
-from .items import NotebookItemBase, pairing_for, project_for
+from ..verify.dataflow import dataflow_findings, is_python
+from ..verify.findings import Finding, selected
+from ..verify.freshness import freshness_findings
+from ..verify.order import ExecutionOrderError, order_findings
+from .items import NotebookItem, NotebookItemBase, pairing_for, project_for
 
 #: Name of the execution-order lint's item: ``analysis.ipynb::execution-order``.
 ORDER_ITEM = "execution-order"
 #: Name of the export check's item: ``analysis.ipynb::export``.
 EXPORT_ITEM = "export"
+DATAFLOW_ITEM = "dataflow"
+FRESH_ITEM = "fresh"
 PAIRING_ITEM = "pairing"
 
 
@@ -41,12 +50,94 @@ class ExecutionOrderItem(_StoredNotebookItem):
     """The execution-order lint of one notebook: reads stored counts, runs nothing."""
 
     def runtest(self) -> None:
-        problems = order_problems(self.notebook.cells)
+        problems = [finding.coded for finding in order_findings(self.notebook.cells)]
         if problems:
             raise ExecutionOrderError(problems)
 
     def headline(self) -> str:
         return f"{self.nodeid.split('::')[0]} (execution order)"
+
+
+class DataflowError(ProblemList):
+    """Names a clean top-to-bottom run would not find."""
+
+    lead = "a clean run would not find every name: "
+
+
+class StaleOutputs(ProblemList):
+    """Stored outputs not proven to come from a clean run of this code."""
+
+    lead = "stored outputs not proven fresh: "
+
+
+class _CodedCheckItem(_StoredNotebookItem):
+    """A lint whose findings carry rule codes (``verify.findings``)."""
+
+    error: type[ProblemList]
+    what: str
+
+    def findings(self) -> list[Finding]:
+        raise NotImplementedError
+
+    def runtest(self) -> None:
+        problems = [finding.coded for finding in selected(self.findings())]
+        if problems:
+            raise self.error(problems)
+
+    def headline(self) -> str:
+        return f"{self.nodeid.split('::')[0]} ({self.what})"
+
+
+class DataflowItem(_CodedCheckItem):
+    """The dataflow lint of one notebook: reads its cells, runs nothing."""
+
+    error, what = DataflowError, "dataflow"
+
+    def findings(self) -> list[Finding]:
+        if not is_python(self.notebook.metadata):
+            pytest.skip("the notebook's cells are not Python")
+        return dataflow_findings(self.notebook.cells)
+
+
+class FreshItem(_CodedCheckItem):
+    """The freshness record of one notebook against its cells: runs nothing."""
+
+    error, what = StaleOutputs, "freshness"
+
+    def findings(self) -> list[Finding]:
+        return freshness_findings(self.notebook, self.path.parent)
+
+
+class StoredChecks:
+    """Adds the dataflow and freshness items to each notebook's own, after its other
+    stored checks (registered only when either is asked for)."""
+
+    @pytest.hookimpl(wrapper=True)
+    def pytest_make_collect_report(
+        self, collector: pytest.Collector
+    ) -> Generator[None, pytest.CollectReport, pytest.CollectReport]:
+        from .collect import NotebookFile
+
+        report = yield
+        if not isinstance(collector, NotebookFile) or not report.passed:
+            return report
+        notebooks = [item for item in report.result if isinstance(item, _StoredNotebookItem)]
+        runs = [item for item in report.result if isinstance(item, NotebookItem)]
+        if runs:  # none: an executed copy, or a notebook that cannot be read
+            settings = collector.config.stash[SETTINGS_KEY]
+            nb = runs[0].notebook
+            wanted: list[tuple[bool, str, type[_CodedCheckItem]]] = [
+                (settings.check_dataflow, DATAFLOW_ITEM, DataflowItem),
+                (settings.check_fresh, FRESH_ITEM, FreshItem),
+            ]
+            added = [
+                kind.from_parent(collector, name=name, notebook=nb)
+                for asked, name, kind in wanted
+                if asked
+            ]
+            at = report.result.index(notebooks[-1]) + 1 if notebooks else 0
+            report.result[at:at] = added
+        return report
 
 
 class ExportCheckItem(_StoredNotebookItem):

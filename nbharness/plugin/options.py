@@ -142,6 +142,15 @@ OPTIONS: tuple[Option, ...] = (
         "add a test per notebook: its stored execution counts must come from one "
         "clean top-to-bottom run",
     ),
+    Option(
+        "nb_check_dataflow",
+        "add a test per notebook: every name a cell reads must be defined by a cell above it",
+    ),
+    Option(
+        "nb_check_fresh",
+        "add a test per notebook: its stored outputs must come from a recorded clean run "
+        "of exactly this code",
+    ),
     # Two flags rather than an optional value, which would swallow a path after it.
     Option(
         "nb_compare",

@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Mapping, Sequence
-from typing import Any, NamedTuple
+from typing import Any
 
 from ..errors import ProblemList
 from ..notebook.cellmarks import SKIP
 from ..text import cell_text
+from .findings import Finding
 
 
 class ExecutionOrderError(ProblemList):
@@ -23,16 +24,14 @@ class ExecutionOrderError(ProblemList):
     lead = "not run top to bottom in one fresh kernel: "
 
 
-class Finding(NamedTuple):
-    """One problem, at the first cell it names (problems are listed top to bottom)."""
-
-    cell: int
-    text: str
-
-
 def order_problems(cells: Sequence[Mapping[str, Any]]) -> list[str]:
     """What is wrong with the stored execution order, one sentence per cause."""
-    return [finding.text for finding in sorted(_findings(cells), key=lambda f: f.cell)]
+    return [finding.sentence for finding in order_findings(cells)]
+
+
+def order_findings(cells: Sequence[Mapping[str, Any]]) -> list[Finding]:
+    """The same, with their codes (NBH2xx), top to bottom."""
+    return sorted(_findings(cells), key=lambda f: f.cell)
 
 
 def _findings(cells: Sequence[Mapping[str, Any]]) -> list[Finding]:
@@ -46,20 +45,16 @@ def _findings(cells: Sequence[Mapping[str, Any]]) -> list[Finding]:
         outputs = cell.get("outputs") or []
         if count is None:
             if outputs:
-                findings.append(
-                    Finding(number, f"cell {number} has outputs but no execution count")
-                )
+                text = "has outputs but no execution count"
+                findings.append(Finding(number, "NBH206", f"cell {number}", text))
             elif not SKIP.on(cell):
                 not_run.append(number)
             continue
         for output in outputs:
             stale = output.get("execution_count")
             if output.get("output_type") == "execute_result" and stale not in (None, count):
-                text = (
-                    f"cell {number} (In [{count}]) shows the result of an earlier run "
-                    f"(Out [{stale}])"
-                )
-                findings.append(Finding(number, text))
+                text = f"shows the result of an earlier run (Out [{stale}])"
+                findings.append(Finding(number, "NBH207", f"cell {number} (In [{count}])", text))
         ran.append((number, count))
     if not ran:
         return []  # counts stripped (nbdev, nbstripout --keep-output): nothing to judge
@@ -67,9 +62,8 @@ def _findings(cells: Sequence[Mapping[str, Any]]) -> list[Finding]:
     last = ran[-1][0]
     skipped = [number for number in not_run if number < last]
     if skipped:
-        findings.append(
-            Finding(skipped[0], f"{_cells(skipped)} did not run, but cell {last} below did")
-        )
+        text = f"did not run, but cell {last} below did"
+        findings.append(Finding(skipped[0], "NBH208", _cells(skipped), text))
     return findings
 
 
@@ -81,9 +75,8 @@ def _sequence_problems(ran: list[tuple[int, int]]) -> list[Finding]:
     unique = []
     for number, count in ran:
         if count in seen:
-            findings.append(
-                Finding(seen[count], f"cells {seen[count]} and {number} both show In [{count}]")
-            )
+            where = f"cells {seen[count]} and {number}"
+            findings.append(Finding(seen[count], "NBH203", where, f"both show In [{count}]"))
         else:
             seen[count] = number
             unique.append((number, count))
@@ -93,18 +86,18 @@ def _sequence_problems(ran: list[tuple[int, int]]) -> list[Finding]:
         first = counts[0]
         earlier = f"{first - 1} other execution{'s' if first > 2 else ''}"
         text = (
-            f"cell {seen[first]} is In [{first}], not In [1]: {earlier} came first "
+            f"is In [{first}], not In [1]: {earlier} came first "
             "(cells run and then deleted, or a kernel that was not fresh)"
         )
-        findings.append(Finding(seen[first], text))
+        findings.append(Finding(seen[first], "NBH205", f"cell {seen[first]}", text))
     for low, high in itertools.pairwise(counts):
         if high > low + 1:
             missing = f"In [{low + 1}]" if high == low + 2 else f"In [{low + 1}] to In [{high - 1}]"
             text = (
-                f"{missing} not in the notebook, between cell {seen[low]} (In [{low}]) and "
+                f"not in the notebook, between cell {seen[low]} (In [{low}]) and "
                 f"cell {seen[high]} (In [{high}]): a cell run twice, or run and then deleted"
             )
-            findings.append(Finding(min(seen[low], seen[high]), text))
+            findings.append(Finding(min(seen[low], seen[high]), "NBH204", missing, text))
     return findings
 
 
@@ -118,15 +111,15 @@ def _out_of_order(ran: list[tuple[int, int]]) -> list[Finding]:
             continue
         above = [ran[i] for i in sorted(in_order) if i < position and ran[i][1] > count]
         below = [ran[i] for i in sorted(in_order) if i > position and ran[i][1] < count]
+        where = f"cell {number} (In [{count}])"
         if above:
             other, other_count = above[-1]
-            text = f"cell {number} (In [{count}]) ran before cell {other} (In [{other_count}])"
+            text = f"ran before cell {other} (In [{other_count}])"
+            findings.append(Finding(min(number, other), "NBH201", where, text))
         else:
             other, other_count = below[0]
-            text = (
-                f"cell {number} (In [{count}]) ran after cell {other} (In [{other_count}]) below it"
-            )
-        findings.append(Finding(min(number, other), text))
+            text = f"ran after cell {other} (In [{other_count}]) below it"
+            findings.append(Finding(min(number, other), "NBH202", where, text))
     return findings
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -10,8 +11,10 @@ import nbformat
 from nbformat import NotebookNode
 
 from ..notebook.io import write_atomically
+from ..plan.tracing import content_hashes
 from ..text import cell_text
 from .compare import CompareSettings, differing_cells
+from .freshness import RECORD_KEY, freshness_record
 
 
 class NotStored(Exception):
@@ -19,12 +22,18 @@ class NotStored(Exception):
 
 
 def store_outputs(
-    path: Path, read: NotebookNode, executed: NotebookNode, settings: CompareSettings
+    path: Path,
+    read: NotebookNode,
+    executed: NotebookNode,
+    settings: CompareSettings,
+    inputs: Iterable[Path] = (),
 ) -> bool:
-    """Store the fresh outputs in ``path``; whether the file changed.
+    """Store the fresh outputs in ``path``, and the freshness record that proves they are
+    this code's and (with ``inputs``, the files the run read) these files'
+    (``verify.freshness``); whether the file changed.
 
-    The file is edited as JSON, so nothing but outputs and execution counts changes (not
-    even metadata nbformat would drop). A cell's outputs are replaced only when they
+    The file is edited as JSON, so nothing but outputs, execution counts and the record
+    changes (not even metadata nbformat would drop). A cell's outputs are replaced only when they
     differ once sanitized: a new memory address alone does not churn the file in git.
     Raises ``NotStored`` when the file is not nbformat 4 or changed while it ran.
     """
@@ -56,6 +65,12 @@ def store_outputs(
         if cell.get("execution_count") != count:
             cell["execution_count"] = count
             changed = True
+    metadata = raw.setdefault("metadata", {})
+    ours = metadata.setdefault("nbharness", {})
+    record = freshness_record(raw, executed.metadata, content_hashes(path.parent, inputs))
+    if ours.get(RECORD_KEY) != record:
+        ours[RECORD_KEY] = record
+        changed = True
     if changed:
         write_atomically(path, json.dumps(raw, indent=1, sort_keys=True, ensure_ascii=False) + "\n")
     return changed
