@@ -177,6 +177,8 @@ class Rest:
         if status in (401, 403) and "requires any of" in said:
             scopes = said[said.index("requires any of") + len("requires any of") :].strip(" .")
             reason = f"the token lacks a scope this needs: {scopes} (HTTP {status})"
+        elif status == 403 and said and said.lower() != "forbidden":
+            reason = f"refused (HTTP 403): {said}"  # a policy's own words (a gateway's)
         elif status in (401, 403):
             reason = f"the token was refused (HTTP {status}): wrong, expired or without access"
         elif status in (302, 303, 424) or (status == 503 and "not running" in said):
