@@ -11,6 +11,7 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from jupyter_client.manager import AsyncKernelManager
+from tornado.simple_httpclient import HTTPTimeoutError
 
 from ..errors import KernelStartFailed
 from ..jupyter_api.rest import RemoteError, Rest
@@ -165,7 +166,17 @@ class RemoteKernelClient(ReadyOnReply):
     socket: KernelSocket
 
     async def start_channels(self, *args: Any, **kwargs: Any) -> None:  # type: ignore[override]
-        await self.socket.connect(timeout=CONNECT_TIMEOUT_S)
+        """Open the websocket: a server answers it once the kernel is up, so a kernel
+        slow to start (a gateway's pod, say) runs out the start-up timeout here."""
+        km = self.parent
+        assert isinstance(km, RemoteKernelManager)
+        try:
+            await self.socket.connect(timeout=min(CONNECT_TIMEOUT_S, km.startup_timeout))
+        except HTTPTimeoutError:
+            raise KernelStartFailed(
+                f"kernel {km.kernel_name!r} did not start within {km.startup_timeout:g} s "
+                f"({km.startup_timeout_source}): {km.server.label} did not open its websocket"
+            ) from None
 
     async def stop_channels(self) -> None:  # type: ignore[override]
         await self.socket.close()
