@@ -19,7 +19,6 @@ import contextlib
 import json
 import os
 import secrets
-import signal
 import subprocess
 import sys
 import time
@@ -29,7 +28,7 @@ from typing import Any, NoReturn
 
 import pytest
 
-from .hubfixture import Secret, _alive, free_ports, http
+from .hubfixture import Secret, free_ports, http, stop_tree, tree_pids
 
 ROOT = Path(__file__).resolve().parents[1]
 #: The two gateways: the venv variable, the default venv and how each is started.
@@ -190,13 +189,7 @@ class Gateway:
 
     def pids(self) -> set[int]:
         """The gateway and all its current descendants (its kernels)."""
-        import psutil
-
-        try:
-            me = psutil.Process(self.process.pid)
-            return {me.pid} | {p.pid for p in me.children(recursive=True)}
-        except psutil.NoSuchProcess:
-            return set()
+        return tree_pids(self.process.pid)
 
     def kernel_pids(self) -> set[int]:
         return self.pids() - {self.process.pid}
@@ -209,28 +202,12 @@ class Gateway:
 
     def stop(self) -> None:
         """Stop the gateway and every process under it, by pid; safe to call twice."""
-        import psutil
-
         if self._stopped:
             return
         self._stopped = True
         _RUNNING.pop(self.process.pid, None)
-        try:
-            recorded = psutil.Process(self.process.pid).children(recursive=True)
-        except psutil.NoSuchProcess:
-            recorded = []
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(STOP_GRACE)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(5)
-        alive = [p for p in recorded if _alive(p)]
-        for proc in alive:
-            with contextlib.suppress(psutil.NoSuchProcess):
-                proc.kill()
-        psutil.wait_procs(alive, timeout=5)
+        survivors = stop_tree(self.process, STOP_GRACE)
+        assert not survivors, f"gateway processes still running after stop: {survivors}"
 
 
 def unavailable(reason: str) -> NoReturn:
