@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import sys
 from pathlib import Path
 
 import nox
@@ -17,7 +18,8 @@ def tests(session: nox.Session) -> None:
     """The whole test suite, on real kernels (and a real JupyterHub for the hub tests)."""
     session.install("-e", ".[test]")
     _kernelspecs(session)
-    session.run("pytest", "-n", "2", *session.posargs, env=_hub_proxy(session))
+    env = {**_hub_proxy(session), **_gateways(session)}
+    session.run("pytest", "-n", "2", *session.posargs, env=env)
 
 
 @nox.session
@@ -43,6 +45,34 @@ def _hub_proxy(session: nox.Session) -> dict[str, str]:
     if chp.exists() and "NBH_CHP" not in os.environ:
         return {"NBH_CHP": str(chp)}
     return {}
+
+
+#: The gateways the gateway tests start, each in a venv of its own: Enterprise Gateway
+#: pins an older jupyter_client than ours (and its kernel images ipykernel<7).
+GATEWAYS = {
+    "NBH_GATEWAY_EG": (
+        ".nox/gateway-eg",
+        "jupyter-enterprisegateway",
+        ["jupyter_enterprise_gateway==3.3.*", "ipykernel<7"],
+    ),
+    "NBH_GATEWAY_KG": (
+        ".nox/gateway-kg",
+        "jupyter-kernelgateway",
+        ["jupyter_kernel_gateway==3.0.*", "ipykernel"],
+    ),
+}
+
+
+def _gateways(session: nox.Session) -> dict[str, str]:
+    """Build each gateway's venv once, and name it to the tests."""
+    env = {}
+    for variable, (folder, program, packages) in GATEWAYS.items():
+        venv = Path(folder).resolve()
+        if not (venv / "bin" / program).exists():
+            session.run(sys.executable, "-m", "venv", str(venv), external=True)
+            session.run(str(venv / "bin" / "pip"), "install", "-q", *packages, external=True)
+        env[variable] = os.environ.get(variable, str(venv))
+    return env
 
 
 @nox.session

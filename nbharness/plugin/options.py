@@ -233,9 +233,21 @@ OPTIONS: tuple[Option, ...] = (
         metavar="N",
     ),
     Option(
+        "nb_max_kernels",
+        "at most N remote kernels at once on each server or gateway, across xdist "
+        "workers (--nb-hub-max-kernels is its older name)",
+        metavar="N",
+    ),
+    Option(
         "nb_server_url",
         "run the notebooks on kernels of this Jupyter server or kernel gateway "
         "(token: $JUPYTER_TOKEN or --nb-hub-token-file)",
+        metavar="URL",
+    ),
+    Option(
+        "nb_gateway_url",
+        "run each notebook on a new kernel of this Jupyter Enterprise or Kernel Gateway "
+        "(token, if it needs one: $JUPYTER_GATEWAY_AUTH_TOKEN or --nb-hub-token-file)",
         metavar="URL",
     ),
     Option(
