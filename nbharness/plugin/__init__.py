@@ -44,9 +44,10 @@ def pytest_configure(config: pytest.Config) -> None:
     if not config.getoption("nb"):
         return  # plain pytest: nbharness's settings are none of its business
     settings = config.stash[SETTINGS_KEY] = Settings.from_pytest(config)
-    from .cell_tests import group_notebooks_on_workers
+    if getattr(config.option, "numprocesses", None):  # xdist: what runs notebooks, only then
+        from .cell_tests import group_notebooks_on_workers
 
-    group_notebooks_on_workers(config)
+        group_notebooks_on_workers(config)
     if settings.cache and config.cache is not None:
         from .cache import PassedRuns
 
