@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import sys
 from pathlib import Path
 
 import nox
@@ -16,14 +17,22 @@ nox.options.reuse_existing_virtualenvs = True
 def tests(session: nox.Session) -> None:
     """The whole test suite, on real kernels (and a real JupyterHub for the hub tests)."""
     session.install("-e", ".[test]")
-    session.run("pytest", "-n", "2", *session.posargs, env=_hub_proxy(session))
+    _kernelspecs(session)
+    env = {**_hub_proxy(session), **_gateways(session)}
+    session.run("pytest", "-n", "2", *session.posargs, env=env)
 
 
 @nox.session
 def quick(session: nox.Session) -> None:
     """The inner loop: every test that is neither slow nor needs a JupyterHub."""
     session.install("-e", ".[test]")
+    _kernelspecs(session)
     session.run("pytest", "-n", "2", "-m", "not slow and not hub", *session.posargs)
+
+
+def _kernelspecs(session: nox.Session) -> None:
+    """bash_kernel's kernelspec, into the session's venv (xeus-python's wheel ships its own)."""
+    session.run("python", "-m", "bash_kernel.install", "--sys-prefix", silent=True)
 
 
 def _hub_proxy(session: nox.Session) -> dict[str, str]:
@@ -36,6 +45,34 @@ def _hub_proxy(session: nox.Session) -> dict[str, str]:
     if chp.exists() and "NBH_CHP" not in os.environ:
         return {"NBH_CHP": str(chp)}
     return {}
+
+
+#: The gateways the gateway tests start, each in a venv of its own: Enterprise Gateway
+#: pins an older jupyter_client than ours (and its kernel images ipykernel<7).
+GATEWAYS = {
+    "NBH_GATEWAY_EG": (
+        ".nox/gateway-eg",
+        "jupyter-enterprisegateway",
+        ["jupyter_enterprise_gateway==3.3.*", "ipykernel<7"],
+    ),
+    "NBH_GATEWAY_KG": (
+        ".nox/gateway-kg",
+        "jupyter-kernelgateway",
+        ["jupyter_kernel_gateway==3.0.*", "ipykernel"],
+    ),
+}
+
+
+def _gateways(session: nox.Session) -> dict[str, str]:
+    """Build each gateway's venv once, and name it to the tests."""
+    env = {}
+    for variable, (folder, program, packages) in GATEWAYS.items():
+        venv = Path(folder).resolve()
+        if not (venv / "bin" / program).exists():
+            session.run(sys.executable, "-m", "venv", str(venv), external=True)
+            session.run(str(venv / "bin" / "pip"), "install", "-q", *packages, external=True)
+        env[variable] = os.environ.get(variable, str(venv))
+    return env
 
 
 @nox.session
@@ -56,8 +93,8 @@ def demo(session: nox.Session) -> None:
 
 @nox.session
 def bench(session: nox.Session) -> None:
-    """nbharness against nbmake and raw nbclient on the same notebooks, in one run; then
-    local kernels against a local JupyterHub's."""
-    session.install("-e", ".[test]", "nbmake")
+    """nbharness against nbmake, nbval and raw nbclient on the same notebooks (tiny ones, and
+    numpy/pandas/matplotlib ones), in one run; then local kernels against a local JupyterHub's."""
+    session.install("-e", ".[test]", "nbmake", "nbval")
     session.run("python", "benchmarks/compare.py", *session.posargs)
     session.run("python", "benchmarks/remote.py", env=_hub_proxy(session))

@@ -1,7 +1,10 @@
-"""Time ``pytest --nb`` against ``pytest --nbmake`` and a bare nbclient loop.
+"""Time ``pytest --nb`` against ``pytest --nbmake``, ``pytest --nbval-lax`` and a bare
+nbclient loop.
 
-Every tool runs the same tiny notebooks, alternating A B A B so machine noise hits
-all of them alike; the figures are medians of whole-process wall times.
+Every tool runs the same notebooks, alternating A B A B so machine noise hits all of them
+alike, each with the others' plugins disabled; the figures are medians of whole-process
+wall times. Two corpora: tiny stdlib notebooks, and everyday analysis notebooks (numpy,
+pandas, a groupby, a matplotlib figure).
 """
 
 from __future__ import annotations
@@ -33,11 +36,21 @@ for path in sorted(Path(sys.argv[1]).glob("*.ipynb")):
 
 
 CELLS = ["x = 1", "y = x + 1", "print(y)", "def f(a):\n    return a * 2", "assert f(y) == 4"]
+#: An everyday analysis notebook: a DataFrame, a groupby, a figure.
+ANALYSIS = [
+    "import numpy as np\nimport pandas as pd\nimport matplotlib.pyplot as plt",
+    "rng = np.random.default_rng(0)\n"
+    "df = pd.DataFrame({'group': rng.integers(0, 5, 1000), 'value': rng.normal(size=1000)})",
+    "summary = df.groupby('group')['value'].agg(['mean', 'std', 'count'])\nsummary",
+    "assert summary['count'].sum() == 1000",
+    "fig, ax = plt.subplots()\nsummary['mean'].plot.bar(ax=ax)\nplt.show()",
+]
+CORPORA = {"tiny": CELLS, "numpy/pandas/matplotlib": ANALYSIS}
 
 
-def write_notebooks(folder: Path, count: int) -> None:
+def write_notebooks(folder: Path, count: int, cells: list[str] = CELLS) -> None:
     for n in range(count):
-        nb = new_notebook(cells=[new_code_cell(c) for c in CELLS])
+        nb = new_notebook(cells=[new_code_cell(c) for c in cells])
         nb.metadata["kernelspec"] = {
             "name": "python3",
             "display_name": "Python 3",
@@ -60,9 +73,9 @@ def write_lint_corpus(folder: Path, count: int) -> None:
         nbformat.write(nb, folder / f"lint{n:04d}.ipynb")
 
 
-def write_scripts(folder: Path, count: int) -> None:
+def write_scripts(folder: Path, count: int, cells: list[str]) -> None:
     """The same code as plain Python scripts: the floor, with no kernel at all."""
-    code = "\n".join(CELLS)
+    code = "\n".join(cells).replace("plt.show()", "plt.close('all')")
     for n in range(count):
         (folder / f"script{n:02d}.py").write_text(code)
 
@@ -70,18 +83,22 @@ def write_scripts(folder: Path, count: int) -> None:
 def commands(folder: Path, scripts: Path) -> dict[str, list[str]]:
     pytest = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider"]
     pytest += ["--rootdir", str(folder)]
-    nb = [*pytest, "-p", "no:nbmake", "--nb", str(folder)]
-    nbmake = [*pytest, "-p", "no:nbharness", "--nbmake", str(folder)]
+    nb = [*pytest, "-p", "no:nbmake", "-p", "no:nbval", "--nb", str(folder)]
+    nbmake = [*pytest, "-p", "no:nbharness", "-p", "no:nbval", "--nbmake", str(folder)]
+    nbval = [*pytest, "-p", "no:nbharness", "-p", "no:nbmake", "--nbval-lax", str(folder)]
     pattern = str(scripts / "*.py")
     floor = f"import runpy, glob\nfor s in sorted(glob.glob({pattern!r})): runpy.run_path(s)"
     return {
         "nbharness (fork)": [*nb, "--nb-launcher", "fork"],
         "nbharness (process)": [*nb, "--nb-launcher", "process"],
         "nbmake": nbmake,
+        "nbval-lax": nbval,
         "nbclient loop": [sys.executable, "-c", RAW_NBCLIENT, str(folder)],
         "plain python (floor)": [sys.executable, "-c", floor],
         "nbharness -n 2": [*nb, "-n", "2"],
         "nbmake -n 2": [*nbmake, "-n", "2"],
+        # nbval's items are cells: its workers must take whole notebooks.
+        "nbval-lax -n 2": [*nbval, "-n", "2", "--dist", "loadfile"],
     }
 
 
@@ -131,30 +148,10 @@ def main() -> None:
     parser.add_argument("--lint-notebooks", type=int, default=1000)
     parser.add_argument("--cached-notebooks", type=int, default=100)
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory() as tmp, tempfile.TemporaryDirectory() as scripts:
-        folder = Path(tmp)
-        write_notebooks(folder, args.notebooks)
-        write_scripts(Path(scripts), args.notebooks)
-        runs = commands(folder, Path(scripts))
-        samples: dict[str, list[tuple[float, float, float]]] = {name: [] for name in runs}
-        for _ in range(args.rounds):  # interleaved, so drift hits every command alike
-            for name, command in runs.items():
-                samples[name].append(timed(command, folder))
-    wall, cpu, memory = (
-        {name: statistics.median(s[i] for s in values) for name, values in samples.items()}
-        for i in range(3)
-    )
-    print(f"{args.notebooks} tiny notebooks, medians of {args.rounds} interleaved rounds")
-    header = f"{'wall s':>7} {'cpu s':>7} {'cpu/nb ms':>9} {'peak MiB':>8} {'wall vs nbmake':>15}"
-    print(f"  {'':<22} {header}")
-    for name in runs:
-        ratio = wall[name] / (wall["nbmake -n 2"] if "-n 2" in name else wall["nbmake"])
-        per_nb = 1000 * cpu[name] / args.notebooks
-        print(
-            f"  {name:<22} {wall[name]:7.2f} {cpu[name]:7.2f} {per_nb:9.0f} "
-            f"{memory[name]:8.0f} {ratio:14.2f}x"
-        )
+    for corpus, cells in CORPORA.items():
+        compare(corpus, cells, args.notebooks, args.rounds)
     cached_rerun(args.cached_notebooks, args.rounds)
+    startup(args.rounds)
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
         write_lint_corpus(folder, args.lint_notebooks)
@@ -178,18 +175,61 @@ def main() -> None:
     )
 
 
+def compare(corpus: str, cells: list[str], count: int, rounds: int) -> None:
+    """Every command on the same ``count`` notebooks of ``cells``: one table."""
+    with tempfile.TemporaryDirectory() as tmp, tempfile.TemporaryDirectory() as scripts:
+        folder = Path(tmp)
+        write_notebooks(folder, count, cells)
+        write_scripts(Path(scripts), count, cells)
+        runs = commands(folder, Path(scripts))
+        samples: dict[str, list[tuple[float, float, float]]] = {name: [] for name in runs}
+        for _ in range(rounds):  # interleaved, so drift hits every command alike
+            for name, command in runs.items():
+                samples[name].append(timed(command, folder))
+    wall, cpu, memory = (
+        {name: statistics.median(s[i] for s in values) for name, values in samples.items()}
+        for i in range(3)
+    )
+    print(f"{count} {corpus} notebooks, medians of {rounds} interleaved rounds")
+    header = f"{'wall s':>7} {'cpu s':>7} {'cpu/nb ms':>9} {'peak MiB':>8} {'wall vs nbmake':>15}"
+    print(f"  {'':<22} {header}")
+    for name in runs:
+        ratio = wall[name] / (wall["nbmake -n 2"] if "-n 2" in name else wall["nbmake"])
+        per_nb = 1000 * cpu[name] / count
+        print(
+            f"  {name:<22} {wall[name]:7.2f} {cpu[name]:7.2f} {per_nb:9.0f} "
+            f"{memory[name]:8.0f} {ratio:14.2f}x"
+        )
+
+
 def cached_rerun(count: int, rounds: int) -> None:
     """A second ``pytest --nb --nb-cache`` over an unchanged corpus: all skipped."""
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
         write_notebooks(folder, count)
         command = [sys.executable, "-m", "pytest", "-q", "--nb", "--nb-cache", str(folder)]
-        command += ["--rootdir", str(folder), "-p", "no:nbmake"]
+        command += ["--rootdir", str(folder), "-p", "no:nbmake", "-p", "no:nbval"]
         timed(command, folder)  # the first run records the passes
         reruns = [timed(command, folder)[0] for _ in range(rounds)]
     print(
         f"cached re-run of {count} unchanged notebooks: "
         f"{statistics.median(reruns):.2f} s wall (median of {rounds})"
+    )
+
+
+def startup(rounds: int) -> None:
+    """A session that collects one notebook and runs nothing: what every run, every xdist
+    worker and every pre-commit hook pays before its first notebook."""
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp)
+        write_notebooks(folder, 1)
+        command = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--nb"]
+        command += ["-p", "no:nbmake", "-p", "no:nbval", "--collect-only", str(folder)]
+        timed(command, folder)  # the first run writes the bytecode caches
+        times = [timed(command, folder)[:2] for _ in range(rounds)]
+    wall, cpu = (statistics.median(t[i] for t in times) for i in range(2))
+    print(
+        f"start-up, pytest --nb --collect-only of one notebook: {wall:.2f} s wall, {cpu:.2f} s CPU"
     )
 
 

@@ -2,4 +2,7 @@
 
 from importlib.metadata import version
 
+from .notebook import iri_grammar
+
 __version__ = version("nbharness")
+iri_grammar.defer()  # before anything imports nbformat: every entry point comes through here

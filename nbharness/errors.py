@@ -17,6 +17,20 @@ from typing import Any
 #: Where IPython says a cell's SyntaxError happened: its temporary file, "(3311942670.py,
 #: line 1)", a name the user never sees; the report shows the cell and line itself.
 _IPYTHON_FILE = re.compile(r" \(\d+\.py, line \d+\)$")
+#: How xeus-python names an exception: "<class 'ValueError'>" where ipykernel says "ValueError".
+_CLASS_REPR = re.compile(r"^<class '(?:builtins\.)?(.+)'>$")
+#: How R words an error: "Error in f(3): bad value: 3", or "Error: ..." with no call.
+_R_ERROR = re.compile(r"^Error(?: in (.+?))?: (.*)$", re.DOTALL)
+#: IRkernel evaluates each cell through ``eval``: a ``stop()`` at top level names that call.
+_R_TOP_LEVEL = "eval(expr, envir, enclos)"
+#: Lines that close a bash compound command rather than run one.
+_BASH_CLOSERS = frozenset({"done", "fi", "esac", "}", ")", "};", ");"})
+
+
+def exception_name(raw: str) -> str:
+    """An error's name as users know it, whichever kernel worded it."""
+    match = _CLASS_REPR.match(raw)
+    return match.group(1) if match else raw
 
 
 def display_path(path: Path) -> str:
@@ -144,21 +158,30 @@ class CellError(CellProblem):
     ename: str = ""
     evalue: str = ""
     traceback: list[str] = field(default_factory=list)
+    #: The kernel's language (``language_info.name``, lower case): how to word its errors.
+    language: str = ""
 
     @classmethod
-    def from_output(cls, index: int, cell: Mapping[str, Any], out: Mapping[str, Any]) -> CellError:
-        """The error an ``error`` output of cell ``index`` records."""
+    def from_output(
+        cls, index: int, cell: Mapping[str, Any], out: Mapping[str, Any], language: str = ""
+    ) -> CellError:
+        """The error an ``error`` output (or an ``execute_reply``) of cell ``index`` records."""
         return cls(
             index,
             cell.get("source", ""),
             cell.get("execution_count"),
-            ename=out.get("ename", "Error"),
+            ename=exception_name(out.get("ename", "Error")),
             evalue=out.get("evalue", ""),
             traceback=list(out.get("traceback", [])),
+            language=language.lower(),
         )
 
     @property
     def summary(self) -> str:
+        if self.language == "bash" and not self.ename and self.evalue.isdigit():
+            return self._bash_summary()
+        if self.language == "r" and self.ename == "ERROR":
+            return self._r_summary()
         if self.ename == "SystemExit":
             return f"{self.where} called sys.exit({self.evalue})"
         if self.ename == "StdinNotImplementedError":
@@ -168,6 +191,27 @@ class CellError(CellProblem):
         evalue = _IPYTHON_FILE.sub("", self.evalue)
         message = f"{self.ename}: {evalue}" if evalue else self.ename
         return f"{self.where} raised {message}"
+
+    def _bash_summary(self) -> str:
+        """bash_kernel reports only ``$?`` after the cell: the status of its last command."""
+        commands = [
+            line.strip()
+            for line in self.source.splitlines()
+            if line.strip() and not line.strip().startswith("#")
+        ]
+        # A compound command's closing word ("done", "fi") names nothing: leave it out.
+        ends_compound = commands and commands[-1].split()[0] in _BASH_CLOSERS
+        last = f" `{commands[-1]}`" if commands and not ends_compound else ""
+        return f"{self.where} failed: its last command{last} exited with status {self.evalue}"
+
+    def _r_summary(self) -> str:
+        """IRkernel's "Error in CALL: MESSAGE" as the ``stop()`` message and the call."""
+        match = _R_ERROR.match(self.evalue.strip())
+        if match is None:
+            return f"{self.where} raised an R error: {self.evalue.strip()}"
+        call, message = match.groups()
+        place = f" in {call}" if call and call != _R_TOP_LEVEL else ""
+        return f"{self.where} raised an R error{place}: {message}"
 
 
 @dataclass(eq=False)

@@ -28,7 +28,7 @@ from .helpers import Cell, MakeNotebook, assert_all_dead, build_notebook
 # The hub fixtures (``jupyterhub``, ``hub_user``). Allowed here because this conftest is always
 # one of the initial ones (testpaths = tests); a later-loaded conftest may not do this. Import
 # from it lazily: imported here first, pytest could not rewrite its asserts.
-pytest_plugins = ["tests.hubfixture"]
+pytest_plugins = ["tests.hubfixture", "tests.gatewayfixture"]
 
 
 @pytest.fixture
@@ -63,8 +63,9 @@ def no_orphan_processes(request: pytest.FixtureRequest) -> Iterator[None]:
 
     The exceptions are this session's own fork server, which the ``notebook`` fixture
     starts on first use, and the processes of this session's running JupyterHubs (proxy,
-    user servers, their kernels): the session stops both at its end.
+    user servers, their kernels) and gateways: the session stops them at its end.
     """
+    from .gatewayfixture import running_gateway_pids
     from .hubfixture import running_hub_pids
 
     me = psutil.Process()
@@ -72,7 +73,7 @@ def no_orphan_processes(request: pytest.FixtureRequest) -> Iterator[None]:
     yield
     ours = request.config.stash.get(EXECUTOR_KEY, None)
     session_fork_servers = getattr(ours, "fork_servers", ForkServerPool()).pids()
-    exempt = before | session_fork_servers | running_hub_pids()
+    exempt = before | session_fork_servers | running_hub_pids() | running_gateway_pids()
     new = [p.pid for p in me.children(recursive=True) if p.pid not in exempt]
     assert_all_dead(new)
 

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import signal
+import subprocess
+import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -58,6 +61,24 @@ def record_pids_cell(pid_file: str = "pids.txt") -> str:
         "child = subprocess.Popen(['sleep', '300'])\n"
         f"open({pid_file!r}, 'w').write(f'{{os.getpid()}} {{child.pid}}')"
     )
+
+
+def signalled_session(cwd: Path, ready: Path, signum: signal.Signals) -> tuple[int, bytes]:
+    """Run ``pytest --nb`` in ``cwd``, send it ``signum`` once a cell has written ``ready``,
+    and return its exit code and output."""
+    session = subprocess.Popen(
+        [sys.executable, "-m", "pytest", "--nb", "-p", "no:cacheprovider"],
+        cwd=cwd,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
+    deadline = time.monotonic() + 60
+    while not ready.exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    time.sleep(0.3)  # the cell after the one that wrote ``ready`` is running
+    session.send_signal(signum)
+    output, _ = session.communicate(timeout=30)
+    return session.returncode, output
 
 
 def assert_all_dead(pids: list[int], grace: float = 3.0) -> None:

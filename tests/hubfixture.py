@@ -331,47 +331,19 @@ class Hub:
         process group would not reach them: the hub stops them on SIGTERM, and whatever was
         recorded under it and still runs afterwards is terminated, then killed, by pid.
         """
-        import psutil
-
         if self._stopped:
             return
         self._stopped = True
         _RUNNING.pop(self.process.pid, None)
-        try:
-            recorded = psutil.Process(self.process.pid).children(recursive=True)
-        except psutil.NoSuchProcess:
-            recorded = []
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(STOP_GRACE)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(5)
-        alive = [p for p in recorded if _alive(p)]
-        for proc in alive:
-            with contextlib.suppress(psutil.NoSuchProcess):
-                proc.terminate()
-        _, alive = psutil.wait_procs(alive, timeout=5)
-        for proc in alive:
-            with contextlib.suppress(psutil.NoSuchProcess):
-                proc.kill()
-        _, alive = psutil.wait_procs(alive, timeout=5)
+        survivors = stop_tree(self.process, STOP_GRACE)
         self._log.close()
-        survivors = [p.pid for p in alive if _alive(p)]
         assert not survivors, f"hub processes still running after stop: {survivors}"
 
     # -- inspecting ----------------------------------------------------------------------
 
     def pids(self) -> set[int]:
         """The hub and all its current descendants (proxy, user servers, their kernels)."""
-        import psutil
-
-        try:
-            hub = psutil.Process(self.process.pid)
-            return {hub.pid} | {p.pid for p in hub.children(recursive=True)}
-        except psutil.NoSuchProcess:
-            return set()
+        return tree_pids(self.process.pid)
 
     def log_tail(self, lines: int = 40) -> str:
         """The end of the hub's log (the hub's, the proxy's and the servers' output)."""
@@ -479,6 +451,50 @@ def _first_error(log: str) -> str:
     lines = [line.strip() for line in log.splitlines() if line.strip()]
     errors = [line for line in lines if line.startswith(("[E ", "[C "))]
     return (errors or lines or ["(empty log)"])[0]
+
+
+def tree_pids(pid: int) -> set[int]:
+    """A process and all its current descendants (none once it is gone)."""
+    import psutil
+
+    try:
+        root = psutil.Process(pid)
+        return {root.pid} | {p.pid for p in root.children(recursive=True)}
+    except psutil.NoSuchProcess:
+        return set()
+
+
+def stop_tree(process: subprocess.Popen[bytes], grace: float) -> list[int]:
+    """Stop a server started here and everything under it, by pid: SIGTERM and ``grace``
+    seconds to stop its children itself, then terminate and kill whatever was recorded
+    under it. The pids that survive all that.
+
+    Its children may run in sessions of their own, so signalling its process group would
+    not reach them.
+    """
+    import psutil
+
+    try:
+        recorded = psutil.Process(process.pid).children(recursive=True)
+    except psutil.NoSuchProcess:
+        recorded = []
+    if process.poll() is None:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(grace)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(5)
+    alive = [p for p in recorded if _alive(p)]
+    for proc in alive:
+        with contextlib.suppress(psutil.NoSuchProcess):
+            proc.terminate()
+    _, alive = psutil.wait_procs(alive, timeout=5)
+    for proc in alive:
+        with contextlib.suppress(psutil.NoSuchProcess):
+            proc.kill()
+    _, alive = psutil.wait_procs(alive, timeout=5)
+    return [p.pid for p in alive if _alive(p)]
 
 
 def _alive(proc: Any) -> bool:

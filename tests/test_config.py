@@ -45,8 +45,8 @@ def test_with_nb_the_same_config_is_refused_in_one_line(pytester):
         (
             'export-root = "src"',
             "[tool.nbharness] export-root is not a known key (did you mean 'export_root'?); "
-            "known keys: cache_inputs, compare, env, export_root, hub, markers, pairing, "
-            "parameters, scripts_dir, strip_outputs",
+            "known keys: cache_inputs, compare, env, export_root, gateway, hub, markers, pairing, "
+            "parameters, preload, scripts_dir, strip_outputs",
         ),
         (
             'paring = "py:percent"',

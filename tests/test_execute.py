@@ -72,7 +72,7 @@ def test_a_third_party_executor_is_found_by_entry_point_and_given_the_settings(
         assert getattr(executor, "settings", None) is settings
         result = executor.execute(run_of(tmp_path, ["print('via plugin')"]))
     assert result.notebook.cells[0].outputs[0]["text"] == "via plugin\n"
-    with pytest.raises(NbHarnessError, match=r"known: local, remote, thirdparty\)"):
+    with pytest.raises(NbHarnessError, match=r"known: gateway, local, remote, thirdparty\)"):
         make_executor("nope")
 
 

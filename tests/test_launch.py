@@ -17,7 +17,8 @@ from .helpers import assert_all_dead, record_pids_cell
 
 LAUNCHERS = pytest.mark.parametrize("launcher", ["fork", "process"])
 
-# Notebook A leaves every kind of trace a notebook can; notebook B looks for them.
+# Notebook A leaves every kind of trace a notebook can, in modules a fork server preloads
+# too (numpy, pandas, matplotlib); notebook B looks for them.
 SIDE_EFFECTS = """
 import os, sys, random, string, threading, warnings, builtins, atexit
 GLOBAL_A = 1
@@ -31,6 +32,12 @@ LEAKED_DRAW = random.random()
 open("a.txt", "w")
 threading.Thread(target=lambda: __import__("time").sleep(60), daemon=True).start()
 open("a_draw.txt", "w").write(repr(LEAKED_DRAW))
+import numpy as np, pandas as pd, matplotlib.pyplot as plt
+np.random.seed(1234)
+open("a_np_draw.txt", "w").write(repr(np.random.random()))
+pd.set_option("display.max_rows", 3)
+plt.rcParams["lines.linewidth"] = 9
+plt.switch_backend("svg")
 os.chdir("/")
 import json.tool
 """
@@ -46,6 +53,11 @@ assert "json.tool" not in sys.modules
 assert threading.active_count() == BASE_THREADS, threading.enumerate()
 assert os.getcwd() == HERE, os.getcwd()
 assert repr(random.random()) != open("a_draw.txt").read()
+import numpy as np, pandas as pd, matplotlib.pyplot as plt
+assert repr(np.random.random()) != open("a_np_draw.txt").read()
+assert pd.get_option("display.max_rows") == 60
+assert plt.rcParams["lines.linewidth"] == 1.5
+assert plt.get_backend() == "module://matplotlib_inline.backend_inline", plt.get_backend()
 """
 
 

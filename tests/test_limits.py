@@ -5,13 +5,11 @@ from __future__ import annotations
 import json
 import re
 import signal
-import subprocess
 import sys
-import time
 
 import pytest
 
-from .helpers import assert_all_dead, expect, record_pids_cell
+from .helpers import assert_all_dead, expect, record_pids_cell, signalled_session
 
 pytestmark = pytest.mark.filterwarnings("default::nbharness.errors.NotebookWarning")
 
@@ -72,19 +70,8 @@ def test_ctrl_c_or_sigterm_stop_the_session_and_the_kernel(pytester, make_notebo
     make_notebook("a_hangs.ipynb", [record_pids_cell(), "import time\ntime.sleep(300)"])
     make_notebook("b_never.ipynb", ["open('ran.txt', 'w').write('yes')"])
     pids_file = pytester.path / "pids.txt"
-    session = subprocess.Popen(
-        [sys.executable, "-m", "pytest", "--nb", "-p", "no:cacheprovider"],
-        cwd=pytester.path,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-    )
-    deadline = time.monotonic() + 30
-    while not pids_file.exists() and time.monotonic() < deadline:
-        time.sleep(0.05)
-    time.sleep(0.3)
-    session.send_signal(signum)
-    output, _ = session.communicate(timeout=30)
-    assert session.returncode == pytest.ExitCode.INTERRUPTED
+    returncode, output = signalled_session(pytester.path, pids_file, signum)
+    assert returncode == pytest.ExitCode.INTERRUPTED
     assert b"KeyboardInterrupt" in output
     assert not (pytester.path / "ran.txt").exists()
     assert_all_dead([int(pid) for pid in pids_file.read_text().split()])

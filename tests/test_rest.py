@@ -124,6 +124,21 @@ def test_429_is_retried_after_the_time_the_server_asks(fake: FakeServer) -> None
             {"message": "Action is not authorized with current scopes; requires any of [servers]"},
             "the token lacks a scope this needs: [servers] (HTTP 403)",
         ),
+        (
+            403,
+            {"message": "User 'mallory' is not authorized to start kernel 'python3'."},
+            "refused (HTTP 403): User 'mallory' is not authorized to start kernel 'python3'.",
+        ),
+        (
+            403,
+            {"message": "Forbidden", "reason": "User 'mallory' is not authorized"},
+            "refused (HTTP 403): User 'mallory' is not authorized",
+        ),
+        (
+            500,
+            {"message": "Unknown server error", "traceback": "Traceback:\n  x\nOSError: no"},
+            "HTTP 500: Unknown server error: OSError: no",
+        ),
         (424, {"message": "alice's server is not running"}, "the server is not running (HTTP 424)"),
         (302, None, "the server is not running (HTTP 302)"),
     ],

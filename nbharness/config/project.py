@@ -81,6 +81,20 @@ def _table_of_str(value: object) -> str | None:
     return None if ok else "a table of strings"
 
 
+def _preload(value: object) -> str | None:
+    """More modules the fork server may import for its kernels, or ``false``: none."""
+    return None if value is False or _list_of_str(value) is None else "a list of strings or false"
+
+
+def _kernel_variables(value: object) -> str | None:
+    """What a gateway passes on to a kernel: only ``KERNEL_*`` variables reach it."""
+    ok = isinstance(value, dict) and all(
+        isinstance(key, str) and key.startswith("KERNEL_") and isinstance(item, str)
+        for key, item in value.items()
+    )
+    return None if ok else "a table of KERNEL_* variables (strings)"
+
+
 def _checked_where_used(value: object) -> str | None:
     """A value whose own reader checks it with a better message (``pairing_of``)."""
     return None
@@ -111,6 +125,7 @@ SCHEMA: dict[str, Check | dict[str, Check]] = {
     "strip_outputs": _expect(bool, "true or false"),
     "env": _table_of_str,
     "cache_inputs": _list_of_str,
+    "preload": _preload,
     "parameters": _TABLE,
     "markers": _TABLE,
     "compare": {
@@ -119,6 +134,7 @@ SCHEMA: dict[str, Check | dict[str, Check]] = {
         "images": _one_of("hash", "skip"),
     },
     "hub": {"user_options": _TABLE},
+    "gateway": {"env": _kernel_variables},
 }
 
 

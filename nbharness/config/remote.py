@@ -20,6 +20,8 @@ from .values import positive_seconds, whole_number
 #: Where the token comes from without --nb-hub-token-file: never the command line.
 HUB_TOKEN_ENV = "JUPYTERHUB_API_TOKEN"
 SERVER_TOKEN_ENV = "JUPYTER_TOKEN"
+#: A gateway's token, by the name jupyter_server's own gateway client reads; often none.
+GATEWAY_TOKEN_ENV = "JUPYTER_GATEWAY_AUTH_TOKEN"
 #: A server on Kubernetes may wait for a node and pull an image: minutes, not seconds.
 DEFAULT_START_TIMEOUT = 300.0
 #: Named servers ``--nb-hub-servers K`` creates when ``--nb-hub-server`` names none.
@@ -43,6 +45,10 @@ class RemoteSettings:
     start_timeout_source: str = "the default"
     max_kernels: int | None = None
     remote_cwd: str | None = None
+    #: A Jupyter Enterprise or Kernel Gateway's URL (instead of a hub or a server), and
+    #: the ``KERNEL_*`` variables each of its kernels starts with.
+    gateway_url: str | None = None
+    kernel_env: Mapping[str, str] = field(default_factory=dict)
 
     def names(self) -> list[str]:
         """The hub servers this run uses."""
@@ -56,6 +62,8 @@ class RemoteSettings:
         return Hub(self.hub_url, self.hub_user, self.token)
 
     def describe(self) -> str:
+        if self.gateway_url is not None:
+            return f"gateway {self.gateway_url}"
         if self.hub_url is None:
             return f"remote server {self.server_url}"
         if self.servers > 1:
@@ -71,10 +79,15 @@ def remote_settings(
     """The remote settings from flags and ini keys (``lookup``) and ``[tool.nbharness.hub]``."""
     hub_url, _ = lookup("nb_hub_url")
     server_url, _ = lookup("nb_server_url")
+    gateway_url, _ = lookup("nb_gateway_url")
+    urls = {"--nb-hub-url": hub_url, "--nb-server-url": server_url, "--nb-gateway-url": gateway_url}
+    given = [flag for flag, url in urls.items() if url]
+    if len(given) > 1:
+        raise NbHarnessError(f"{' and '.join(given)}: give only one of them")
+    if gateway_url:
+        return _gateway_settings(gateway_url, lookup, project)
     if not hub_url and not server_url:
         return None
-    if hub_url and server_url:
-        raise NbHarnessError("--nb-hub-url and --nb-server-url: give one or the other")
     user, _ = lookup("nb_hub_user")
     if hub_url and not user:
         raise NbHarnessError("--nb-hub-url needs --nb-hub-user NAME (or ini nb_hub_user)")
@@ -86,7 +99,6 @@ def remote_settings(
         raise NbHarnessError(f"{project_file}: [tool.nbharness.hub] user_options must be a table")
     timeout, timeout_where = lookup("nb_hub_start_timeout")
     servers, servers_where = lookup("nb_hub_servers")
-    max_kernels, max_where = lookup("nb_hub_max_kernels")
     name, name_where = lookup("nb_hub_server")
     if name and "/" in name:
         raise NbHarnessError(f"{name_where} {name}: a server name cannot contain '/'")
@@ -103,9 +115,41 @@ def remote_settings(
         if timeout
         else DEFAULT_START_TIMEOUT,
         start_timeout_source=timeout_where,
-        max_kernels=whole_number(max_kernels, max_where) if max_kernels else None,
+        max_kernels=_max_kernels(lookup),
         remote_cwd=cwd or None,
     )
+
+
+def _gateway_settings(
+    url: str,
+    lookup: Callable[[str], tuple[str | None, str]],
+    project: Mapping[str, Any],
+) -> RemoteSettings:
+    """A gateway's settings: its optional token, and ``[tool.nbharness.gateway]``'s
+    ``env`` (checked by the project's schema: ``KERNEL_*`` strings only)."""
+    token_file, token_where = lookup("nb_hub_token_file")
+    token = ""
+    if token_file or os.environ.get(GATEWAY_TOKEN_ENV, "").strip():
+        token = read_token(GATEWAY_TOKEN_ENV, token_file, token_where)
+    table = project.get("gateway", {})
+    cwd, _ = lookup("nb_remote_cwd")
+    return RemoteSettings(
+        hub_url=None,
+        server_url=None,
+        gateway_url=url,
+        token=token,
+        kernel_env=dict(table.get("env", {})),
+        max_kernels=_max_kernels(lookup),
+        remote_cwd=cwd or None,
+    )
+
+
+def _max_kernels(lookup: Callable[[str], tuple[str | None, str]]) -> int | None:
+    """``--nb-max-kernels``, or the hub's older spelling of it."""
+    value, where = lookup("nb_max_kernels")
+    if not value:
+        value, where = lookup("nb_hub_max_kernels")
+    return whole_number(value, where) if value else None
 
 
 def read_token(env: str, token_file: str | None = None, where: str = "", hint: str = "") -> str:

@@ -62,6 +62,8 @@ class Settings:
     update_outputs: bool = False
     #: Where kernels run when not here (``--nb-hub-url``, ``--nb-server-url``).
     remote: RemoteSettings | None = None
+    #: pytest's assertion rewriting in every Python cell (off: ``--nb-no-rewrite-asserts``).
+    rewrite_asserts: bool = True
     #: Local runs record the project files they read (``plan.tracing``); ``None``:
     #: remote kernels, or no pytest cache folder to keep the lists in.
     tracing: Tracing | None = None
@@ -118,6 +120,7 @@ class Settings:
             changed_since=config.getoption("nb_changed_since"),
             remote=remote,
             tracing=_tracing(config) if remote is None else None,
+            rewrite_asserts=not _flag(config, "nb_no_rewrite_asserts"),
         )
 
     def verdict(self) -> dict[str, Any]:

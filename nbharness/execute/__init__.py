@@ -164,7 +164,7 @@ class ExecutorSettings:
     server: Server | None = None
     #: The remote kernels' working directory, relative to the server's root.
     remote_cwd: str | None = None
-    #: At most this many kernels at once on the server (``--nb-hub-max-kernels``).
+    #: At most this many kernels at once on the server (``--nb-max-kernels``).
     max_kernels: int | None = None
     #: Start the next run's remote kernel while a notebook runs; off for a one-off probe.
     spare: bool = True
@@ -181,13 +181,23 @@ def _local(settings: ExecutorSettings) -> Executor:
 
 
 def _remote(settings: ExecutorSettings) -> Executor:
+    from ..jupyter_api.gateway import Gateway
     from .remote import RemoteExecutor
 
+    if isinstance(settings.server, Gateway):
+        return _gateway(settings)
     return RemoteExecutor.from_settings(settings)
 
 
-#: Built-in executors, each importing its backend only when asked for.
-BUILTIN: dict[str, ExecutorFactory] = {"local": _local, "remote": _remote}
+def _gateway(settings: ExecutorSettings) -> Executor:
+    from .gateway import GatewayExecutor
+
+    return GatewayExecutor.from_settings(settings)
+
+
+#: Built-in executors, each importing its backend only when asked for. A remote one on a
+#: gateway is the gateway's.
+BUILTIN: dict[str, ExecutorFactory] = {"local": _local, "remote": _remote, "gateway": _gateway}
 
 
 def make_executor(name: str, settings: ExecutorSettings | None = None) -> Executor:

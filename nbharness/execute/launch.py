@@ -74,7 +74,7 @@ class ReadyOnReply(AsyncKernelClient):
                 msg: dict[str, Any] = await self.shell_channel.get_msg(timeout=left)
             except Empty:
                 return None
-            if msg["parent_header"].get("msg_id") == msg_id:
+            if _parent_id(msg) == msg_id:
                 return msg
         return None
 
@@ -87,12 +87,18 @@ class ReadyOnReply(AsyncKernelClient):
             except Empty:
                 return False
             if (
-                msg["parent_header"].get("msg_id") == msg_id
+                _parent_id(msg) == msg_id
                 and msg["msg_type"] == "status"
                 and msg["content"].get("execution_state") == "idle"
             ):
                 return True
         return False
+
+
+def _parent_id(msg: dict[str, Any]) -> str | None:
+    """The id of the request ``msg`` answers; ``None`` for a message that answers none.
+    xeus kernels (xpython) send ``"parent_header": null`` there, where ipykernel sends ``{}``."""
+    return (msg.get("parent_header") or {}).get("msg_id")
 
 
 class KernelClient(ReadyOnReply):
@@ -129,6 +135,9 @@ class KernelManager(AsyncKernelManager):
     tag: str = ""
     #: Fork servers to start kernels from; ``None`` starts a new process per kernel.
     fork_servers: ForkServerPool | None = None
+    #: What the fork server should have imported for this kernel's notebook (``None``:
+    #: preloading is off; see ``forkserver/preload.py``).
+    warm: tuple[str, ...] | None = ()
 
     async def start_kernel(self, **kwargs: Any) -> None:  # type: ignore[override]
         spec = self.kernel_spec

@@ -12,6 +12,7 @@ from jupyter_client.kernelspec import KernelSpecManager
 from ..errors import KernelDied, KernelNotFound, KernelStartFailed, NbHarnessError
 from . import CellObserver, ClosesOnExit, Run, RunResult
 from .forkserver.client import ForkServerPool
+from .forkserver.preload import modules_to_preload
 from .launch import KernelManager
 from .processes import exit_description, log_tail
 from .session import KernelSession
@@ -77,6 +78,8 @@ class LocalKernel:
     def manager(self, run: Run, name: str) -> KernelManager:
         self.km = KernelManager(kernel_name=name)
         self.km.fork_servers = self.fork_servers
+        if self.fork_servers is not None:
+            self.km.warm = modules_to_preload(run.notebook.cells, run.path)
         self.log = tempfile.TemporaryFile("w+", encoding="utf-8", errors="replace")  # noqa: SIM115
         return self.km
 

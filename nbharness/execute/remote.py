@@ -47,6 +47,9 @@ class RemoteExecutor(ClosesOnExit):
     With ``max_kernels`` set there is no spare: it would count against the cap.
     """
 
+    #: The flag that set ``max_kernels``, for a wait that ran out.
+    CAP_FLAG = "--nb-hub-max-kernels"
+
     def __init__(
         self,
         server: Server,
@@ -106,7 +109,7 @@ class RemoteExecutor(ClosesOnExit):
             return live.result
 
     def open(self, run: Run, observer: CellObserver | None = None) -> KernelSession:
-        session = KernelSession(_with_env_prologue(run), RemoteKernel(self), observer)
+        session = KernelSession(_with_env_prologue(run), RemoteKernel(self, run), observer)
         session.execute()
         return session
 
@@ -117,8 +120,8 @@ class RemoteExecutor(ClosesOnExit):
             self._kernelspecs = sorted(model.get("kernelspecs", {}))
         return self._kernelspecs
 
-    def new_kernel(self, name: str) -> str:
-        """A fresh kernel's id: the spare when it is of this kind, else a new one."""
+    def new_kernel(self, name: str, run: Run | None = None) -> str:
+        """A fresh kernel's id for ``run``: the spare when it is of this kind, else a new one."""
         spare, self._spare = self._spare, None
         kernel_id = None
         if spare is not None:
@@ -131,7 +134,7 @@ class RemoteExecutor(ClosesOnExit):
             elif spare_id is not None:
                 self.retire(spare_id)
         if kernel_id is None:
-            kernel_id = self._start(name)
+            kernel_id = self._start(name, run)
         if self._keeps_spare:
             self._spare = (name, self._background.submit(self._start, name))
         return kernel_id
@@ -151,14 +154,11 @@ class RemoteExecutor(ClosesOnExit):
         except RuntimeError:  # shutting down: delete now
             delete()
 
-    def _start(self, name: str) -> str:
-        body = {"name": name}
-        if self.remote_cwd:
-            body["path"] = self.remote_cwd
+    def _start(self, name: str, run: Run | None = None) -> str:
         with self._lock:
             self._starting += 1
         try:
-            model = self.rest.post("api/kernels", body)
+            model = self.launch(name, run)
             kernel_id = str(model["id"])
             with self._lock:
                 self.owned.add(kernel_id)
@@ -167,6 +167,13 @@ class RemoteExecutor(ClosesOnExit):
                 self._starting -= 1
                 self._started.notify_all()
         return kernel_id
+
+    def launch(self, name: str, run: Run | None) -> Any:
+        """``POST /api/kernels``: the new kernel's model. ``run`` is ``None`` for a spare."""
+        body = {"name": name}
+        if self.remote_cwd:
+            body["path"] = self.remote_cwd
+        return self.rest.post("api/kernels", body)
 
     def _delete(self, kernel_id: str) -> None:
         """Delete the kernel, dead or not: the server would restart a dead one."""
@@ -211,8 +218,9 @@ def _with_env_prologue(run: Run) -> Run:
 class RemoteKernel:
     """A kernel of the executor's server (a ``KernelBackend``)."""
 
-    def __init__(self, executor: RemoteExecutor) -> None:
+    def __init__(self, executor: RemoteExecutor, run: Run) -> None:
         self.executor = executor
+        self.run = run
         self.km: RemoteKernelManager | None = None
 
     def missing(self, run: Run, name: str, source: str) -> NbHarnessError | None:
@@ -226,9 +234,7 @@ class RemoteKernel:
         return KernelNotFound(name, available, where=f"on {where}")
 
     def manager(self, run: Run, name: str) -> RemoteKernelManager:
-        self.km = RemoteKernelManager(
-            self.executor, name, run.startup_timeout, run.startup_timeout_source
-        )
+        self.km = RemoteKernelManager(self.executor, name, run)
         return self.km
 
     def start_options(self, run: Run) -> dict[str, Any]:

@@ -11,6 +11,7 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from jupyter_client.manager import AsyncKernelManager
+from tornado.simple_httpclient import HTTPTimeoutError
 
 from ..errors import KernelStartFailed
 from ..jupyter_api.rest import RemoteError, Rest
@@ -19,6 +20,7 @@ from .launch import ReadyOnReply
 from .websocket import KernelSocket
 
 if TYPE_CHECKING:
+    from . import Run
     from .remote import RemoteExecutor
 
 #: Statuses that mean the server itself is gone (stopped, culled, being restarted).
@@ -40,8 +42,7 @@ class RemoteKernelManager(AsyncKernelManager):
         self,
         executor: RemoteExecutor,
         kernel_name: str,
-        startup_timeout: float = 60.0,
-        startup_timeout_source: str = "--nb-startup-timeout",
+        run: Run,
     ) -> None:
         super().__init__(kernel_name=kernel_name)
         self.executor = executor
@@ -51,8 +52,9 @@ class RemoteKernelManager(AsyncKernelManager):
         self.socket: KernelSocket | None = None
         #: The kernel slot held while the kernel lives, when kernels per server are capped.
         self.slot: int | None = None
-        self.startup_timeout = startup_timeout
-        self.startup_timeout_source = startup_timeout_source
+        self.run = run
+        self.startup_timeout = run.startup_timeout
+        self.startup_timeout_source = run.startup_timeout_source
 
     def __hash__(self) -> int:
         return id(self)
@@ -74,7 +76,9 @@ class RemoteKernelManager(AsyncKernelManager):
         if slots is not None:
             self.slot = await asyncio.to_thread(self._slot, slots)
         try:
-            self.remote_id = await asyncio.to_thread(self.executor.new_kernel, self.kernel_name)
+            self.remote_id = await asyncio.to_thread(
+                self.executor.new_kernel, self.kernel_name, self.run
+            )
         except BaseException:
             KernelSlots.release(self.slot)
             self.slot = None
@@ -88,7 +92,7 @@ class RemoteKernelManager(AsyncKernelManager):
         except NoFreeSlot as exc:
             raise KernelStartFailed(
                 f"kernel {self.kernel_name!r} could not start on {self.server.label}: {exc} "
-                f"(--nb-hub-max-kernels {slots.count}, {self.startup_timeout_source})"
+                f"({self.executor.CAP_FLAG} {slots.count}, {self.startup_timeout_source})"
             ) from None
 
     def client(self, **kwargs: Any) -> RemoteKernelClient:  # type: ignore[override]
@@ -162,7 +166,17 @@ class RemoteKernelClient(ReadyOnReply):
     socket: KernelSocket
 
     async def start_channels(self, *args: Any, **kwargs: Any) -> None:  # type: ignore[override]
-        await self.socket.connect(timeout=CONNECT_TIMEOUT_S)
+        """Open the websocket: a server answers it once the kernel is up, so a kernel
+        slow to start (a gateway's pod, say) runs out the start-up timeout here."""
+        km = self.parent
+        assert isinstance(km, RemoteKernelManager)
+        try:
+            await self.socket.connect(timeout=min(CONNECT_TIMEOUT_S, km.startup_timeout))
+        except HTTPTimeoutError:
+            raise KernelStartFailed(
+                f"kernel {km.kernel_name!r} did not start within {km.startup_timeout:g} s "
+                f"({km.startup_timeout_source}): {km.server.label} did not open its websocket"
+            ) from None
 
     async def stop_channels(self) -> None:  # type: ignore[override]
         await self.socket.close()

@@ -47,6 +47,11 @@ CLEAN_EXIT_VALUES = {"", "0", "None", "False"}
 #: Seconds that stand for "no limit" where jupyter_client wants a whole number (an
 #: infinite limit would overflow its conversion to milliseconds).
 FOREVER = 10**9
+#: Languages whose Jupyter kernels nbharness tests to report a failing cell (ipykernel and
+#: xeus-python, IRkernel, bash_kernel): an iopub ``error`` or ``status: error`` in the reply.
+REPORTING_LANGUAGES = frozenset({"python", "r", "bash"})
+#: Kernels already warned about in this process: the warning comes once per session.
+_WARNED_SILENT: set[str] = set()
 
 
 class KernelBackend(Protocol):
@@ -165,7 +170,10 @@ class KernelSession:
             error = _late_error(nb)
         if _is_clean_exit(error):
             return RunResult(nb, exited_early=True, unraised=self.watch.unraised)
-        return RunResult(nb, error, unraised=self.watch.unraised)
+        result = RunResult(nb, error, unraised=self.watch.unraised)
+        if error is None:
+            result.warnings.extend(_silent_failure_warning(nb, self._client.kernel_name))
+        return result
 
     def _add_warnings(self) -> None:
         result = self.result
@@ -230,7 +238,7 @@ class KernelSession:
         if isinstance(exc, NbHarnessError):
             return exc  # the backend's own words (a server that refused, say)
         if isinstance(exc, CellExecutionError):
-            return watch.error()
+            return watch.error(_language(self._client.nb))
         if isinstance(exc, CellTimeoutError):
             seconds, limit = self.limits.last
             return CellTimeout(**watch.where(), timeout=seconds, limit=limit)
@@ -265,16 +273,43 @@ def _whole_seconds(seconds: float) -> int:
     return FOREVER if seconds >= FOREVER else math.ceil(seconds)
 
 
+def _language(nb: NotebookNode) -> str:
+    """The running kernel's language, from its kernel_info reply (nbclient stores it)."""
+    return str(nb.metadata.get("language_info", {}).get("name", "")).lower()
+
+
 def _late_error(nb: NotebookNode) -> CellError | None:
     """An error output in a cell whose execution succeeded: raised by a callback after
-    the cell (a matplotlib post_execute hook, say). nbclient lets it pass; we do not."""
+    the cell (a matplotlib post_execute hook, say), or sent on iopub by a kernel whose
+    reply still said "ok". nbclient lets it pass; we do not."""
     for index, cell in enumerate(nb.cells):
         if cell.cell_type != "code" or RAISES.on(cell):
             continue
         for out in cell.get("outputs", []):
             if out.get("output_type") == "error" and out.get("ename") != "SystemExit":
-                return CellError.from_output(index, cell, out)
+                return CellError.from_output(index, cell, out, _language(nb))
     return None
+
+
+def _silent_failure_warning(nb: NotebookNode, kernel: str) -> list[str]:
+    """A warning, once per session, for a kernel of a language nbharness does not test
+    whose passing run wrote to stderr: such a kernel may report a failing cell neither
+    on iopub nor in its reply (nbconvert#1058), and nbharness would not see it."""
+    language = _language(nb)
+    if language in REPORTING_LANGUAGES or kernel in _WARNED_SILENT:
+        return []
+    for number, cell in enumerate(nb.cells, start=1):
+        for out in cell.get("outputs", []) if cell.cell_type == "code" else []:
+            if out.get("output_type") == "stream" and out.get("name") == "stderr":
+                _WARNED_SILENT.add(kernel)
+                return [
+                    f"kernel {kernel!r} ({language or 'language unknown'}) wrote to stderr "
+                    f"in cell {number} yet reported no error; nbharness fails a cell only "
+                    "when its kernel reports an error (an iopub error or an execute_reply "
+                    "with status error), so check that this kernel's failing cells fail "
+                    "(warned once per session)"
+                ]
+    return []
 
 
 def _is_clean_exit(error: NbHarnessError | None) -> bool:
@@ -363,17 +398,14 @@ class _CellWatch:
             "execution_count": self.cell.get("execution_count"),
         }
 
-    def error(self) -> CellError:
+    def error(self, language: str) -> CellError:
+        """The failing cell's error: its last error output, or else what the reply said
+        (a kernel may report a failure only there, with ``status: error``)."""
         assert self.cell is not None
         outputs = self.cell.get("outputs", [])
         found = [out for out in outputs if out.get("output_type") == "error"]
         out = found[-1] if found else self.reply
-        return CellError(
-            **self.where(),
-            ename=out.get("ename", "Error"),
-            evalue=out.get("evalue", ""),
-            traceback=list(out.get("traceback", [])),
-        )
+        return CellError.from_output(self.index, self.cell, out, language)
 
 
 def _cleared(nb: NotebookNode) -> NotebookNode:

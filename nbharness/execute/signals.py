@@ -9,7 +9,6 @@ kernel is up), and after nbclient's clean-up, which resets SIGTERM to the defaul
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import signal
 import threading
@@ -67,6 +66,8 @@ def cancel_on_interrupt(interrupted: Callable[[], None]) -> None:
     is up, this takes both back: the run is cancelled, and the session turns that into
     KeyboardInterrupt after stopping the kernel. Outside the main thread: nothing.
     """
+    import asyncio  # 50 ms to import: a session that only collects never needs it
+
     loop = asyncio.get_running_loop()
     task = asyncio.current_task()
 

@@ -177,6 +177,8 @@ class Rest:
         if status in (401, 403) and "requires any of" in said:
             scopes = said[said.index("requires any of") + len("requires any of") :].strip(" .")
             reason = f"the token lacks a scope this needs: {scopes} (HTTP {status})"
+        elif status == 403 and said and said.lower() != "forbidden":
+            reason = f"refused (HTTP 403): {said}"  # a policy's own words (a gateway's)
         elif status in (401, 403):
             reason = f"the token was refused (HTTP {status}): wrong, expired or without access"
         elif status in (302, 303, 424) or (status == 503 and "not running" in said):
@@ -221,11 +223,17 @@ class Rest:
 def _message(exc: urllib.error.HTTPError) -> str:
     """The server's own one-line reason, from its JSON body or the first line of text."""
     try:
-        body = exc.read(4096).decode("utf-8", "replace")
+        body = exc.read(65536).decode("utf-8", "replace")
     except OSError:
         return ""
     try:
-        said = json.loads(body).get("message", "")
+        reply = json.loads(body)
+        # jupyter_server gives an HTTPError's own words as "reason", and an unforeseen
+        # failure's traceback, whose last line says what failed (a gateway's kernel launch).
+        said = reply.get("reason") or reply.get("message", "")
+        trace = str(reply.get("traceback") or "").strip().splitlines()
+        if trace:
+            said = f"{said}: {trace[-1]}"
     except (ValueError, AttributeError):
         said = "" if body.lstrip().startswith("<") else body
     lines = str(said).strip().splitlines()

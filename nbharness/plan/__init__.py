@@ -15,8 +15,18 @@ from nbformat import NotebookNode
 from ..execute import Run
 from ..notebook.cellmarks import with_nbmake_hooks
 from ..notebook.io import execution_metadata
+from ..notebook_tests.kernel_code import prologue as tests_prologue
+from ..notebook_tests.kernel_code import rewrites_asserts
 from ..verify.coverage import CoverageOptions, Measurement, measurement_for
-from .parameters import PARAMETERS_TAG, ParameterError, ParameterSet, inject, unknown_names
+from .parameters import (
+    PARAMETERS_TAG,
+    ParameterError,
+    ParameterSet,
+    inject,
+    is_python,
+    notebook_language,
+    unknown_names,
+)
 
 if TYPE_CHECKING:
     from ..config.settings import Settings
@@ -54,12 +64,19 @@ def plan(
     if parameters is not None:
         warnings = _undefined(stored, parameters, kernel, settings.strict_params)
         nb = inject(nb, parameters.values, kernel)[0]
+    language = notebook_language(stored, kernel)
+    python = is_python(language)
+    if not python:
+        warnings += _python_only(language, coverage is not None, settings.find_import_errors)
     measurement, prologue, epilogue = None, "", ""
-    if coverage is not None:
+    if coverage is not None and python:
         measurement, prologue, epilogue = measurement_for(coverage)
-    if settings.tracing is not None:  # what the run reads: before coverage, after it
+    find_import_errors = settings.find_import_errors and python
+    if settings.tracing is not None and python:  # what the run reads: before coverage, after it
         traced_prologue, traced_epilogue = settings.tracing.code(path)
         prologue, epilogue = traced_prologue + prologue, epilogue + traced_epilogue
+    if python:  # assertion rewriting and in-notebook tests
+        prologue += "\n" + tests_prologue(rewrites_asserts(stored, settings.rewrite_asserts))
     timeout, allow_errors = execution_metadata(stored)
     run = Run(
         path=path,
@@ -77,12 +94,28 @@ def plan(
         startup_timeout_source=settings.startup_timeout_source,
         kernel=kernel,
         launcher=settings.launcher,
-        allow_errors=allow_errors or settings.find_import_errors,
-        interrupt_on_timeout=settings.find_import_errors,
+        allow_errors=allow_errors or find_import_errors,
+        interrupt_on_timeout=find_import_errors,
         prologue=prologue,
         epilogue=epilogue,
     )
     return Planned(run, measurement, warnings)
+
+
+def _python_only(language: str, coverage: bool, find_import_errors: bool) -> tuple[str, ...]:
+    """One line for each Python-only feature asked of a notebook in another language:
+    it steps aside, and the notebook runs as a plain test."""
+    notes = []
+    if coverage:
+        notes.append(
+            f"coverage measures Python kernels only; this {language} notebook is not measured"
+        )
+    if find_import_errors:
+        notes.append(
+            f"--nb-find-import-errors reads Python's ImportError only; this {language} "
+            "notebook runs as a plain test"
+        )
+    return tuple(notes)
 
 
 def _undefined(

@@ -9,6 +9,7 @@ A notebook's sets come from exactly one source, the first that has any:
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import datetime
 import math
@@ -121,9 +122,26 @@ def _parameters_cell(nb: NotebookNode) -> NotebookNode | None:
 
 
 def _kernel_and_language(nb: NotebookNode, kernel: str | None) -> tuple[str, str]:
+    return kernel or kernel_name(nb) or "python3", notebook_language(nb, kernel)
+
+
+def notebook_language(nb: NotebookNode, kernel: str | None = None) -> str:
+    """The language the notebook runs in ("R", "bash"): that of ``kernel`` (an override
+    such as ``--nb-kernel``) when it is installed here, else what the notebook says."""
+    if kernel:
+        from jupyter_client.kernelspec import KernelSpecManager, NoSuchKernel
+
+        with contextlib.suppress(NoSuchKernel):
+            return str(KernelSpecManager().get_kernel_spec(kernel).language or "python")
     spec = nb.metadata.get("kernelspec") or {}
-    language = spec.get("language") or nb.metadata.get("language_info", {}).get("name") or "python"
-    return kernel or kernel_name(nb) or "python3", language
+    language = spec.get("language") or nb.metadata.get("language_info", {}).get("name")
+    return str(language or "python")
+
+
+def is_python(language: str) -> bool:
+    """Whether ``language`` (``notebook_language``'s answer) is Python's, for the features
+    that only a Python kernel has."""
+    return language.lower() == "python"
 
 
 def _check_injectable(value: object, where: str) -> None:

@@ -44,6 +44,10 @@ def pytest_configure(config: pytest.Config) -> None:
     if not config.getoption("nb"):
         return  # plain pytest: nbharness's settings are none of its business
     settings = config.stash[SETTINGS_KEY] = Settings.from_pytest(config)
+    if getattr(config.option, "numprocesses", None):  # xdist: what runs notebooks, only then
+        from .cell_tests import group_notebooks_on_workers
+
+        group_notebooks_on_workers(config)
     if settings.cache and config.cache is not None:
         from .cache import PassedRuns
 
@@ -54,6 +58,15 @@ def pytest_configure(config: pytest.Config) -> None:
         from .checks import StoredChecks
 
         config.pluginmanager.register(StoredChecks(), "nbharness-stored-checks")
+    _register_ci_reports(config)
+
+
+def _register_ci_reports(config: pytest.Config) -> None:
+    """GitHub annotations and step summary, and ``--nb-html``: only when asked for."""
+    from .ci import PLUGIN, CiReports, wanted  # with --nb, what runs notebooks loads anyway
+
+    if wanted(config):
+        config.pluginmanager.register(CiReports(config), PLUGIN)
 
 
 def _hint_at_the_flag(config: pytest.Config) -> None:

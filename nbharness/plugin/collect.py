@@ -12,14 +12,18 @@ from ..config.project import ConfigError, path_matches
 from ..config.settings import SETTINGS_KEY
 from ..errors import InvalidNotebook, NotebookWarning
 from ..notebook.io import nbharness_metadata, read_notebook, skip_reason
+from ..notebook_tests.discover import find_tests
 from ..plan.parameters import (
     ParameterError,
     ParameterSet,
+    is_python,
     metadata_sets,
+    notebook_language,
     project_sets,
     sets_from,
 )
 from ..vcs.export import has_exports
+from .cell_tests import NotebookTests, add_test_items
 from .checks import (
     EXPORT_ITEM,
     ORDER_ITEM,
@@ -57,6 +61,9 @@ class NotebookFile(pytest.File):
             yield PairingCheckItem.from_parent(self, name=PAIRING_ITEM, notebook=nb)
         reason = skip_reason(nb)
         markers = self._markers(nb)
+        # Tests inside the notebook run with its one run; not (yet) per parameter set.
+        python = is_python(notebook_language(nb, settings.kernel))
+        found = find_tests(nb) if sets == [None] and python else []
         for parameters in sets:
             name = self.path.stem if parameters is None else f"{self.path.stem}[{parameters.id}]"
             item = NotebookItem.from_parent(
@@ -68,12 +75,14 @@ class NotebookFile(pytest.File):
                 notebook=nb,
                 parameters=parameters,
                 warning=warning,
+                tests=NotebookTests() if found else None,
             )
             if reason is not None:
                 item.add_marker(pytest.mark.skip(reason=reason))
             for marker in markers:
                 item.add_marker(marker)
             yield item
+            yield from add_test_items(item, found) if found else []
 
     def _warn_not_collected(self, source: object) -> None:
         """Say so: an executed copy in the source tree would otherwise vanish from the suite."""

@@ -26,6 +26,8 @@ from ..errors import CellError, CellProblem, CodeError, NbHarnessError, Notebook
 from ..execute import Executor, LiveRun
 from ..notebook.cellmarks import is_injected, with_injected_code
 from ..notebook.io import cell_tags, read_notebook
+from ..notebook_tests.discover import find_tests
+from ..notebook_tests.kernel_code import TestOutcome, read_results, run_tests_code
 from ..plan import plan
 from ..plan.parameters import inject, sets_from
 from ..report import locate, render
@@ -39,8 +41,11 @@ _AS_PICKLE = "__import__('base64').b64encode(__import__('pickle').dumps(({expres
 class LiveNotebook:
     """An executed notebook whose kernel is still running."""
 
-    def __init__(self, live: LiveRun) -> None:
+    def __init__(self, live: LiveRun, path: Path, rootdir: Path | None = None) -> None:
         self._live = live
+        self._path = path
+        #: Where the kernel's pytest looks for ``conftest.py`` files (``run_tests``).
+        self._rootdir = rootdir or path.parent
         #: The executed notebook, with the cells the test injected and the parameters cell.
         self.notebook: NotebookNode = live.result.notebook
         self._patches = 0
@@ -82,6 +87,7 @@ class LiveNotebook:
         With ``pickle=True`` the object itself comes back, pickled in the kernel: both
         sides must run the same Python (checked) and have the object's classes.
         """
+        self._python_only("value")
         if not pickle:
             return self._evaluate(expression, expression)
         version = self._evaluate("__import__('sys').version_info[:2]", "sys.version_info")
@@ -101,6 +107,7 @@ class LiveNotebook:
 
         Keyword values cross as JSON (``return_value=3``, ``side_effect=[1, 2]``).
         """
+        self._python_only("patch")
         self._patches += 1
         name = f"__nbharness_patch_{self._patches}"
         payload = json.dumps(kwargs)
@@ -116,6 +123,7 @@ class LiveNotebook:
 
     def call(self, function: str, *args: Any, **kwargs: Any) -> Any:
         """Call a function defined in the notebook with JSON-able arguments."""
+        self._python_only("call")
         try:
             payload = json.dumps([args, kwargs])
         except (TypeError, ValueError) as exc:
@@ -123,8 +131,27 @@ class LiveNotebook:
         call = f"(lambda a, k: {function}(*a, **k))(*__import__('json').loads({payload!r}))"
         return self._evaluate(call, f"{function}(...)")
 
+    def run_tests(self, *names: str) -> dict[str, TestOutcome]:
+        """Run the notebook's ``test_*`` functions (all, or the ids named) under pytest in
+        its kernel: each test's outcome, with pytest's own text for a failure."""
+        selected = list(names) or [test.id for test in find_tests(self.notebook)]
+        cell = self._run(run_tests_code(self._path, self._rootdir, selected), "run_tests()")
+        results = read_results(cell)
+        if results.problem:
+            raise CodeError(f"run_tests(): {results.problem}")
+        return results.outcomes
+
     def close(self) -> None:
         self._live.close()
+
+    def _python_only(self, method: str) -> None:
+        """``value``, ``call`` and ``patch`` send Python: refuse a kernel of another language."""
+        language = self.notebook.metadata.get("language_info", {}).get("name", "python")
+        if str(language).lower() != "python":
+            raise CodeError(
+                f"notebook.{method}() needs a Python kernel, and this notebook's runs "
+                f"{language}; use notebook.execute(code) and notebook.text(cell) instead"
+            )
 
     def _evaluate(self, expression: str, shown_as: str) -> Any:
         cell = self._run(_AS_JSON.format(expression=expression), shown_as)
@@ -153,15 +180,17 @@ def open_notebook(
     kernel: str | None = None,
     before: Mapping[int | str, str] | None = None,
     after: Mapping[int | str, str] | None = None,
+    rootdir: Path | None = None,
 ) -> LiveNotebook:
-    """Run the notebook at ``path`` and keep its kernel; raise ``NotebookFailed`` if it fails."""
+    """Run the notebook at ``path`` and keep its kernel; raise ``NotebookFailed`` if it fails.
+    ``rootdir`` is where the kernel's pytest finds the project's ``conftest.py`` files."""
     stored, _ = read_notebook(path)
     nb = with_injected_code(stored, before or {}, after or {})
     if parameters is not None:
         (values,) = sets_from([parameters], f"{path.name}: parameters=")
         nb, _ = inject(nb, values.values, kernel or settings.kernel)
     live = executor.open(plan(path, stored, settings, kernel=kernel, to_run=nb).run)
-    notebook = LiveNotebook(live)
+    notebook = LiveNotebook(live, path, rootdir)
     if live.result.error is not None:
         notebook.close()
         error = locate(live.result.error, live.result.notebook, stored)
@@ -190,7 +219,14 @@ def open_notebooks(request: pytest.FixtureRequest) -> Iterator[Callable[..., Liv
         try:
             settings, executor = settings_of(config), executor_for(config)
             live = open_notebook(
-                resolved, settings, executor, parameters, kernel, before=before, after=after
+                resolved,
+                settings,
+                executor,
+                parameters,
+                kernel,
+                before=before,
+                after=after,
+                rootdir=config.rootpath,
             )
         except (NbHarnessError, pytest.UsageError) as exc:  # a bad setting: built lazily here
             pytest.fail(str(exc), pytrace=False)

@@ -6,6 +6,7 @@ import hashlib
 import re
 import warnings
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 from nbformat import NotebookNode
@@ -18,6 +19,7 @@ from ..notebook.io import NotWritten, write_notebook
 from ..plan import plan
 from ..plan.parameters import ParameterSet
 from ..report import CrashLine, FailureRepr, locate, render
+from ..text import strip_ansi
 from ..vcs.pairing import Pairing, pairing_of
 from ..verify import Verdict, verify
 from ..verify.coverage import Measurement
@@ -25,6 +27,9 @@ from ..verify.outputs import NotStored, store_outputs
 from .cache import PROPERTY, SKIP_REASON, PassedRuns, run_key
 from .coverage import coverage_options
 from .remote_session import REMOTE_PLUGIN, RemoteSession
+
+if TYPE_CHECKING:
+    from .cell_tests import NotebookTests
 
 EXECUTOR_KEY = pytest.StashKey[Executor]()
 #: Metadata key marking an executed copy (``--nb-output-dir``), which is never collected.
@@ -71,26 +76,62 @@ class NotebookItem(NotebookItemBase):
         notebook: NotebookNode,
         parameters: ParameterSet | None = None,
         warning: str | None = None,
+        tests: NotebookTests | None = None,
         **kwargs: object,
     ) -> None:
         super().__init__(**kwargs)  # type: ignore[arg-type]
         self.notebook = notebook
         self.parameters = parameters
         self.warning = warning
+        #: The run's executed notebook until its report is made, for the CI reports (``ci.py``).
+        self.executed: NotebookNode | None = None
+        #: The notebook's tests, run in its kernel after the last cell (``cell_tests``).
+        self.tests = tests
+        #: How the run ended (``None``: passed), once it ran: the notebook's test items
+        #: read it too, and the notebook never runs twice.
+        self.ended: BaseException | None = None
+        self.ran = False
+        self.reported = False
 
     def runtest(self) -> None:
+        if self.reported:
+            self.ran = False  # called again: a rerun (--reruns) gets a fresh run
+        self.run_once()
+        self.reported = True
+        if self.ended is not None:
+            raise self.ended
+
+    def run_once(self) -> None:
+        """Run the notebook (and its selected tests) unless it ran; keep how it ended."""
+        if self.ran:
+            return
+        self.ran, self.ended = True, None
+        try:
+            self._run()
+        except (Exception, pytest.skip.Exception, pytest.fail.Exception) as exc:
+            self.ended = exc
+
+    def _run(self) -> None:
         settings = self.config.stash[SETTINGS_KEY]
         self._skip_if_unchanged(settings)
         # A remote kernel's coverage data would stay remote.
         coverage = coverage_options(self.config) if settings.remote is None else None
         planned = plan(self.path, self.notebook, settings, self.parameters, coverage=coverage)
         self._warn(self.warning, *planned.warnings)
-        result = executor_for(self.config).execute(planned.run)
+        executor = executor_for(self.config)
+        if self.tests is None:
+            result = executor.execute(planned.run)
+        else:
+            result = self.tests.run_with(executor, planned.run)
+        self.executed = result.notebook
         self._keep(result, planned.measurement, settings)
         verdict = verify(result, self.notebook, settings, parameterized=self.parameters is not None)
         self._act_on(verdict, settings)
         if verdict.problem is not None:
             self._fail(verdict.problem, result)
+
+    def teardown(self) -> None:
+        self.executed = None  # reported: the session need not hold every run's outputs
 
     def _keep(self, result: RunResult, measurement: Measurement | None, settings: Settings) -> None:
         """What outlives the run: its coverage, and the executed copy (``--nb-output-dir``)."""
@@ -164,7 +205,7 @@ class NotebookItem(NotebookItemBase):
         """The failing cell's stdout/stderr, shown as pytest's "Captured ..." sections."""
         for name in ("stdout", "stderr"):
             text = "".join(
-                out.get("text", "")
+                strip_ansi(out.get("text", ""))
                 for out in nb.cells[index].get("outputs", [])
                 if out.get("output_type") == "stream" and out.get("name") == name
             )

@@ -108,6 +108,13 @@ OPTIONS: tuple[Option, ...] = (
         metavar="DIR",
     ),
     Option(
+        "nb_html",
+        "write one self-contained HTML report here: a summary table and each failing "
+        "notebook as Jupyter shows it",
+        metavar="PATH",
+    ),
+    Option("nb_html_all", "with --nb-html, render the notebooks that passed too"),
+    Option(
         "nb_strict_raises",
         "fail, instead of warning, when a cell tagged raises-exception raises nothing",
         ini=False,
@@ -117,6 +124,11 @@ OPTIONS: tuple[Option, ...] = (
         "fail, instead of warning, when a parameter set names a parameter the "
         "notebook's parameters cell does not define",
         ini=False,
+    ),
+    Option(
+        "nb_no_rewrite_asserts",
+        "leave the asserts of notebook cells as Python runs them, without pytest's "
+        "assertion rewriting (notebook metadata nbharness.rewrite_asserts wins)",
     ),
     Option(
         "nb_find_import_errors",
@@ -221,9 +233,21 @@ OPTIONS: tuple[Option, ...] = (
         metavar="N",
     ),
     Option(
+        "nb_max_kernels",
+        "at most N remote kernels at once on each server or gateway, across xdist "
+        "workers (--nb-hub-max-kernels is its older name)",
+        metavar="N",
+    ),
+    Option(
         "nb_server_url",
         "run the notebooks on kernels of this Jupyter server or kernel gateway "
         "(token: $JUPYTER_TOKEN or --nb-hub-token-file)",
+        metavar="URL",
+    ),
+    Option(
+        "nb_gateway_url",
+        "run each notebook on a new kernel of this Jupyter Enterprise or Kernel Gateway "
+        "(token, if it needs one: $JUPYTER_GATEWAY_AUTH_TOKEN or --nb-hub-token-file)",
         metavar="URL",
     ),
     Option(

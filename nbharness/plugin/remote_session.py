@@ -3,8 +3,9 @@ which one each xdist worker runs its kernels on.
 
 The process that starts the run (pytest itself, or xdist's controller) starts any
 server that is not running, in batches, and stops at the end exactly the ones it
-started. Workers only attach: worker ``gwN`` runs on server ``N mod K``. Nothing here
-is needed without ``--nb-hub-url`` or ``--nb-server-url``.
+started. Workers only attach: worker ``gwN`` runs on server ``N mod K``. A gateway is
+one server that puts each kernel where it likes. Nothing here is needed without
+``--nb-hub-url``, ``--nb-server-url`` or ``--nb-gateway-url``.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ import pytest
 from ..config.remote import RemoteSettings
 from ..errors import NbHarnessError
 from ..execute.signals import InterruptOnTerm
+from ..jupyter_api.gateway import Gateway
 from ..jupyter_api.hub import Hub
 from ..jupyter_api.rest import RemoteError, Server
 from ..report import render
@@ -93,6 +95,10 @@ class RemoteSession:
 
     def _prepare(self) -> list[Server]:
         settings = self.settings
+        if settings.gateway_url is not None:
+            gateway = self._gateway()
+            gateway.rest().get("api/kernelspecs")  # a bad URL or token fails here, once
+            return [gateway]
         if settings.hub_url is None:
             assert settings.server_url is not None
             server = Server(settings.server_url, settings.token)
@@ -141,6 +147,8 @@ class RemoteSession:
     def _attach(self) -> list[Server]:
         """A worker's view: the servers the controller made sure of, looked up again."""
         settings = self.settings
+        if settings.gateway_url is not None:
+            return [self._gateway()]
         if settings.hub_url is None:
             assert settings.server_url is not None
             return [Server(settings.server_url, settings.token)]
@@ -153,6 +161,11 @@ class RemoteSession:
                 raise RemoteError(f"{hub.label(name)} on {hub.url} is not running")
             servers.append(server)
         return servers
+
+    def _gateway(self) -> Gateway:
+        settings = self.settings
+        assert settings.gateway_url is not None
+        return Gateway(settings.gateway_url, settings.token, settings.kernel_env)
 
     def _stop(self) -> None:
         """Stop the servers this process started, then let SIGTERM kill again."""

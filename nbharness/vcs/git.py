@@ -9,13 +9,13 @@ import subprocess
 import tempfile
 from pathlib import Path
 
-import git
-
 from ..errors import NbHarnessError
 
 
 def changed_paths(root: Path, ref: str) -> set[Path]:
     """Files that differ from ``ref``: committed since, staged, unstaged or untracked."""
+    import git  # gitpython takes 50 ms to import: only where a repository is read
+
     try:
         repo = git.Repo(root, search_parent_directories=True)
     except (git.InvalidGitRepositoryError, git.NoSuchPathError):
@@ -37,6 +37,8 @@ def changed_paths(root: Path, ref: str) -> set[Path]:
 
 def synced_text_from_git(script: Path, wanted: str, depth: int = 50) -> str | None:
     """The script's text as last synced, from git history (the record is only a hash)."""
+    import git
+
     from .scripts import digest
 
     try:
@@ -59,6 +61,8 @@ ATTRIBUTE = f"*.ipynb diff={DRIVER} merge={DRIVER}"
 def configure_drivers(start: Path, command: str) -> None:
     """Make the repository around ``start`` diff and merge notebooks with ``command``
     (quoted here: git runs drivers through the shell), and select them in .gitattributes."""
+    import git
+
     try:
         repo = git.Repo(start, search_parent_directories=True)
     except git.InvalidGitRepositoryError:

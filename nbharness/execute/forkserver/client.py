@@ -26,7 +26,7 @@ from typing import IO, Any
 from jupyter_client.connect import KernelConnectionInfo
 from jupyter_client.provisioning.local_provisioner import LocalProvisioner
 
-from ..processes import exit_description, log_tail, state
+from ..processes import KERNEL_TAG, exit_description, log_tail, state
 
 SERVER_SCRIPT = Path(__file__).with_name("server.py")
 REAPER = Path(__file__).with_name("reaper.py")
@@ -53,15 +53,20 @@ class ForkServerError(RuntimeError):
 
 
 class ForkServer:
-    """The parent's end of one fork server (one per Python interpreter)."""
+    """The parent's end of one fork server: an interpreter, the modules it imported for its
+    kernels (``warm``), and the environment it imported them in."""
 
-    def __init__(self, python: str) -> None:
+    def __init__(
+        self, python: str, warm: tuple[str, ...] = (), env: dict[str, str] | None = None
+    ) -> None:
+        self.warm = warm
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         # What the fork server itself prints (import-time chatter, a crash) is kept for errors.
         self.log = tempfile.TemporaryFile("w+", encoding="utf-8", errors="replace")  # noqa: SIM115
         self.process = subprocess.Popen(
-            [python, str(SERVER_SCRIPT), str(theirs.fileno())],
+            [python, str(SERVER_SCRIPT), str(theirs.fileno()), json.dumps(list(warm))],
             pass_fds=[theirs.fileno()],
+            env=env,
             stdin=subprocess.DEVNULL,
             stdout=self.log,
             stderr=self.log,
@@ -158,31 +163,58 @@ class ForkServer:
 
 
 class ForkServerPool:
-    """The fork servers of one executor, one per interpreter, started on first use."""
+    """The fork servers of one executor, started on first use: per interpreter, one for
+    each set of warm modules its notebooks asked for (a notebook gets one whose set holds
+    what it imports)."""
 
     def __init__(self) -> None:
-        self._servers: dict[str, ForkServer] = {}
+        self._servers: dict[tuple[str, tuple[str, ...]], ForkServer] = {}
         self._broken: set[str] = set()
         self._lock = threading.Lock()
 
-    def get(self, python: str) -> ForkServer | None:
-        """The interpreter's fork server, or ``None`` if it cannot run one (then kernels start
-        as processes: slower, never wrong). One that a notebook killed or stopped is
-        replaced by a new one."""
+    def get(
+        self, python: str, warm: tuple[str, ...] | None = (), env: dict[str, str] | None = None
+    ) -> ForkServer | None:
+        """A fork server of the interpreter that imported ``warm`` (``None``: nothing beyond
+        a fresh kernel's modules), or ``None`` if it cannot run one (then kernels start as
+        processes: slower, never wrong). A new one imports ``env`` as the kernel would; one
+        that a notebook killed or stopped is replaced by a new one."""
         with self._lock:
             if python in self._broken:
                 return None
-            server = self._servers.get(python)
+            key = self._fitting(python, warm)
+            server = self._servers.get(key) if key else None
             if server is not None and server.health():
-                del self._servers[python]
+                del self._servers[key]  # type: ignore[arg-type]
                 server.close()
-            if python not in self._servers:
+                server = None
+            if server is None:
+                key = (python, self._grown(python, warm))
                 try:
-                    self._servers[python] = ForkServer(python)
+                    server = self._servers[key] = ForkServer(python, key[1], _server_env(env))
                 except (OSError, ForkServerError):
                     self._broken.add(python)
                     return None
-            return self._servers[python]
+            return server
+
+    def _fitting(
+        self, python: str, warm: tuple[str, ...] | None
+    ) -> tuple[str, tuple[str, ...]] | None:
+        """The key of the running server with the fewest warm modules that has ``warm``."""
+        fits = [
+            key
+            for key in self._servers
+            if key[0] == python and (set(key[1]) >= set(warm) if warm is not None else not key[1])
+        ]
+        return min(fits, key=lambda key: len(key[1]), default=None)
+
+    def _grown(self, python: str, warm: tuple[str, ...] | None) -> tuple[str, ...]:
+        """A new server's warm modules: ``warm``, and what earlier notebooks asked for, so
+        that a session of varied notebooks settles on one fork server."""
+        if warm is None:
+            return ()
+        earlier = {name for key in self._servers if key[0] == python for name in key[1]}
+        return tuple(sorted(earlier | set(warm)))
 
     def pids(self) -> set[int]:
         """The fork servers' process ids."""
@@ -193,6 +225,14 @@ class ForkServerPool:
             fork_servers, self._servers = list(self._servers.values()), {}
         for server in fork_servers:
             server.close()
+
+
+def _server_env(env: dict[str, str] | None) -> dict[str, str] | None:
+    """The environment a fork server starts in: its first kernel's, less what is that
+    kernel's own (its tag, its parent's pid)."""
+    if env is None:
+        return None
+    return {k: v for k, v in env.items() if k != KERNEL_TAG and not k.startswith("JPY_")}
 
 
 class ForkedProcess:
@@ -260,10 +300,11 @@ class ForkProvisioner(ReapedProvisioner):
 
     async def launch_kernel(self, cmd: list[str], **kwargs: Any) -> KernelConnectionInfo:
         pool: ForkServerPool | None = getattr(self.parent, "fork_servers", None)
-        server = pool.get(cmd[0]) if pool is not None and forkable(cmd) else None
+        warm: tuple[str, ...] | None = getattr(self.parent, "warm", ())
+        env = dict(kwargs.get("env") or os.environ)
+        server = pool.get(cmd[0], warm, env) if pool is not None and forkable(cmd) else None
         if server is None:
             return await super().launch_kernel(cmd, **kwargs)
-        env = dict(kwargs.get("env") or os.environ)
         env["JPY_PARENT_PID"] = str(os.getpid())
         cwd = str(kwargs.get("cwd") or Path.cwd())
         with open(os.devnull, "rb") as stdin:

@@ -116,9 +116,9 @@ def _cache_key_and_file() -> tuple[str, pathlib.Path]:
     return key, pathlib.Path(root, "nbharness", f"kernel-modules-{name}.txt")
 
 
-def preload() -> tuple[list[str], dict[str, str]]:
-    """Import a fresh kernel's modules; return the fork server's own extras, and the
-    environment the imports set."""
+def preload(warm: list[str]) -> tuple[list[str], dict[str, str]]:
+    """Import a fresh kernel's modules, then the ``warm`` ones its notebooks import;
+    return the fork server's own extras, and the environment the imports set."""
     before = dict(os.environ)
     fresh = {*fresh_kernel_modules(), "runpy"}  # kernels start as ``python -m ...``
     for name in sorted(fresh):
@@ -128,9 +128,63 @@ def preload() -> tuple[list[str], dict[str, str]]:
             importlib.import_module(name)
         except Exception:  # a module that only imports in a full kernel: the kernel imports it
             continue
-    delta = {key: value for key, value in os.environ.items() if before.get(key) != value}
     extras = sorted(set(sys.modules) - fresh - {"__main__"})
+    import_warm(warm)
+    delta = {key: value for key, value in os.environ.items() if before.get(key) != value}
     return extras, delta
+
+
+#: The backend ipykernel sets (``MPLBACKEND``) before a notebook can import matplotlib.
+KERNEL_MPLBACKEND = "module://matplotlib_inline.backend_inline"
+#: Which matplotlibrc the warm matplotlib read: a kernel that would read another is not
+#: forked from here but started anew (``start_kernel``).
+WARM_RC: list[str] = []
+
+
+def import_warm(warm: list[str]) -> None:
+    """Import what the notebooks import, as a fresh kernel would: matplotlib with the
+    backend ipykernel sets for it. What is not installed is left to the kernel."""
+    kernel_sets = "MPLBACKEND" not in os.environ
+    if kernel_sets:
+        os.environ["MPLBACKEND"] = KERNEL_MPLBACKEND
+    try:
+        for name in warm:
+            with contextlib.suppress(Exception):
+                importlib.import_module(name)
+    finally:
+        if kernel_sets:
+            del os.environ["MPLBACKEND"]  # the kernel sets it again, as it always does
+    matplotlib = sys.modules.get("matplotlib")
+    if matplotlib is not None:
+        WARM_RC.append(matplotlib.matplotlib_fname())
+
+
+def warm_state_fits(env: dict[str, str], server_env: dict[str, str]) -> bool:
+    """Whether a kernel with ``env`` (in its working folder) would import the warm modules
+    as the fork server did: the same environment (an import may read any variable, say
+    ``OMP_NUM_THREADS``), and the same matplotlibrc (it may sit in the working folder)."""
+    if comparable(env) != comparable(server_env):
+        return False
+    matplotlib = sys.modules.get("matplotlib")
+    return matplotlib is None or [matplotlib.matplotlib_fname()] == WARM_RC
+
+
+#: What differs for every kernel: its tag, and the test pytest is running.
+PER_KERNEL = {KERNEL_TAG, "PYTEST_CURRENT_TEST"}
+
+
+def comparable(env: dict[str, str]) -> dict[str, str]:
+    """An environment without what differs for every kernel (and jupyter's ``JPY_*``)."""
+    return {k: v for k, v in env.items() if k not in PER_KERNEL and not k.startswith("JPY_")}
+
+
+def reseed_warm_generators() -> None:
+    """numpy's global generator was seeded when the fork server imported it: give each
+    kernel its own seed from fresh entropy, as a new process gets. (``random`` reseeds
+    itself after a fork.)"""
+    numpy_random = sys.modules.get("numpy.random")
+    if numpy_random is not None:
+        numpy_random.seed()
 
 
 def follow_pythonpath(inherited: str, wanted: str) -> None:
@@ -150,6 +204,7 @@ def start_kernel(
     env_delta: dict[str, str],
     extras: list[str],
     closing: list[int],
+    server_env: dict[str, str],
 ) -> None:
     """In the forked child: become the kernel the request describes. Never returns."""
     try:
@@ -172,8 +227,12 @@ def start_kernel(
         inherited = os.environ.get("PYTHONPATH", "")
         os.environ.clear()
         os.environ.update(env)
-        follow_pythonpath(inherited, env.get("PYTHONPATH", ""))
         argv = request["argv"]  # python -m ipykernel_launcher ARGS
+        if WARM_RC or WARM_MODULES:
+            if not warm_state_fits(request["env"], server_env):
+                os.execvpe(argv[0], argv, request["env"])  # steps aside: a new process
+            reseed_warm_generators()
+        follow_pythonpath(inherited, env.get("PYTHONPATH", ""))
         launcher = importlib.util.find_spec("ipykernel_launcher")
         sys.argv = [(launcher and launcher.origin) or argv[0], *argv[3:]]
         from ipykernel.kernelapp import IPKernelApp
@@ -188,8 +247,14 @@ def start_kernel(
     os._exit(0)
 
 
-def serve(channel: socket.socket) -> None:
-    extras, env_delta = preload()
+#: The modules the notebooks import that this fork server imported for its kernels.
+WARM_MODULES: list[str] = []
+
+
+def serve(channel: socket.socket, warm: list[str]) -> None:
+    server_env = dict(os.environ)
+    WARM_MODULES.extend(warm)
+    extras, env_delta = preload(warm)
     gc.collect()
     gc.freeze()
     wake_read, wake_write = os.pipe()
@@ -216,7 +281,7 @@ def serve(channel: socket.socket) -> None:
                 pid = os.fork()
                 if pid == 0:
                     closing = [channel.fileno(), wake_read, wake_write]
-                    start_kernel(request, fds, env_delta, extras, closing)
+                    start_kernel(request, fds, env_delta, extras, closing, server_env)
                 for fd in fds:
                     os.close(fd)
                 kernels[pid] = request["env"].get(KERNEL_TAG, "")
@@ -305,4 +370,4 @@ def _parent(pid: int) -> int:
 if __name__ == "__main__":
     if sys.path and os.path.abspath(sys.path[0]) == os.path.dirname(os.path.abspath(__file__)):
         del sys.path[0]  # as ipykernel_launcher does: the script's folder is not the user's
-    serve(socket.socket(fileno=int(sys.argv[1])))
+    serve(socket.socket(fileno=int(sys.argv[1])), json.loads(sys.argv[2]) if sys.argv[2:] else [])
