@@ -20,10 +20,10 @@ GRAMMAR = ["rfc3987_syntax", "lark"]
 #: Written by every process of a session (xdist workers too): the modules it holds after
 #: collection, so the test can ask which ones a notebook's collection imported.
 MODULES_CONFTEST = """
-import json, os, sys
+import json, sys
 
 def pytest_collection_finish(session):
-    worker = os.environ.get("PYTEST_XDIST_WORKER", "main")
+    worker = getattr(session.config, "workerinput", {}).get("workerid", "main")
     with open(f"modules-{worker}.json", "w") as file:
         json.dump(sorted(sys.modules), file)
 """
