@@ -13,11 +13,11 @@ from nbformat import NotebookNode
 
 from ..config.project import Project
 from ..errors import InvalidNotebook, NbHarnessError, display_path
-from ..notebook.io import parse_json, read_notebook
+from ..notebook.io import is_python, parse_json, read_notebook, stated_language
 from ..vcs.export import ExportError, project_modules, stale_modules
 from ..vcs.pairing import pairing_of
 from ..vcs.sync import pairing_problem
-from ..verify.dataflow import dataflow_findings, is_python
+from ..verify.dataflow import dataflow_findings
 from ..verify.findings import Finding, selected, unknown_codes
 from ..verify.freshness import freshness_findings
 from ..verify.order import order_findings
@@ -134,7 +134,7 @@ def problems_of(path: Path, checks: Checks) -> tuple[list[Finding], list[str]]:
     if not isinstance(stored.get("metadata"), dict):  # null: the order check does not mind
         stored = {**stored, "metadata": {}}
     findings = order_findings(cells) if checks.order else []
-    if checks.dataflow and is_python(stored["metadata"]):
+    if checks.dataflow and is_python(stated_language(stored["metadata"])):
         findings += dataflow_findings(cells)
     if checks.fresh:
         findings += freshness_findings(stored, path.parent)

@@ -216,6 +216,20 @@ def kernel_name(nb: NotebookNode) -> str | None:
     return name if isinstance(name, str) and name else None
 
 
+def stated_language(metadata: Mapping[str, Any]) -> str:
+    """The language the notebook's metadata names ("R", "bash"); Python when it names none."""
+    spec, info = metadata.get("kernelspec") or {}, metadata.get("language_info") or {}
+    language = (spec.get("language") if isinstance(spec, dict) else None) or (
+        info.get("name") if isinstance(info, dict) else None
+    )
+    return language if isinstance(language, str) and language else "python"
+
+
+def is_python(language: str) -> bool:
+    """Whether ``language`` is Python's, for the features only a Python kernel has."""
+    return language.lower() == "python"
+
+
 def _first_line(text: str) -> str:
     """A library's message cut to its first line, for a one-line reason."""
     return first_line(text, default="unknown error")

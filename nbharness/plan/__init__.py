@@ -14,7 +14,7 @@ from nbformat import NotebookNode
 
 from ..execute import Run
 from ..notebook.cellmarks import with_nbmake_hooks
-from ..notebook.io import execution_metadata
+from ..notebook.io import execution_metadata, is_python
 from ..notebook_tests.kernel_code import prologue as tests_prologue
 from ..notebook_tests.kernel_code import rewrites_asserts
 from ..verify.coverage import CoverageOptions, Measurement, measurement_for
@@ -23,7 +23,6 @@ from .parameters import (
     ParameterError,
     ParameterSet,
     inject,
-    is_python,
     notebook_language,
     unknown_names,
 )

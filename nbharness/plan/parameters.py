@@ -23,7 +23,7 @@ from nbformat import NotebookNode
 
 from ..config.project import path_matches
 from ..errors import NbHarnessError
-from ..notebook.io import cell_tags, kernel_name, nbharness_metadata
+from ..notebook.io import cell_tags, kernel_name, nbharness_metadata, stated_language
 
 PARAMETERS_TAG = "parameters"
 #: Longest id built from values before we fall back to the set's position.
@@ -133,15 +133,7 @@ def notebook_language(nb: NotebookNode, kernel: str | None = None) -> str:
 
         with contextlib.suppress(NoSuchKernel):
             return str(KernelSpecManager().get_kernel_spec(kernel).language or "python")
-    spec = nb.metadata.get("kernelspec") or {}
-    language = spec.get("language") or nb.metadata.get("language_info", {}).get("name")
-    return str(language or "python")
-
-
-def is_python(language: str) -> bool:
-    """Whether ``language`` (``notebook_language``'s answer) is Python's, for the features
-    that only a Python kernel has."""
-    return language.lower() == "python"
+    return stated_language(nb.metadata)
 
 
 def _check_injectable(value: object, where: str) -> None:

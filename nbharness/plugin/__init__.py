@@ -54,10 +54,6 @@ def pytest_configure(config: pytest.Config) -> None:
         config.pluginmanager.register(PassedRuns(config), "nbharness-cache")
     if settings.remote is not None:
         config.pluginmanager.register(RemoteSession(config, settings.remote), REMOTE_PLUGIN)
-    if settings.check_dataflow or settings.check_fresh:
-        from .checks import StoredChecks
-
-        config.pluginmanager.register(StoredChecks(), "nbharness-stored-checks")
     _register_ci_reports(config)
 
 

@@ -3,20 +3,18 @@ exports, pairing."""
 
 from __future__ import annotations
 
-from collections.abc import Generator
-
 import pytest
 from nbformat import NotebookNode
 
-from ..config.settings import SETTINGS_KEY
 from ..errors import NbHarnessError, ProblemList
+from ..notebook.io import is_python, stated_language
 from ..vcs.export import ExportOutOfDate, modules_of, stale_modules
 from ..vcs.sync import pairing_problem
-from ..verify.dataflow import dataflow_findings, is_python
+from ..verify.dataflow import dataflow_findings
 from ..verify.findings import Finding, selected
 from ..verify.freshness import freshness_findings
 from ..verify.order import ExecutionOrderError, order_findings
-from .items import NotebookItem, NotebookItemBase, pairing_for, project_for
+from .items import NotebookItemBase, pairing_for, project_for
 
 #: Name of the execution-order lint's item: ``analysis.ipynb::execution-order``.
 ORDER_ITEM = "execution-order"
@@ -94,7 +92,7 @@ class DataflowItem(_CodedCheckItem):
     error, what = DataflowError, "dataflow"
 
     def findings(self) -> list[Finding]:
-        if not is_python(self.notebook.metadata):
+        if not is_python(stated_language(self.notebook.metadata)):
             pytest.skip("the notebook's cells are not Python")
         return dataflow_findings(self.notebook.cells)
 
@@ -106,38 +104,6 @@ class FreshItem(_CodedCheckItem):
 
     def findings(self) -> list[Finding]:
         return freshness_findings(self.notebook, self.path.parent)
-
-
-class StoredChecks:
-    """Adds the dataflow and freshness items to each notebook's own, after its other
-    stored checks (registered only when either is asked for)."""
-
-    @pytest.hookimpl(wrapper=True)
-    def pytest_make_collect_report(
-        self, collector: pytest.Collector
-    ) -> Generator[None, pytest.CollectReport, pytest.CollectReport]:
-        from .collect import NotebookFile
-
-        report = yield
-        if not isinstance(collector, NotebookFile) or not report.passed:
-            return report
-        notebooks = [item for item in report.result if isinstance(item, _StoredNotebookItem)]
-        runs = [item for item in report.result if isinstance(item, NotebookItem)]
-        if runs:  # none: an executed copy, or a notebook that cannot be read
-            settings = collector.config.stash[SETTINGS_KEY]
-            nb = runs[0].notebook
-            wanted: list[tuple[bool, str, type[_CodedCheckItem]]] = [
-                (settings.check_dataflow, DATAFLOW_ITEM, DataflowItem),
-                (settings.check_fresh, FRESH_ITEM, FreshItem),
-            ]
-            added = [
-                kind.from_parent(collector, name=name, notebook=nb)
-                for asked, name, kind in wanted
-                if asked
-            ]
-            at = report.result.index(notebooks[-1]) + 1 if notebooks else 0
-            report.result[at:at] = added
-        return report
 
 
 class ExportCheckItem(_StoredNotebookItem):

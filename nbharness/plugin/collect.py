@@ -11,12 +11,11 @@ from nbformat import NotebookNode
 from ..config.project import ConfigError, path_matches
 from ..config.settings import SETTINGS_KEY
 from ..errors import InvalidNotebook, NotebookWarning
-from ..notebook.io import nbharness_metadata, read_notebook, skip_reason
+from ..notebook.io import is_python, nbharness_metadata, read_notebook, skip_reason
 from ..notebook_tests.discover import find_tests
 from ..plan.parameters import (
     ParameterError,
     ParameterSet,
-    is_python,
     metadata_sets,
     notebook_language,
     project_sets,
@@ -25,12 +24,16 @@ from ..plan.parameters import (
 from ..vcs.export import has_exports
 from .cell_tests import NotebookTests, add_test_items
 from .checks import (
+    DATAFLOW_ITEM,
     EXPORT_ITEM,
+    FRESH_ITEM,
     ORDER_ITEM,
     PAIRING_ITEM,
     BrokenNotebookItem,
+    DataflowItem,
     ExecutionOrderItem,
     ExportCheckItem,
+    FreshItem,
     PairingCheckItem,
 )
 from .items import EXECUTED_FROM, NotebookItem, project_for
@@ -59,6 +62,10 @@ class NotebookFile(pytest.File):
             yield ExportCheckItem.from_parent(self, name=EXPORT_ITEM, notebook=nb)
         if settings.check_pairing:
             yield PairingCheckItem.from_parent(self, name=PAIRING_ITEM, notebook=nb)
+        if settings.check_dataflow:
+            yield DataflowItem.from_parent(self, name=DATAFLOW_ITEM, notebook=nb)
+        if settings.check_fresh:
+            yield FreshItem.from_parent(self, name=FRESH_ITEM, notebook=nb)
         reason = skip_reason(nb)
         markers = self._markers(nb)
         # Tests inside the notebook run with its one run; not (yet) per parameter set.

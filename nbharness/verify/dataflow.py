@@ -124,12 +124,3 @@ def dependents(cells: Sequence[Mapping[str, Any]], changed: set[int]) -> set[int
 def label(number: int, cell: Mapping[str, Any]) -> str:
     count = cell.get("execution_count")
     return f"cell {number}" + (f" (In [{count}])" if isinstance(count, int) else "")
-
-
-def is_python(metadata: Mapping[str, Any]) -> bool:
-    """Whether the notebook's cells are Python (as they are when it does not say)."""
-    spec, info = metadata.get("kernelspec") or {}, metadata.get("language_info") or {}
-    language = (spec.get("language") if isinstance(spec, dict) else None) or (
-        info.get("name") if isinstance(info, dict) else None
-    )
-    return not isinstance(language, str) or language.lower() == "python"
