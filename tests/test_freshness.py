@@ -215,6 +215,25 @@ def test_the_record_holds_the_files_the_run_read_and_names_one_that_changed(tmp_
     ]
 
 
+@pytest.mark.slow
+def test_a_run_records_the_files_it_read_and_check_fresh_names_one_that_changed(
+    pytester, make_notebook, capsys
+):
+    """Nothing declared: the kernel's traced reads go into the record --nb-update-outputs writes."""
+    (pytester.path / "table.csv").write_text("a,b\n1,2\n")
+    path = make_notebook("reads.ipynb", ["rows = open('table.csv').read()\nprint(len(rows))"])
+    pytester.runpytest("--nb", "--nb-update-outputs").assert_outcomes(passed=1)
+    record = json.loads(path.read_text())["metadata"]["nbharness"][RECORD_KEY]
+    assert list(record["inputs"]) == ["table.csv"]
+    assert main(["check", "--fresh", str(path)]) == 0
+    (pytester.path / "table.csv").write_text("a,b\n1,3\n")
+    capsys.readouterr()
+    assert main(["check", "--fresh", str(path)]) == 1
+    assert capsys.readouterr().out.splitlines() == [
+        "reads.ipynb: NBH306 the run read table.csv, which changed since the outputs were stored"
+    ]
+
+
 @pytest.mark.parametrize(
     "damage",
     [

@@ -190,7 +190,8 @@ class NotebookItem(NotebookItemBase):
     def _store_outputs(self, executed: NotebookNode, settings: Settings) -> None:
         """``--nb-update-outputs``: write the fresh outputs back; a refusal warns."""
         try:
-            if store_outputs(self.path, self.notebook, executed, settings.compare):
+            inputs = settings.tracing.read_by(self.path) if settings.tracing else ()
+            if store_outputs(self.path, self.notebook, executed, settings.compare, inputs):
                 self.user_properties.append((UPDATED, True))
         except (NotStored, NotWritten) as exc:
             self._warn(f"outputs not updated: {exc}")
