@@ -120,12 +120,6 @@ def test_a_timeout_and_a_dead_kernel_end_in_one_line(pytester, make_notebook, la
     assert_all_dead([int((pytester.path / "pids.txt").read_text())])
 
 
-@pytest.mark.xfail(
-    reason="forkserver/reaper.py's end_as sets a handler for SIGKILL, which raises EINVAL: "
-    "a process-launched kernel killed by SIGKILL is reported as 'exit code 1' with the "
-    "reaper's traceback (every non-ipykernel kernel is process-launched)",
-    strict=True,
-)
 def test_a_kernel_killed_by_sigkill_is_reported_as_such(pytester, make_notebook):
     make_notebook("dies.ipynb", ["kill -9 $PPID"], kernelspec=spec(BASH))
     result = pytester.runpytest("--nb", "-p", "no:cacheprovider")

@@ -86,7 +86,8 @@ def end_as(status: int | None) -> None:
     code = os.waitstatus_to_exitcode(status or 0)
     if code < 0:
         resource.setrlimit(resource.RLIMIT_CORE, (0, 0))  # the kernel's crash, not ours
-        signal.signal(-code, signal.SIG_DFL)
+        if -code not in (signal.SIGKILL, signal.SIGSTOP):  # these two take no handler
+            signal.signal(-code, signal.SIG_DFL)
         os.kill(os.getpid(), -code)
     os._exit(code)
 
