@@ -285,3 +285,23 @@ class ProblemList(NbHarnessError):
 
 class MissingImports(ProblemList):
     """``--nb-find-import-errors``: the imports that failed, each with its cell."""
+
+
+class KernelTestFailed(NbHarnessError):
+    """A test failed (or could not run) in the kernel: pytest's text from there, headed
+    by its one line (read alone from xdist workers and in JUnit)."""
+
+    def __init__(self, text: str) -> None:
+        super().__init__(text)
+        self.text = text
+
+    @property
+    def summary(self) -> str:
+        """The first ``E`` line of pytest's text (``assert 3 == 4``), else its first line."""
+        lines = self.text.splitlines()
+        explained = [line[1:].strip() for line in lines if line.startswith("E ")]
+        return (explained or lines or [""])[0]
+
+    def details(self) -> list[str]:
+        lines = self.text.splitlines()
+        return [] if lines[:1] == [self.summary] else lines

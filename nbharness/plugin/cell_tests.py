@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from nbformat import NotebookNode
 
-from ..errors import NbHarnessError
+from ..errors import KernelTestFailed, NbHarnessError
 from ..execute import Executor, LiveRun, Run, RunResult
 from ..notebook.cellmarks import is_injected
 from ..notebook_tests.discover import FoundTest
@@ -24,26 +24,6 @@ from .items import NotebookItem, NotebookItemBase
 
 #: Where the kernel's text names a line of an executed cell: ``In [3]:6``.
 _IN_CELL = re.compile(r"In \[(\d+)\]:(\d+)")
-
-
-class KernelTestFailed(NbHarnessError):
-    """A test failed (or could not run) in the kernel: pytest's text from there, headed
-    by its one line (read alone from xdist workers and in JUnit)."""
-
-    def __init__(self, text: str) -> None:
-        super().__init__(text)
-        self.text = text
-
-    @property
-    def summary(self) -> str:
-        """The first ``E`` line of pytest's text (``assert 3 == 4``), else its first line."""
-        lines = self.text.splitlines()
-        explained = [line[1:].strip() for line in lines if line.startswith("E ")]
-        return (explained or lines or [""])[0]
-
-    def details(self) -> list[str]:
-        lines = self.text.splitlines()
-        return [] if lines[:1] == [self.summary] else lines
 
 
 class NotebookTests:
