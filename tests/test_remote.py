@@ -151,6 +151,20 @@ def test_kernel_settings_reach_the_remote_kernel(pytester, alice_env) -> None:
     result.assert_outcomes(passed=1)
 
 
+def test_env_is_not_sent_as_python_to_a_remote_bash_kernel(pytester, alice_env) -> None:
+    """--nb-env is set by Python code before the first cell: a bash kernel gets none of it,
+    and the run says so instead of failing on code in the wrong language."""
+    bash = {"name": "bash", "display_name": "Bash", "language": "bash"}
+    nbformat.write(
+        build_notebook(["echo ${STATION:-unset}"], kernelspec=bash), pytester.path / "env.ipynb"
+    )
+    result = pytester.runpytest_subprocess(
+        *on_hub(alice_env, "--nb-env", "STATION=north"), "-p", "no:cacheprovider"
+    )
+    result.assert_outcomes(passed=1, warnings=1)
+    result.stdout.fnmatch_lines(["*env.ipynb: --nb-env is not applied on a remote bash kernel*"])
+
+
 def test_papermill_runs_a_notebook_on_the_hub(tmp_path, hub_user) -> None:
     source, output = tmp_path / "in.ipynb", tmp_path / "out.ipynb"
     parameters = {"source": "alpha = 1", "tags": ["parameters"]}

@@ -27,6 +27,7 @@ from ..errors import KernelNotFound, NbHarnessError
 from ..jupyter_api.hub import Hub
 from ..jupyter_api.rest import RemoteError, Server
 from ..jupyter_api.slots import KernelSlots
+from ..notebook.io import is_python, stated_language
 from . import CellObserver, ClosesOnExit, ExecutorSettings, Run, RunResult
 from .remote_kernel import SERVER_GONE, RemoteKernelManager
 from .session import KernelSession
@@ -208,8 +209,9 @@ def server_from_environment() -> Server:
 
 def _with_env_prologue(run: Run) -> Run:
     """``run`` with its environment set by code run before the first cell: a remote
-    kernel's environment is the server's."""
-    if not run.env:
+    kernel's environment is the server's. That code is Python: another language's kernel
+    is left as it is, and ``RemoteKernel.warnings`` says so."""
+    if not run.env or not is_python(stated_language(run.notebook.metadata)):
         return run
     setup = f"__import__('os').environ.update({json.dumps(dict(run.env))})\n"
     return dataclasses.replace(run, prologue=setup + run.prologue)
@@ -257,13 +259,17 @@ class RemoteKernel:
             self._remote().interrupt()
 
     def warnings(self, result: RunResult) -> list[str]:
+        notes = []
+        language = stated_language(result.notebook.metadata)
+        if self.run.env and not is_python(language):
+            notes.append(f"--nb-env is not applied on a remote {language} kernel")
         km = self._remote()
         if km.socket is not None and km.socket.rate_limited:
-            return [
+            notes.append(
                 f"{self.executor.server.label} dropped output over its iopub rate limit; raise "
                 "ServerApp.iopub_data_rate_limit / iopub_msg_rate_limit on the server to keep it"
-            ]
-        return []
+            )
+        return notes
 
     async def stop(self, kc: KernelClient | None) -> None:
         km = self._remote()
