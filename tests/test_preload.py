@@ -107,6 +107,13 @@ def test_imports_are_read_from_the_code_cells(tmp_path):
     assert modules_to_preload(nb.cells, tmp_path / "x.ipynb") == ("numpy", "pandas")
 
 
+def test_a_notebook_that_asserts_gets_pytests_assertion_rewriter_preloaded(tmp_path):
+    """Its kernel imports the rewriter at its first assert; the fork server did already."""
+    nb = build_notebook(["x = 1", "assert x == 1"])
+    assert modules_to_preload(nb.cells, tmp_path / "x.ipynb") == ("_pytest.assertion.rewrite",)
+    assert modules_to_preload(build_notebook(["x = 1"]).cells, tmp_path / "x.ipynb") == ()
+
+
 def test_preload_extends_the_safe_list_and_is_checked(tmp_path, pytester, make_notebook):
     (tmp_path / "pyproject.toml").write_text('[tool.nbharness]\npreload = ["json.tool"]\n')
     nb = build_notebook(["import json.tool.extra", "import numpy"])
