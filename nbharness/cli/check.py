@@ -7,9 +7,7 @@ import json
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
-
-from nbformat import NotebookNode
+from typing import TYPE_CHECKING, Any
 
 from ..config.project import Project
 from ..errors import InvalidNotebook, NbHarnessError, display_path
@@ -22,6 +20,9 @@ from ..verify.findings import Finding, selected, unknown_codes
 from ..verify.freshness import freshness_findings
 from ..verify.order import order_findings
 from .paths import existing, paired_notebooks
+
+if TYPE_CHECKING:
+    from nbformat import NotebookNode
 
 
 def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

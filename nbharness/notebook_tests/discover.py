@@ -14,10 +14,12 @@ import ast
 import itertools
 import re
 from dataclasses import dataclass
-
-from nbformat import NotebookNode
+from typing import TYPE_CHECKING
 
 from ..text import cell_text
+
+if TYPE_CHECKING:
+    from nbformat import NotebookNode
 
 #: A line IPython turns into a call (``%time x``, ``!ls``): blanked before parsing.
 _MAGIC_LINE = re.compile(r"^([ \t]*)[%!].*$", re.MULTILINE)

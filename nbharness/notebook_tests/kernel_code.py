@@ -9,12 +9,13 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
-
-from nbformat import NotebookNode
+from typing import TYPE_CHECKING, Any
 
 from ..notebook.io import nbharness_metadata
 from .in_kernel import RESULTS_MIME
+
+if TYPE_CHECKING:
+    from nbformat import NotebookNode
 
 #: The kernel module's name in ``sys.modules``.
 MODULE = "nbharness_in_kernel"

@@ -10,8 +10,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from nbformat import NotebookNode
-
 from ..execute import Run
 from ..notebook.cellmarks import with_nbmake_hooks
 from ..notebook.io import execution_metadata, is_python
@@ -28,6 +26,8 @@ from .parameters import (
 )
 
 if TYPE_CHECKING:
+    from nbformat import NotebookNode
+
     from ..config.settings import Settings
 
 

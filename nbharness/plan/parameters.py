@@ -17,13 +17,14 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
-
-from nbformat import NotebookNode
+from typing import TYPE_CHECKING, Any
 
 from ..config.project import path_matches
 from ..errors import NbHarnessError
 from ..notebook.io import cell_tags, kernel_name, nbharness_metadata, stated_language
+
+if TYPE_CHECKING:
+    from nbformat import NotebookNode
 
 PARAMETERS_TAG = "parameters"
 #: Longest id built from values before we fall back to the set's position.

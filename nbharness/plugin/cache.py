@@ -15,14 +15,16 @@ import json
 import sys
 from collections.abc import Iterable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
-from nbformat import NotebookNode
 
 from .. import __version__
 from ..config.settings import SETTINGS_KEY
 from ..plan.tracing import content_hashes
+
+if TYPE_CHECKING:
+    from nbformat import NotebookNode
 
 CACHE_KEY = "nbharness/passed"
 #: How an item's key reaches the controller process under xdist: a report property.

@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
-from nbformat import NotebookNode
 
 from ..errors import KernelTestFailed, NbHarnessError
 from ..execute import Executor, LiveRun, Run, RunResult
@@ -21,6 +21,9 @@ from ..notebook_tests.discover import FoundTest
 from ..notebook_tests.kernel_code import TestOutcome, TestResults, read_results, run_tests_code
 from .cache import PROPERTY
 from .items import NotebookItem, NotebookItemBase
+
+if TYPE_CHECKING:
+    from nbformat import NotebookNode
 
 #: Where the kernel's text names a line of an executed cell: ``In [3]:6``.
 _IN_CELL = re.compile(r"In \[(\d+)\]:(\d+)")

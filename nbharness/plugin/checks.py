@@ -3,8 +3,9 @@ exports, pairing."""
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import pytest
-from nbformat import NotebookNode
 
 from ..errors import NbHarnessError, ProblemList
 from ..notebook.io import is_python, stated_language
@@ -15,6 +16,9 @@ from ..verify.findings import Finding, selected
 from ..verify.freshness import freshness_findings
 from ..verify.order import ExecutionOrderError, order_findings
 from .items import NotebookItemBase, pairing_for, project_for
+
+if TYPE_CHECKING:
+    from nbformat import NotebookNode
 
 #: Name of the execution-order lint's item: ``analysis.ipynb::execution-order``.
 ORDER_ITEM = "execution-order"

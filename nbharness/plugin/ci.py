@@ -14,9 +14,9 @@ import json
 import os
 from collections.abc import Generator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
-from nbformat import NotebookNode
 
 from ..config.settings import settings_of
 from ..errors import CellProblem, NbHarnessError
@@ -26,6 +26,9 @@ from ..text import first_line
 from ..verify.compare import OutputMismatch
 from .cache import SKIP_REASON
 from .items import NotebookItem, NotebookItemBase, output_path
+
+if TYPE_CHECKING:
+    from nbformat import NotebookNode
 
 PLUGIN = "nbharness-ci"
 REPORT_ATTRIBUTE = "nbharness_record"

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
 import pytest
-from nbformat import NotebookNode
 
 from ..config.project import ConfigError, path_matches
 from ..config.settings import SETTINGS_KEY
@@ -37,6 +37,9 @@ from .checks import (
     PairingCheckItem,
 )
 from .items import EXECUTED_FROM, NotebookItem, project_for
+
+if TYPE_CHECKING:
+    from nbformat import NotebookNode
 
 
 class NotebookFile(pytest.File):

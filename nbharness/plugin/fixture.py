@@ -16,10 +16,9 @@ import pickle as pickle_module
 import sys
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
-from nbformat import NotebookNode
 
 from ..config.settings import Settings
 from ..errors import CellError, CellProblem, CodeError, NbHarnessError, NotebookFailed
@@ -31,6 +30,9 @@ from ..notebook_tests.kernel_code import TestOutcome, read_results, run_tests_co
 from ..plan import plan
 from ..plan.parameters import inject, sets_from
 from ..report import locate, render
+
+if TYPE_CHECKING:
+    from nbformat import NotebookNode
 
 #: Wraps an expression so the kernel answers with JSON, using ``repr`` for the rest.
 _AS_JSON = "__import__('json').dumps(({expression}), default=repr)"

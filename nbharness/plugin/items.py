@@ -9,7 +9,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
-from nbformat import NotebookNode
 
 from ..config.project import Project
 from ..config.settings import SETTINGS_KEY, Settings, settings_of
@@ -29,6 +28,8 @@ from .coverage import coverage_options
 from .remote_session import REMOTE_PLUGIN, RemoteSession
 
 if TYPE_CHECKING:
+    from nbformat import NotebookNode
+
     from .cell_tests import NotebookTests
 
 EXECUTOR_KEY = pytest.StashKey[Executor]()

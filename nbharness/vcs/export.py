@@ -21,12 +21,14 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-
-from nbformat import NotebookNode
+from typing import TYPE_CHECKING
 
 from ..config.project import Project
 from ..errors import NbHarnessError, ProblemList, display_path
 from ..notebook.io import cell_tags, nbharness_metadata, write_atomically
+
+if TYPE_CHECKING:
+    from nbformat import NotebookNode
 
 EXPORT_TAG = "export"
 #: ``#| name [value]`` (also ``#|name`` and black's ``# | name``), a comment may follow.

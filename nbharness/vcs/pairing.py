@@ -13,11 +13,13 @@ import re
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
-
-from nbformat import NotebookNode
+from typing import TYPE_CHECKING
 
 from ..config.project import PYPROJECT, load_toml, tool_table
 from ..errors import NbHarnessError
+
+if TYPE_CHECKING:
+    from nbformat import NotebookNode
 
 DEFAULT_FORMAT = "py:percent"
 _EXTENSIONS = {"py": ".py", "md": ".md", "myst": ".md", "Rmd": ".Rmd", "qmd": ".qmd", "R": ".R"}

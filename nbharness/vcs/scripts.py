@@ -11,10 +11,11 @@ import copy
 import difflib
 import hashlib
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import nbformat
-from nbformat import NotebookNode
+if TYPE_CHECKING:
+    from nbformat import NotebookNode
+
 
 #: The script header must not change when only jupytext's version does.
 _NO_VERSION = "-jupytext.text_representation.jupytext_version"
@@ -83,6 +84,8 @@ def text_metadata(
     """The metadata a script gives, plus what the script never showed of ``old``: jupytext
     hides keys such as ``ExecuteTime``, and ``script_text`` hides the sync record."""
     hidden = {key: value for key, value in old.items() if key not in shown}
+    import nbformat  # not at import: pytest --nb imports this module to collect
+
     merged: dict[str, Any] = nbformat.from_dict(copy.deepcopy({**hidden, **text}))
     return merged
 

@@ -22,9 +22,7 @@ import difflib
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
-
-from nbformat import NotebookNode
+from typing import TYPE_CHECKING, Literal
 
 from ..errors import NbHarnessError, display_path
 from ..notebook.io import nbharness_metadata, read_notebook, write_atomically, write_notebook
@@ -38,6 +36,9 @@ from .scripts import (
     strip_outputs,
     written_by_jupytext,
 )
+
+if TYPE_CHECKING:
+    from nbformat import NotebookNode
 
 
 class SyncConflict(NbHarnessError):

@@ -9,14 +9,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-import nbformat
-from nbformat import NotebookNode
-
 from ..errors import IMPORT_ERRORS, CellError, MissingException, MissingImports, NbHarnessError
 from ..notebook.cellmarks import is_injected
 from .compare import compare_outputs
 
 if TYPE_CHECKING:
+    from nbformat import NotebookNode
+
     from ..config.settings import Settings
     from ..execute import RunResult
 
@@ -75,6 +74,8 @@ def outputs_problem(
 
 def user_cells(executed: NotebookNode) -> NotebookNode:
     """The executed notebook without the cells added to the run: the user's cells only."""
+    import nbformat  # the run imported it already
+
     cells = [cell for cell in executed.cells if not is_injected(cell)]
     user: NotebookNode = nbformat.from_dict({**executed, "cells": cells})
     return user

@@ -15,11 +15,12 @@ import json
 import uuid
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
-
-from nbformat import NotebookNode
+from typing import TYPE_CHECKING, Any
 
 from ..vcs.scripts import script_line
+
+if TYPE_CHECKING:
+    from nbformat import NotebookNode
 
 #: pytest-cov's measurement settings for a kernel: ``coverage.Coverage``'s keyword
 #: arguments (data_file, source, branch, config_file).

@@ -5,16 +5,16 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable
 from pathlib import Path
-from typing import Any
-
-import nbformat
-from nbformat import NotebookNode
+from typing import TYPE_CHECKING, Any
 
 from ..notebook.io import write_atomically
 from ..plan.tracing import content_hashes
 from ..text import cell_text
 from .compare import CompareSettings, differing_cells
 from .freshness import RECORD_KEY, freshness_record
+
+if TYPE_CHECKING:
+    from nbformat import NotebookNode
 
 
 class NotStored(Exception):
@@ -48,6 +48,8 @@ def store_outputs(
         cell.source for cell in read.cells
     ]:
         raise NotStored("it changed on disk while it ran")
+    import nbformat  # the run imported it already
+
     fresh = json.loads(nbformat.writes(executed))["cells"]  # outputs as nbformat stores them
     differing = differing_cells(read.cells, executed.cells, settings)
     changed = False
