@@ -8,11 +8,13 @@ import os
 import tempfile
 import warnings
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..errors import FileProblem, InvalidNotebook
-from ..text import first_line
+from ..text import cell_text, first_line
+from . import schema
 
 if TYPE_CHECKING:  # nbformat is imported where notebooks are read or written: it is slow
     from nbformat import NotebookNode
@@ -33,6 +35,62 @@ def parse_json(path: Path, text: str) -> Any:
         raise InvalidNotebook(path, "bad JSON: nested too deeply to read") from None
 
 
+@dataclass
+class StoredNotebook:
+    """A notebook file as read: its JSON, valid for nbformat, and nbformat's node of it.
+
+    The node is built on first use. Collection reads only the JSON, so a session that runs
+    no notebook (``--collect-only``, a re-run ``--nb-cache`` skips, each xdist worker until
+    its first notebook) never imports nbformat, whose jsonschema costs about 0.15 s.
+    """
+
+    #: The JSON, each cell's source as one string; nbformat's node once that is built.
+    content: dict[str, Any]
+    #: Why the notebook runs although nbformat would not call it valid (``read_notebook``).
+    warning: str | None = None
+    _node: NotebookNode | None = field(default=None, repr=False)
+
+    @property
+    def node(self) -> NotebookNode:
+        if self._node is None:
+            from nbformat.v4 import to_notebook_json  # what nbformat's reader builds
+
+            self._node = self.content = to_notebook_json(self.content)
+        return self._node
+
+
+def load_notebook(path: Path) -> StoredNotebook:
+    """``read_notebook``, without nbformat for a file already valid as nbformat 4.5.
+
+    Such a file (what Jupyter writes) is checked against nbformat's own schema with
+    fastjsonschema, as nbformat checks it, and its ids for uniqueness. Any other file
+    (older versions, a repair, a schema error, a text notebook) is read by nbformat,
+    which upgrades, repairs or explains it.
+    """
+    text = _read_text(path)
+    if path.suffix != ".ipynb":  # a jupytext text notebook
+        nb = _read_text_notebook(path, text)
+        return StoredNotebook(nb, None, nb)
+    content = parse_json(path, text)
+    if schema.is_valid(content):
+        for cell in content["cells"]:
+            cell["source"] = cell_text(cell["source"])
+        return StoredNotebook(content)
+    nb, warning = _read_with_nbformat(path, text, content)
+    return StoredNotebook(nb, warning, nb)
+
+
+def as_node(value: Any) -> Any:
+    """nbformat's node of plain data (dicts become ``NotebookNode``, lists keep theirs).
+
+    nbformat is imported here, on first use: modules that ``pytest --nb`` or the CLI
+    import to start must not import it (its jsonschema costs about 0.15 s).
+    """
+    from nbformat import from_dict
+
+    return from_dict(value)
+
+
 def read_notebook(path: Path) -> tuple[NotebookNode, str | None]:
     """Read, upgrade and validate a notebook, or raise ``InvalidNotebook`` in one line.
 
@@ -40,20 +98,31 @@ def read_notebook(path: Path) -> tuple[NotebookNode, str | None]:
     that is what Jupyter itself does when it opens them. Invalid *metadata* (a kernelspec
     without a name, say) does not stop a run either; it comes back as a warning to show.
     """
+    stored = load_notebook(path)
+    return stored.node, stored.warning
+
+
+def _read_text(path: Path) -> str:
     try:
-        text = path.read_text(encoding="utf-8")
+        return path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         raise InvalidNotebook(path, f"cannot read it: {exc}") from None
-    if path.suffix != ".ipynb":  # a jupytext text notebook
-        import jupytext  # 150 ms to import: only when a script is read
 
-        try:
-            return jupytext.reads(text, fmt=path.suffix.lstrip(".")), None
-        except Exception as exc:  # jupytext raises many kinds on odd text
-            raise InvalidNotebook(path, f"{type(exc).__name__}: {_first_line(str(exc))}") from None
+
+def _read_text_notebook(path: Path, text: str) -> NotebookNode:
+    import jupytext  # 150 ms to import: only when a script is read
+
+    try:
+        nb: NotebookNode = jupytext.reads(text, fmt=path.suffix.lstrip("."))
+    except Exception as exc:  # jupytext raises many kinds on odd text
+        raise InvalidNotebook(path, f"{type(exc).__name__}: {_first_line(str(exc))}") from None
+    return nb
+
+
+def _read_with_nbformat(path: Path, text: str, raw: Any) -> tuple[NotebookNode, str | None]:
+    """Upgrade, repair and validate as Jupyter does; say why a file cannot be run."""
     import nbformat
 
-    raw = parse_json(path, text)
     if not isinstance(raw, dict) or "nbformat" not in raw:
         raise InvalidNotebook(path, "the JSON is not a notebook (no 'nbformat' key)")
     version = raw["nbformat"]
@@ -166,17 +235,17 @@ def _umask() -> int:
     return mask
 
 
-def nbharness_metadata(nb: NotebookNode) -> dict[str, Any]:
+def nbharness_metadata(nb: Mapping[str, Any]) -> dict[str, Any]:
     """The notebook's ``{"nbharness": {...}}`` metadata, or an empty dict."""
-    value = nb.metadata.get("nbharness", {})
+    value = nb["metadata"].get("nbharness", {})
     return value if isinstance(value, dict) else {}
 
 
-def skip_reason(nb: NotebookNode) -> str | None:
+def skip_reason(nb: Mapping[str, Any]) -> str | None:
     """Why the whole notebook is skipped: ``{"nbharness": {"skip": "reason"}}``, or
     pytest-notebook's ``{"nbreg": {"skip": true, "skip_reason": "..."}}``."""
     reason = nbharness_metadata(nb).get("skip")
-    nbreg = nb.metadata.get("nbreg") or {}
+    nbreg = nb["metadata"].get("nbreg") or {}
     if (reason is None or reason is False) and isinstance(nbreg, dict) and nbreg.get("skip"):
         reason = nbreg.get("skip_reason") or True
     if reason is None or reason is False:

@@ -13,13 +13,14 @@ from __future__ import annotations
 import ast
 import itertools
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from ..text import cell_text
 
 if TYPE_CHECKING:
-    from nbformat import NotebookNode
+    pass
 
 #: A line IPython turns into a call (``%time x``, ``!ls``): blanked before parsing.
 _MAGIC_LINE = re.compile(r"^([ \t]*)[%!].*$", re.MULTILINE)
@@ -36,13 +37,13 @@ class FoundTest:
     cell: int
 
 
-def find_tests(nb: NotebookNode) -> list[FoundTest]:
+def find_tests(nb: Mapping[str, Any]) -> list[FoundTest]:
     """The notebook's tests in pytest's order: by first definition, the last one winning."""
     found: dict[str, FoundTest] = {}
-    for index, cell in enumerate(nb.cells):
-        if cell.cell_type != "code":
+    for index, cell in enumerate(nb["cells"]):
+        if cell["cell_type"] != "code":
             continue
-        for test_id in _tests_in(cell_text(cell.source)):
+        for test_id in _tests_in(cell_text(cell["source"])):
             found[test_id] = FoundTest(test_id, index)
     return list(found.values())
 

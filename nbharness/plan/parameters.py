@@ -63,7 +63,7 @@ def sets_from(raw: object, where: str) -> list[ParameterSet]:
     return sets
 
 
-def metadata_sets(nb: NotebookNode, path: Path) -> list[ParameterSet] | None:
+def metadata_sets(nb: Mapping[str, Any], path: Path) -> list[ParameterSet] | None:
     raw = nbharness_metadata(nb).get("parameters")
     return None if raw is None else sets_from(raw, f"{path.name} metadata nbharness.parameters")
 
@@ -126,7 +126,7 @@ def _kernel_and_language(nb: NotebookNode, kernel: str | None) -> tuple[str, str
     return kernel or kernel_name(nb) or "python3", notebook_language(nb, kernel)
 
 
-def notebook_language(nb: NotebookNode, kernel: str | None = None) -> str:
+def notebook_language(nb: Mapping[str, Any], kernel: str | None = None) -> str:
     """The language the notebook runs in ("R", "bash"): that of ``kernel`` (an override
     such as ``--nb-kernel``) when it is installed here, else what the notebook says."""
     if kernel:
@@ -134,7 +134,7 @@ def notebook_language(nb: NotebookNode, kernel: str | None = None) -> str:
 
         with contextlib.suppress(NoSuchKernel):
             return str(KernelSpecManager().get_kernel_spec(kernel).language or "python")
-    return stated_language(nb.metadata)
+    return stated_language(nb["metadata"])
 
 
 def _check_injectable(value: object, where: str) -> None:

@@ -24,7 +24,7 @@ from ..config.settings import SETTINGS_KEY
 from ..plan.tracing import content_hashes
 
 if TYPE_CHECKING:
-    from nbformat import NotebookNode
+    pass
 
 CACHE_KEY = "nbharness/passed"
 #: How an item's key reaches the controller process under xdist: a report property.
@@ -33,7 +33,7 @@ SKIP_REASON = "unchanged since last pass (--nb-cache)"
 
 
 def run_key(
-    nb: NotebookNode,
+    nb: Mapping[str, Any],
     parameters: Mapping[str, Any] | None,
     kernel: str | None,
     verdict_settings: Mapping[str, Any],
@@ -41,10 +41,10 @@ def run_key(
 ) -> str:
     digest = hashlib.sha256()
     cells = [
-        [cell.cell_type, cell.source, sorted(cell.get("metadata", {}).get("tags", []))]
-        for cell in nb.cells
+        [cell["cell_type"], cell["source"], sorted(cell.get("metadata", {}).get("tags", []))]
+        for cell in nb["cells"]
     ]
-    meta = {key: nb.metadata.get(key) for key in ("kernelspec", "nbharness", "execution")}
+    meta = {key: nb["metadata"].get(key) for key in ("kernelspec", "nbharness", "execution")}
     identity = [cells, meta, parameters, kernel, verdict_settings, sys.version, __version__]
     digest.update(json.dumps(identity, sort_keys=True, default=repr).encode())
     for path in sorted(inputs):

@@ -20,6 +20,8 @@ from .items import NotebookItemBase, pairing_for, project_for
 if TYPE_CHECKING:
     from nbformat import NotebookNode
 
+    from ..notebook.io import StoredNotebook
+
 #: Name of the execution-order lint's item: ``analysis.ipynb::execution-order``.
 ORDER_ITEM = "execution-order"
 #: Name of the export check's item: ``analysis.ipynb::export``.
@@ -43,9 +45,13 @@ class BrokenNotebookItem(NotebookItemBase):
 class _StoredNotebookItem(NotebookItemBase):
     """A check of the notebook as stored: it runs no kernel."""
 
-    def __init__(self, *, notebook: NotebookNode, **kwargs: object) -> None:
+    def __init__(self, *, stored: StoredNotebook, **kwargs: object) -> None:
         super().__init__(**kwargs)  # type: ignore[arg-type]
-        self.notebook = notebook
+        self.stored = stored
+
+    @property
+    def notebook(self) -> NotebookNode:
+        return self.stored.node
 
 
 class ExecutionOrderItem(_StoredNotebookItem):

@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 import warnings
-from collections.abc import Iterator
-from typing import TYPE_CHECKING
+from collections.abc import Iterator, Mapping
+from typing import Any
 
 import pytest
 
 from ..config.project import ConfigError, path_matches
 from ..config.settings import SETTINGS_KEY
 from ..errors import InvalidNotebook, NotebookWarning
-from ..notebook.io import is_python, nbharness_metadata, read_notebook, skip_reason
+from ..notebook.io import is_python, load_notebook, nbharness_metadata, skip_reason
 from ..notebook_tests.discover import find_tests
 from ..plan.parameters import (
     ParameterError,
@@ -38,16 +38,14 @@ from .checks import (
 )
 from .items import EXECUTED_FROM, NotebookItem, project_for
 
-if TYPE_CHECKING:
-    from nbformat import NotebookNode
-
 
 class NotebookFile(pytest.File):
     """A ``.ipynb`` file; yields one item per planned run."""
 
     def collect(self) -> Iterator[pytest.Item]:
         try:
-            nb, warning = read_notebook(self.path)
+            stored = load_notebook(self.path)
+            nb = stored.content
             source = nbharness_metadata(nb).get(EXECUTED_FROM)
             if source:  # an executed copy written by --nb-output-dir, not a notebook to test
                 self._warn_not_collected(source)
@@ -60,15 +58,15 @@ class NotebookFile(pytest.File):
             return
         settings = self.config.stash[SETTINGS_KEY]
         if settings.check_order:
-            yield ExecutionOrderItem.from_parent(self, name=ORDER_ITEM, notebook=nb)
+            yield ExecutionOrderItem.from_parent(self, name=ORDER_ITEM, stored=stored)
         if settings.check_export and has_exports(nb):
-            yield ExportCheckItem.from_parent(self, name=EXPORT_ITEM, notebook=nb)
+            yield ExportCheckItem.from_parent(self, name=EXPORT_ITEM, stored=stored)
         if settings.check_pairing:
-            yield PairingCheckItem.from_parent(self, name=PAIRING_ITEM, notebook=nb)
+            yield PairingCheckItem.from_parent(self, name=PAIRING_ITEM, stored=stored)
         if settings.check_dataflow:
-            yield DataflowItem.from_parent(self, name=DATAFLOW_ITEM, notebook=nb)
+            yield DataflowItem.from_parent(self, name=DATAFLOW_ITEM, stored=stored)
         if settings.check_fresh:
-            yield FreshItem.from_parent(self, name=FRESH_ITEM, notebook=nb)
+            yield FreshItem.from_parent(self, name=FRESH_ITEM, stored=stored)
         reason = skip_reason(nb)
         markers = self._markers(nb)
         # Tests inside the notebook run with its one run; not (yet) per parameter set.
@@ -82,9 +80,8 @@ class NotebookFile(pytest.File):
                 # A nodeid string lets pytest (9.2+) read "[id]" as parameters, so that
                 # --lf and --sw find failed sets again in its cache.
                 nodeid=f"{self.nodeid}::{name}",
-                notebook=nb,
+                stored=stored,
                 parameters=parameters,
-                warning=warning,
                 tests=NotebookTests() if found else None,
             )
             if reason is not None:
@@ -103,7 +100,7 @@ class NotebookFile(pytest.File):
         )
         warnings.warn_explicit(NotebookWarning(message), NotebookWarning, str(self.path), 0)
 
-    def _markers(self, nb: NotebookNode) -> list[pytest.MarkDecorator]:
+    def _markers(self, nb: Mapping[str, Any]) -> list[pytest.MarkDecorator]:
         """pytest markers from the notebook's metadata and ``[tool.nbharness.markers]``.
 
         They go through ``pytest.mark``, so ``--strict-markers`` rejects an unregistered one.
@@ -116,7 +113,7 @@ class NotebookFile(pytest.File):
                 names += _names(listed)
         return [getattr(pytest.mark, name) for name in dict.fromkeys(names)]
 
-    def _parameter_sets(self, nb: NotebookNode) -> list[ParameterSet]:
+    def _parameter_sets(self, nb: Mapping[str, Any]) -> list[ParameterSet]:
         """The first source that has sets wins: the hook, the metadata, pyproject.toml."""
         from_hook = self.config.hook.pytest_nb_parameters(path=self.path, config=self.config)
         if from_hook is not None:

@@ -30,6 +30,7 @@ from .remote_session import REMOTE_PLUGIN, RemoteSession
 if TYPE_CHECKING:
     from nbformat import NotebookNode
 
+    from ..notebook.io import StoredNotebook
     from .cell_tests import NotebookTests
 
 EXECUTOR_KEY = pytest.StashKey[Executor]()
@@ -74,16 +75,14 @@ class NotebookItem(NotebookItemBase):
     def __init__(
         self,
         *,
-        notebook: NotebookNode,
+        stored: StoredNotebook,
         parameters: ParameterSet | None = None,
-        warning: str | None = None,
         tests: NotebookTests | None = None,
         **kwargs: object,
     ) -> None:
         super().__init__(**kwargs)  # type: ignore[arg-type]
-        self.notebook = notebook
+        self.stored = stored
         self.parameters = parameters
-        self.warning = warning
         #: The run's executed notebook until its report is made, for the CI reports (``ci.py``).
         self.executed: NotebookNode | None = None
         #: The notebook's tests, run in its kernel after the last cell (``cell_tests``).
@@ -93,6 +92,11 @@ class NotebookItem(NotebookItemBase):
         self.ended: BaseException | None = None
         self.ran = False
         self.reported = False
+
+    @property
+    def notebook(self) -> NotebookNode:
+        """The notebook as stored, as nbformat's node (built when first asked for)."""
+        return self.stored.node
 
     def runtest(self) -> None:
         if self.reported:
@@ -118,7 +122,7 @@ class NotebookItem(NotebookItemBase):
         # A remote kernel's coverage data would stay remote.
         coverage = coverage_options(self.config) if settings.remote is None else None
         planned = plan(self.path, self.notebook, settings, self.parameters, coverage=coverage)
-        self._warn(self.warning, *planned.warnings)
+        self._warn(self.stored.warning, *planned.warnings)
         executor = executor_for(self.config)
         if self.tests is None:
             result = executor.execute(planned.run)
@@ -178,7 +182,7 @@ class NotebookItem(NotebookItemBase):
         if passed_runs is None or settings.update_outputs:
             return
         key = run_key(
-            self.notebook,
+            self.stored.content,
             None if self.parameters is None else self.parameters.values,
             settings.kernel,
             settings.verdict(),
@@ -229,9 +233,16 @@ def _outcome_from_kernel(error: CellError) -> None:
         pytest.xfail(reason)
 
 
+#: Each folder's project, found once a session: collection asks for every notebook.
+PROJECTS_KEY = pytest.StashKey[dict[Path, Project]]()
+
+
 def project_for(config: pytest.Config, path: Path) -> Project:
     """The notebook's project, by the rule the CLI uses; pytest's rootdir as the fallback."""
-    return Project.for_path(path, config.rootpath)
+    projects = config.stash.setdefault(PROJECTS_KEY, {})
+    if path.parent not in projects:
+        projects[path.parent] = Project.for_path(path, config.rootpath)
+    return projects[path.parent]
 
 
 def pairing_for(config: pytest.Config, path: Path, nb: NotebookNode) -> Pairing | None:

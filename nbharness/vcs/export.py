@@ -18,10 +18,10 @@ import builtins
 import hashlib
 import keyword
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from ..config.project import Project
 from ..errors import NbHarnessError, ProblemList, display_path
@@ -80,9 +80,9 @@ class Module:
         )
 
 
-def has_exports(nb: NotebookNode) -> bool:
+def has_exports(nb: Mapping[str, Any]) -> bool:
     return any(
-        cell.cell_type == "code" and _export_target(cell)[0] is not None for cell in nb.cells
+        cell["cell_type"] == "code" and _export_target(cell)[0] is not None for cell in nb["cells"]
     )
 
 
@@ -283,10 +283,10 @@ def _directives(source: str) -> tuple[list[tuple[str, str | None]], str]:
     return found, "\n".join(lines[start:])
 
 
-def _export_target(cell: NotebookNode) -> tuple[str | None, str]:
+def _export_target(cell: Mapping[str, Any]) -> tuple[str | None, str]:
     """(``""`` for the default module, a module name, or ``None`` if not exported; the
     code without its directive lines)."""
-    directives, code = _directives(cell.source)
+    directives, code = _directives(cell["source"])
     target: str | None = "" if EXPORT_TAG in cell_tags(cell) else None
     for name, value in directives:
         if name in EXPORT_DIRECTIVES:

@@ -21,16 +21,16 @@ import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import nbformat
-from nbformat import NotebookNode
-
-from ..notebook.io import read_notebook, write_notebook
+from ..notebook.io import as_node, read_notebook, write_notebook
 from ..report import strip_ansi
 from .git import merge_file
 from .pairing import DEFAULT_FORMAT
 from .scripts import rebuilt, script_text
+
+if TYPE_CHECKING:
+    from nbformat import NotebookNode
 
 
 def review_text(nb: NotebookNode) -> str:
@@ -100,7 +100,7 @@ def merge(base: Path, ours: Path, theirs: Path, fmt: str = DEFAULT_FORMAT) -> Me
     )
     _take_their_outputs(result.cells, their_nb)
     metadata, conflicts = three_way(base_nb.metadata, our_nb.metadata, their_nb.metadata)
-    result.metadata = nbformat.from_dict(metadata)
+    result.metadata = as_node(metadata)
     write_notebook(result, ours)
     return MergeResult(cells_conflict, conflicts)
 
@@ -165,7 +165,7 @@ def _merge_hidden_cell_metadata(
     for cell, visible in zip(cells, shown, strict=True):
         key = (cell.cell_type, cell.source)
         merged, _ = three_way(base.get(key, {}), ours.get(key, {}), theirs.get(key, {}))
-        cell.metadata = nbformat.from_dict({**merged, **visible})
+        cell.metadata = as_node({**merged, **visible})
 
 
 def _take_their_outputs(cells: list[NotebookNode], theirs: NotebookNode) -> None:
@@ -176,5 +176,5 @@ def _take_their_outputs(cells: list[NotebookNode], theirs: NotebookNode) -> None
         if cell.cell_type == "code" and not cell.outputs and cell.execution_count is None:
             their_cell = by_source.get((cell.cell_type, cell.source))
             if their_cell is not None:
-                cell.outputs = nbformat.from_dict(list(their_cell.outputs))
+                cell.outputs = as_node(list(their_cell.outputs))
                 cell.execution_count = their_cell.execution_count

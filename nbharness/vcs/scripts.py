@@ -13,6 +13,8 @@ import hashlib
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from ..notebook.io import as_node
+
 if TYPE_CHECKING:
     from nbformat import NotebookNode
 
@@ -84,9 +86,7 @@ def text_metadata(
     """The metadata a script gives, plus what the script never showed of ``old``: jupytext
     hides keys such as ``ExecuteTime``, and ``script_text`` hides the sync record."""
     hidden = {key: value for key, value in old.items() if key not in shown}
-    import nbformat  # not at import: pytest --nb imports this module to collect
-
-    merged: dict[str, Any] = nbformat.from_dict(copy.deepcopy({**hidden, **text}))
+    merged: dict[str, Any] = as_node(copy.deepcopy({**hidden, **text}))
     return merged
 
 

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 
 from ..errors import IMPORT_ERRORS, CellError, MissingException, MissingImports, NbHarnessError
 from ..notebook.cellmarks import is_injected
+from ..notebook.io import as_node
 from .compare import compare_outputs
 
 if TYPE_CHECKING:
@@ -74,10 +75,8 @@ def outputs_problem(
 
 def user_cells(executed: NotebookNode) -> NotebookNode:
     """The executed notebook without the cells added to the run: the user's cells only."""
-    import nbformat  # the run imported it already
-
     cells = [cell for cell in executed.cells if not is_injected(cell)]
-    user: NotebookNode = nbformat.from_dict({**executed, "cells": cells})
+    user: NotebookNode = as_node({**executed, "cells": cells})
     return user
 
 
