@@ -106,7 +106,7 @@ BENCH_VENV = [
 def bench(session: nox.Session) -> None:
     """nbharness against nbmake, nbval-lax and raw nbclient on the same notebooks (tiny ones,
     and numpy/pandas/matplotlib ones), in one run, in a user's venv; then ``bench_remote``.
-    ``nox -s bench -- --quick`` takes about a minute."""
+    ``nox -s bench -- --quick`` runs every row once, on 5 notebooks."""
     session.install(*BENCH_VENV)
     session.run("python", "benchmarks/compare.py", *session.posargs)
     session.notify("bench_remote", session.posargs)

@@ -53,7 +53,7 @@ ANALYSIS = [
 CORPORA = {"tiny": CELLS, "numpy/pandas/matplotlib": ANALYSIS}
 #: The packages of the environment the figures stand for, printed with their versions.
 STACK = ("jupyter_server", "numpy", "pandas", "matplotlib")
-#: ``--quick``: every row once, on small corpora, in about a minute.
+#: ``--quick``: every row once, on small corpora: proof that it runs, not figures.
 QUICK = {"rounds": 1, "notebooks": 5, "lint_notebooks": 50, "cached_notebooks": 20}
 #: pytest's exit code when it collected nothing: what a floor run of plain pytest does.
 NO_TESTS_COLLECTED = 5
@@ -81,8 +81,8 @@ def parse_args(description: str, argv: Sequence[str] | None = None) -> argparse.
     parser.add_argument(
         "--quick",
         action="store_true",
-        help="about a minute: 1 round, 5 notebooks, 50 for the lints, 20 for the cached "
-        "re-run (any of these given too wins)",
+        help="every row once, to see that it runs: 1 round, 5 notebooks, 50 for the lints, "
+        "20 for the cached re-run (any of these given too wins)",
     )
     parser.add_argument("--notebooks", type=int, default=20, help="per corpus (default 20)")
     parser.add_argument("--rounds", type=int, default=3, help="interleaved (default 3)")
