@@ -1,4 +1,5 @@
-"""Sessions: ``tests`` (what CI runs), ``quick``, ``lint``, ``demo`` (the main job), ``bench``."""
+"""Sessions: ``tests`` (what CI runs), ``quick``, ``lint``, ``demo`` (the main job), ``bench``
+(which queues ``bench_remote``)."""
 
 from __future__ import annotations
 
@@ -91,10 +92,29 @@ def demo(session: nox.Session) -> None:
     session.run("pytest", "--nb", "examples/", *session.posargs)
 
 
+#: What a JupyterLab or JupyterHub user who tests notebooks has in their venv: nbharness,
+#: Jupyter's server, the analysis stack and the other runners; nothing from ``[test]``
+#: (pytest-cov, pytest-rerunfailures, ipytest... would load into every pytest timed).
+#: psutil is the harness's own: compare.py samples each run's peak memory with it.
+BENCH_VENV = [
+    *["-e", ".", "jupyter_server", "numpy", "pandas", "matplotlib"],
+    *["nbmake", "nbval", "pytest-xdist", "psutil"],
+]
+
+
 @nox.session
 def bench(session: nox.Session) -> None:
-    """nbharness against nbmake, nbval and raw nbclient on the same notebooks (tiny ones, and
-    numpy/pandas/matplotlib ones), in one run; then local kernels against a local JupyterHub's."""
-    session.install("-e", ".[test]", "nbmake", "nbval")
+    """nbharness against nbmake, nbval-lax and raw nbclient on the same notebooks (tiny ones,
+    and numpy/pandas/matplotlib ones), in one run, in a user's venv; then ``bench_remote``.
+    ``nox -s bench -- --quick`` runs every row once, on 5 notebooks."""
+    session.install(*BENCH_VENV)
     session.run("python", "benchmarks/compare.py", *session.posargs)
-    session.run("python", "benchmarks/remote.py", env=_hub_proxy(session))
+    session.notify("bench_remote", session.posargs)
+
+
+@nox.session
+def bench_remote(session: nox.Session) -> None:
+    """Local kernels against a local JupyterHub's, in a venv of its own: the hub's packages
+    stay out of the venv that ``bench`` measures."""
+    session.install("-e", ".", "jupyterhub", "jupyter_server", "pytest-xdist", "psutil")
+    session.run("python", "benchmarks/remote.py", *session.posargs, env=_hub_proxy(session))

@@ -1,10 +1,12 @@
 """Time ``pytest --nb`` against ``pytest --nbmake``, ``pytest --nbval-lax`` and a bare
-nbclient loop.
+nbclient loop, in the venv a user of JupyterLab has (see ``bench`` in noxfile.py).
 
 Every tool runs the same notebooks, alternating A B A B so machine noise hits all of them
 alike, each with the others' plugins disabled; the figures are medians of whole-process
-wall times. Two corpora: tiny stdlib notebooks, and everyday analysis notebooks (numpy,
-pandas, a groupby, a matplotlib figure).
+wall and CPU times and of the process tree's peak memory. Two corpora: tiny stdlib
+notebooks, and everyday analysis notebooks (numpy, pandas, a groupby, a matplotlib
+figure). Start-up and the cached re-run are printed next to pytest's own time with
+nbharness disabled, so what nbharness adds is in plain sight.
 """
 
 from __future__ import annotations
@@ -16,7 +18,10 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Collection, Mapping, Sequence
+from importlib.metadata import PackageNotFoundError, entry_points, version
 from pathlib import Path
+from typing import NamedTuple
 
 import nbformat
 import psutil
@@ -46,6 +51,48 @@ ANALYSIS = [
     "fig, ax = plt.subplots()\nsummary['mean'].plot.bar(ax=ax)\nplt.show()",
 ]
 CORPORA = {"tiny": CELLS, "numpy/pandas/matplotlib": ANALYSIS}
+#: The packages of the environment the figures stand for, printed with their versions.
+STACK = ("jupyter_server", "numpy", "pandas", "matplotlib")
+#: ``--quick``: every row once, on small corpora: proof that it runs, not figures.
+QUICK = {"rounds": 1, "notebooks": 5, "lint_notebooks": 50, "cached_notebooks": 20}
+#: pytest's exit code when it collected nothing: what a floor run of plain pytest does.
+NO_TESTS_COLLECTED = 5
+#: Every other runner's plugin off, so each pytest run loads only its own.
+OTHERS = {
+    "nbharness": ["-p", "no:nbmake", "-p", "no:nbval"],
+    "nbmake": ["-p", "no:nbharness", "-p", "no:nbval"],
+    "nbval": ["-p", "no:nbharness", "-p", "no:nbmake"],
+    "none": ["-p", "no:nbharness", "-p", "no:nbmake", "-p", "no:nbval"],
+}
+
+
+class Sample(NamedTuple):
+    """One whole-process measurement (or the median of several)."""
+
+    wall: float
+    cpu: float
+    peak: float  # MiB
+
+
+def parse_args(description: str, argv: Sequence[str] | None = None) -> argparse.Namespace:
+    """One command line for compare.py and remote.py: ``nox -s bench -- ARGS`` passes ARGS
+    to both (remote.py uses ``--quick``, ``--notebooks`` and ``--rounds``)."""
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument(
+        "--quick",
+        action="store_true",
+        help="every row once, to see that it runs: 1 round, 5 notebooks, 50 for the lints, "
+        "20 for the cached re-run (any of these given too wins)",
+    )
+    parser.add_argument("--notebooks", type=int, default=20, help="per corpus (default 20)")
+    parser.add_argument("--rounds", type=int, default=3, help="interleaved (default 3)")
+    parser.add_argument("--lint-notebooks", type=int, default=1000, help="(default 1000)")
+    parser.add_argument("--cached-notebooks", type=int, default=100, help="(default 100)")
+    args = parser.parse_args(argv)
+    if args.quick:  # its values as defaults, so an explicit --rounds still counts
+        parser.set_defaults(**QUICK)
+        args = parser.parse_args(argv)
+    return args
 
 
 def write_notebooks(folder: Path, count: int, cells: list[str] = CELLS) -> None:
@@ -80,12 +127,17 @@ def write_scripts(folder: Path, count: int, cells: list[str]) -> None:
         (folder / f"script{n:02d}.py").write_text(code)
 
 
+def pytest(runner: str, folder: Path, *, cache: bool = False) -> list[str]:
+    """``python -m pytest`` rooted in ``folder``, with every runner but ``runner`` off, and
+    pytest's cache off unless ``cache`` (``--nb-cache`` keeps its record there)."""
+    command = [sys.executable, "-m", "pytest", "-q", "--rootdir", str(folder)]
+    return [*command, *([] if cache else ["-p", "no:cacheprovider"]), *OTHERS[runner]]
+
+
 def commands(folder: Path, scripts: Path) -> dict[str, list[str]]:
-    pytest = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider"]
-    pytest += ["--rootdir", str(folder)]
-    nb = [*pytest, "-p", "no:nbmake", "-p", "no:nbval", "--nb", str(folder)]
-    nbmake = [*pytest, "-p", "no:nbharness", "-p", "no:nbval", "--nbmake", str(folder)]
-    nbval = [*pytest, "-p", "no:nbharness", "-p", "no:nbmake", "--nbval-lax", str(folder)]
+    nb = [*pytest("nbharness", folder), "--nb", str(folder)]
+    nbmake = [*pytest("nbmake", folder), "--nbmake", str(folder)]
+    nbval = [*pytest("nbval", folder), "--nbval-lax", str(folder)]
     pattern = str(scripts / "*.py")
     floor = f"import runpy, glob\nfor s in sorted(glob.glob({pattern!r})): runpy.run_path(s)"
     return {
@@ -102,10 +154,11 @@ def commands(folder: Path, scripts: Path) -> dict[str, list[str]]:
     }
 
 
-def timed(command: list[str], cwd: Path) -> tuple[float, float, float]:
+def timed(command: list[str], cwd: Path, ok: Collection[int] = (0,)) -> Sample:
     """Wall and CPU seconds of a command and everything it started (reaped descendants),
     and the peak memory of its whole process tree (sum of PSS, which shares out the
-    pages that forked kernels share), sampled every 20 ms."""
+    pages that forked kernels share), sampled every 20 ms. Exits with the command's
+    output when it fails, since a failed run's time means nothing."""
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
     log = tempfile.TemporaryFile()  # noqa: SIM115 (read back only when the command fails)
@@ -115,14 +168,14 @@ def timed(command: list[str], cwd: Path) -> tuple[float, float, float]:
         peak = max(peak, tree_pss(process.pid))
         time.sleep(0.02)
     wall = time.perf_counter() - start
-    if process.returncode != 0:
+    if process.returncode not in ok:
         log.seek(0)
         tail = log.read().decode(errors="replace").splitlines()[-30:]
         raise SystemExit("\n".join([f"{command} failed ({process.returncode}):", *tail]))
     log.close()
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
-    return wall, cpu, peak
+    return Sample(wall, cpu, peak)
 
 
 def tree_pss(pid: int) -> float:
@@ -141,95 +194,152 @@ def tree_pss(pid: int) -> float:
     return total / 2**20
 
 
+def interleaved(
+    runs: Mapping[str, list[str]],
+    cwd: Path,
+    rounds: int,
+    ok: Mapping[str, Collection[int]] | None = None,
+) -> dict[str, Sample]:
+    """The median of each command over ``rounds`` rounds of all of them in turn, so that
+    drift in the machine's load hits every command alike. ``ok`` names the exit codes
+    a command may end with besides 0."""
+    samples: dict[str, list[Sample]] = {name: [] for name in runs}
+    for _ in range(rounds):
+        for name, command in runs.items():
+            samples[name].append(timed(command, cwd, (ok or {}).get(name, (0,))))
+    return {name: median(values) for name, values in samples.items()}
+
+
+def median(samples: list[Sample]) -> Sample:
+    return Sample(*(statistics.median(s[i] for s in samples) for i in range(3)))
+
+
+def environment() -> str:
+    """What the figures stand for: every pytest plugin installed (each one loads into
+    every pytest run timed unless disabled) and the analysis stack's versions."""
+    plugins = {
+        f"{point.dist.name} {point.dist.version}"
+        for point in entry_points(group="pytest11")
+        if point.dist is not None
+    }
+    stack = []
+    for name in STACK:
+        try:
+            stack.append(f"{name} {version(name)}")
+        except PackageNotFoundError:
+            stack.append(f"{name} MISSING")
+    return (
+        f"Python {sys.version.split()[0]}; pytest plugins installed: {', '.join(sorted(plugins))}"
+        f"\nwith {', '.join(stack)}"
+    )
+
+
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--notebooks", type=int, default=20)
-    parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--lint-notebooks", type=int, default=1000)
-    parser.add_argument("--cached-notebooks", type=int, default=100)
-    args = parser.parse_args()
+    args = parse_args(__doc__ or "")
+    print(environment(), end="\n\n")
     for corpus, cells in CORPORA.items():
         compare(corpus, cells, args.notebooks, args.rounds)
-    cached_rerun(args.cached_notebooks, args.rounds)
     startup(args.rounds)
-    with tempfile.TemporaryDirectory() as tmp:
-        folder = Path(tmp)
-        write_lint_corpus(folder, args.lint_notebooks)
-        lint = [sys.executable, "-m", "nbharness.cli", "check", "--order", str(folder)]
-        lint_times = [timed(lint, folder)[0] for _ in range(args.rounds)]
-        dataflow = [*lint[:-2], "--dataflow", "--fresh", str(folder)]
-        dataflow_times = [timed(dataflow, folder)[0] for _ in range(args.rounds)]
-        collect = [sys.executable, "-m", "pytest", "-q", "--nb", "--collect-only", str(folder)]
-        collect_times = [timed(collect, folder)[0] for _ in range(args.rounds)]
-    print(
-        f"execution-order lint, {args.lint_notebooks} notebooks of 20 cells: "
-        f"{statistics.median(lint_times):.2f} s wall (median of {args.rounds})"
-    )
-    print(
-        f"dataflow and freshness lints, the same {args.lint_notebooks} notebooks: "
-        f"{statistics.median(dataflow_times):.2f} s wall"
-    )
-    print(
-        f"pytest --nb --collect-only, the same {args.lint_notebooks} notebooks: "
-        f"{statistics.median(collect_times):.2f} s wall"
-    )
+    cached_rerun(args.cached_notebooks, args.rounds)
+    lints(args.lint_notebooks, args.rounds)
 
 
 def compare(corpus: str, cells: list[str], count: int, rounds: int) -> None:
-    """Every command on the same ``count`` notebooks of ``cells``: one table."""
+    """Every command on the same ``count`` notebooks of ``cells``: one table, with each
+    row's wall and CPU as a ratio of nbmake's and nbval-lax's (at ``-n 2``, of theirs at
+    ``-n 2``)."""
     with tempfile.TemporaryDirectory() as tmp, tempfile.TemporaryDirectory() as scripts:
         folder = Path(tmp)
         write_notebooks(folder, count, cells)
         write_scripts(Path(scripts), count, cells)
-        runs = commands(folder, Path(scripts))
-        samples: dict[str, list[tuple[float, float, float]]] = {name: [] for name in runs}
-        for _ in range(rounds):  # interleaved, so drift hits every command alike
-            for name, command in runs.items():
-                samples[name].append(timed(command, folder))
-    wall, cpu, memory = (
-        {name: statistics.median(s[i] for s in values) for name, values in samples.items()}
-        for i in range(3)
-    )
+        result = interleaved(commands(folder, Path(scripts)), folder, rounds)
     print(f"{count} {corpus} notebooks, medians of {rounds} interleaved rounds")
-    header = f"{'wall s':>7} {'cpu s':>7} {'cpu/nb ms':>9} {'peak MiB':>8} {'wall vs nbmake':>15}"
-    print(f"  {'':<22} {header}")
-    for name in runs:
-        ratio = wall[name] / (wall["nbmake -n 2"] if "-n 2" in name else wall["nbmake"])
-        per_nb = 1000 * cpu[name] / count
+    figures = f"{'wall s':>7} {'cpu s':>7} {'cpu/nb ms':>9} {'peak MiB':>8}"
+    against = f"{'wall/nbmake':>11} {'cpu/nbmake':>10} {'wall/nbval-lax':>14} {'cpu/nbval-lax':>13}"
+    print(f"  {'':<22} {figures} {against}")
+    for name, sample in result.items():
+        suffix = " -n 2" if name.endswith(" -n 2") else ""
+        nbmake, nbval = result["nbmake" + suffix], result["nbval-lax" + suffix]
+        ratios = ratio(sample, nbmake) + ratio(sample, nbval)
         print(
-            f"  {name:<22} {wall[name]:7.2f} {cpu[name]:7.2f} {per_nb:9.0f} "
-            f"{memory[name]:8.0f} {ratio:14.2f}x"
+            f"  {name:<22} {sample.wall:7.2f} {sample.cpu:7.2f} {1000 * sample.cpu / count:9.0f} "
+            f"{sample.peak:8.0f} {ratios[0]:10.2f}x {ratios[1]:9.2f}x "
+            f"{ratios[2]:13.2f}x {ratios[3]:12.2f}x"
         )
+    print()
 
 
-def cached_rerun(count: int, rounds: int) -> None:
-    """A second ``pytest --nb --nb-cache`` over an unchanged corpus: all skipped."""
-    with tempfile.TemporaryDirectory() as tmp:
-        folder = Path(tmp)
-        write_notebooks(folder, count)
-        command = [sys.executable, "-m", "pytest", "-q", "--nb", "--nb-cache", str(folder)]
-        command += ["--rootdir", str(folder), "-p", "no:nbmake", "-p", "no:nbval"]
-        timed(command, folder)  # the first run records the passes
-        reruns = [timed(command, folder)[0] for _ in range(rounds)]
-    print(
-        f"cached re-run of {count} unchanged notebooks: "
-        f"{statistics.median(reruns):.2f} s wall (median of {rounds})"
-    )
+def ratio(sample: Sample, baseline: Sample) -> tuple[float, float]:
+    """Wall and CPU as fractions of the baseline's."""
+    return sample.wall / baseline.wall, sample.cpu / baseline.cpu
 
 
 def startup(rounds: int) -> None:
     """A session that collects one notebook and runs nothing: what every run, every xdist
-    worker and every pre-commit hook pays before its first notebook."""
+    worker and every pre-commit hook pays before its first notebook; next to the same
+    command with nbharness disabled, pytest's own start in this venv."""
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
         write_notebooks(folder, 1)
-        command = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--nb"]
-        command += ["-p", "no:nbmake", "-p", "no:nbval", "--collect-only", str(folder)]
-        timed(command, folder)  # the first run writes the bytecode caches
-        times = [timed(command, folder)[:2] for _ in range(rounds)]
-    wall, cpu = (statistics.median(t[i] for t in times) for i in range(2))
+        runs = {
+            "nbharness": [*pytest("nbharness", folder), "--nb", "--collect-only", str(folder)],
+            "pytest": [*pytest("none", folder), "--collect-only", str(folder)],
+        }
+        ok = {"pytest": (0, NO_TESTS_COLLECTED)}
+        interleaved(runs, folder, 1, ok)  # the first run writes the bytecode caches
+        result = interleaved(runs, folder, rounds, ok)
+    ours, theirs = result["nbharness"], result["pytest"]
     print(
-        f"start-up, pytest --nb --collect-only of one notebook: {wall:.2f} s wall, {cpu:.2f} s CPU"
+        f"start-up, pytest --nb --collect-only of one notebook: {ours.wall:.2f} s wall, "
+        f"{ours.cpu:.2f} s CPU; pytest's own (-p no:nbharness, the same folder): "
+        f"{theirs.wall:.2f} s wall, {theirs.cpu:.2f} s CPU (medians of {rounds})"
+    )
+
+
+def cached_rerun(count: int, rounds: int) -> None:
+    """A second ``pytest --nb --nb-cache`` over an unchanged corpus, all skipped; next to
+    pytest collecting nothing in the same folder, the floor any pytest run pays."""
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp)
+        write_notebooks(folder, count)
+        cached = [*pytest("nbharness", folder, cache=True), "--nb", "--nb-cache", str(folder)]
+        runs = {
+            "nbharness": cached,
+            "pytest": [*pytest("none", folder, cache=True), "--collect-only", str(folder)],
+        }
+        timed(cached, folder)  # the first run records the passes
+        result = interleaved(runs, folder, rounds, {"pytest": (0, NO_TESTS_COLLECTED)})
+    print(
+        f"cached re-run of {count} unchanged notebooks: {result['nbharness'].wall:.2f} s wall; "
+        f"pytest collecting nothing there (-p no:nbharness --collect-only): "
+        f"{result['pytest'].wall:.2f} s wall (medians of {rounds})"
+    )
+
+
+def lints(count: int, rounds: int) -> None:
+    """The lints and collection alone, on ``count`` notebooks with stored outputs: what a
+    pre-commit hook costs."""
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp)
+        write_lint_corpus(folder, count)
+        check = [sys.executable, "-m", "nbharness.cli", "check"]
+        runs = {
+            "order": [*check, "--order", str(folder)],
+            "dataflow": [*check, "--dataflow", "--fresh", str(folder)],
+            "collect": [*pytest("nbharness", folder), "--nb", "--collect-only", str(folder)],
+        }
+        result = interleaved(runs, folder, rounds)
+    print(
+        f"execution-order lint, {count} notebooks of 20 cells: "
+        f"{result['order'].wall:.2f} s wall (median of {rounds})"
+    )
+    print(
+        f"dataflow and freshness lints, the same {count} notebooks: "
+        f"{result['dataflow'].wall:.2f} s wall"
+    )
+    print(
+        f"pytest --nb --collect-only, the same {count} notebooks: "
+        f"{result['collect'].wall:.2f} s wall"
     )
 
 

@@ -8,9 +8,7 @@ their spawn is a one-off per session, reported on its own.
 
 from __future__ import annotations
 
-import argparse
 import os
-import statistics
 import sys
 import tempfile
 import time
@@ -18,17 +16,14 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks.compare import timed, write_notebooks
+from benchmarks.compare import interleaved, parse_args, write_notebooks
 from tests.hubfixture import USER_SCOPES, Hub, HubUnavailable
 
 USER = "bench"
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--notebooks", type=int, default=20)
-    parser.add_argument("--rounds", type=int, default=3)
-    args = parser.parse_args()
+    args = parse_args(__doc__ or "")
     with tempfile.TemporaryDirectory() as state, tempfile.TemporaryDirectory() as tmp:
         try:
             hub = Hub.start(Path(state))
@@ -62,11 +57,7 @@ def run(hub: Hub, folder: Path, count: int, rounds: int) -> None:
             *["-n", "2", "--nb", *remote, "--nb-hub-servers", "2", str(folder)],
         ],
     }
-    walls: dict[str, list[float]] = {name: [] for name in commands}
-    for _ in range(rounds):
-        for name, command in commands.items():
-            walls[name].append(timed(command, folder)[0])
-    wall = {name: statistics.median(values) for name, values in walls.items()}
+    wall = {name: sample.wall for name, sample in interleaved(commands, folder, rounds).items()}
     print(f"{count} tiny notebooks on a local JupyterHub, medians of {rounds} interleaved rounds")
     for name in commands:
         print(f"  {name:<24} {wall[name]:7.2f} s wall")
