@@ -11,11 +11,13 @@ import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..errors import NbHarnessError
-from ..jupyter_api.hub import Hub
 from .values import positive_seconds, whole_number
+
+if TYPE_CHECKING:
+    from ..jupyter_api.hub import Hub
 
 #: Where the token comes from without --nb-hub-token-file: never the command line.
 HUB_TOKEN_ENV = "JUPYTERHUB_API_TOKEN"
@@ -58,6 +60,8 @@ class RemoteSettings:
         return [f"{prefix}-{index}" for index in range(1, self.servers + 1)]
 
     def hub(self) -> Hub:
+        from ..jupyter_api.hub import Hub  # its HTTP client: only for a hub session
+
         assert self.hub_url is not None
         return Hub(self.hub_url, self.hub_user, self.token)
 

@@ -12,7 +12,6 @@ import pytest
 from ..config.settings import SETTINGS_KEY, Settings
 from ..errors import NbHarnessError
 from .options import add_options
-from .remote_session import REMOTE_PLUGIN, RemoteSession
 
 if TYPE_CHECKING:
     from .collect import NotebookFile
@@ -52,7 +51,9 @@ def pytest_configure(config: pytest.Config) -> None:
         from .cache import PassedRuns
 
         config.pluginmanager.register(PassedRuns(config), "nbharness-cache")
-    if settings.remote is not None:
+    if settings.remote is not None:  # a hub, server or gateway: only then its client
+        from .remote_session import REMOTE_PLUGIN, RemoteSession
+
         config.pluginmanager.register(RemoteSession(config, settings.remote), REMOTE_PLUGIN)
     _register_ci_reports(config)
 

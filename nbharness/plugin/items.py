@@ -25,7 +25,6 @@ from ..verify.coverage import Measurement
 from ..verify.outputs import NotStored, store_outputs
 from .cache import PROPERTY, SKIP_REASON, PassedRuns, run_key
 from .coverage import coverage_options
-from .remote_session import REMOTE_PLUGIN, RemoteSession
 
 if TYPE_CHECKING:
     from nbformat import NotebookNode
@@ -258,6 +257,8 @@ def executor_for(config: pytest.Config) -> Executor:
         if remote is None:
             executor = make_executor("local", ExecutorSettings())
         else:
+            from .remote_session import REMOTE_PLUGIN, RemoteSession
+
             session = config.pluginmanager.get_plugin(REMOTE_PLUGIN)
             assert isinstance(session, RemoteSession)
             on = ExecutorSettings(session.server(), remote.remote_cwd, remote.max_kernels)
