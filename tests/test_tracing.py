@@ -68,3 +68,21 @@ def test_changed_since_selects_a_notebook_whose_data_changed(project):
         (project.path / "helpers.py").write_text("VALUE = 3\n")
         result = project.runpytest("--nb", "--nb-changed-since", "HEAD", "-v")
         result.assert_outcomes(passed=1, deselected=1)
+
+
+def test_changed_since_in_a_fresh_clone_reads_the_inputs_from_the_record(project, tmp_path):
+    """CI checks out a clean tree, with no pytest cache: the freshness record that
+    --nb-update-outputs stored in the notebook names what it read."""
+    project.runpytest("--nb", "--nb-update-outputs").assert_outcomes(passed=2)
+    files = ["reads.ipynb", "other.ipynb", "data/table.csv", "helpers.py"]
+    with git.Repo.init(project.path) as repo:
+        repo.index.add(files)
+        repo.index.commit("notebooks with their outputs, and their data")
+        repo.clone(tmp_path / "clone").close()
+    clone = tmp_path / "clone"
+    assert not (clone / ".pytest_cache").exists()
+    (clone / "data" / "table.csv").write_text("a,b\n9,9\n")
+    args = ["--nb", "--nb-changed-since", "HEAD", "-v", "--rootdir", str(clone), str(clone)]
+    result = project.runpytest(*args)
+    result.assert_outcomes(passed=1, deselected=1)
+    expect(result.stdout, ["*reads.ipynb::reads PASSED*"])

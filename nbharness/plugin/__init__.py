@@ -148,25 +148,28 @@ def notebook(request: pytest.FixtureRequest) -> Iterator[Callable[..., Any]]:
 
 def _touched(item: pytest.Item, changed: set[Path]) -> bool:
     """The notebook, its paired script, a module it exports or a project file it read
-    when it last ran (``plan.tracing``) is among the changed files."""
+    when it last ran here (``plan.tracing``) or when its outputs were stored (its
+    freshness record, which a fresh clone has too) is among the changed files."""
     from ..vcs.export import modules_of
+    from ..verify.freshness import recorded_inputs
     from .items import pairing_for, project_for
 
     if item.path.resolve() in changed:
         return True
     tracing = item.config.stash[SETTINGS_KEY].tracing
-    if tracing is not None and any(
-        path.resolve() in changed for path in tracing.read_by(item.path)
-    ):
+    read = tracing.read_by(item.path) if tracing is not None else []
+    stored = getattr(item, "stored", None)
+    if stored is not None:
+        read += recorded_inputs(stored.content, item.path.parent)
+    if any(path.resolve() in changed for path in read):
         return True
-    stored = getattr(item, "notebook", None)
     if stored is None:
         return False
     try:
         project = project_for(item.config, item.path)
-        modules = modules_of(stored, project.relative(item.path), project.export_root)
+        modules = modules_of(stored.node, project.relative(item.path), project.export_root)
         related = [module.path for module in modules]
-        pairing = pairing_for(item.config, item.path, stored)
+        pairing = pairing_for(item.config, item.path, stored.node)
     except NbHarnessError:
         return False
     if pairing is not None:

@@ -46,15 +46,37 @@ def freshness_record(
     return record
 
 
+def recorded_inputs(stored: Mapping[str, Any], folder: Path) -> list[Path]:
+    """The project files the run that stored the outputs read, as its record lists them:
+    what a fresh clone knows of a notebook's inputs (``--nb-changed-since`` in CI)."""
+    record = _record(stored)
+    return [] if record is None else [folder / name for name in _inputs(record)]
+
+
+def _record(stored: Mapping[str, Any]) -> dict[str, Any] | None:
+    ours = (stored.get("metadata") or {}).get("nbharness")
+    record = ours.get(RECORD_KEY) if isinstance(ours, dict) else None
+    if not isinstance(record, dict) or not isinstance(record.get("cells"), list):
+        return None
+    return record
+
+
+def _inputs(record: Mapping[str, Any]) -> dict[str, str]:
+    """``{path relative to the notebook's folder: content hash}``, as recorded."""
+    inputs = record.get("inputs")
+    if not isinstance(inputs, dict):
+        return {}
+    return {name: digest for name, digest in inputs.items() if isinstance(name, str)}
+
+
 def freshness_findings(stored: Mapping[str, Any], folder: Path | None = None) -> list[Finding]:
     """Why the stored outputs of ``stored`` (a notebook as JSON, in ``folder``) are not
     proven to come from a clean run of its code: no record (one finding), cells edited
     since, the cells whose outputs depend on them, outputs changed by hand, project files
     the run read that changed since."""
     metadata = stored.get("metadata", {})
-    ours = metadata.get("nbharness")
-    record = ours.get(RECORD_KEY) if isinstance(ours, dict) else None
-    if not isinstance(record, dict) or not isinstance(record.get("cells"), list):
+    record = _record(stored)
+    if record is None:
         text = "has no freshness record (pytest --nb --nb-update-outputs writes one)"
         return [Finding(0, "NBH301", "", text)]
     cells: Sequence[Mapping[str, Any]] = stored.get("cells", [])
@@ -65,9 +87,8 @@ def freshness_findings(stored: Mapping[str, Any], folder: Path | None = None) ->
             f"the notebook asks for {_kernel(metadata)!r}"
         )
         findings.append(Finding(0, "NBH305", "", text))
-    inputs = record.get("inputs")
-    if folder is not None and isinstance(inputs, dict):
-        named = {name: digest for name, digest in inputs.items() if isinstance(name, str)}
+    if folder is not None:
+        named = _inputs(record)
         now_hashes = content_hashes(folder, [folder / name for name in named])
         for name, digest in sorted(named.items()):
             if now_hashes.get(name) != digest:
