@@ -15,15 +15,14 @@ import itertools
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from ..text import cell_text
 
-if TYPE_CHECKING:
-    pass
-
 #: A line IPython turns into a call (``%time x``, ``!ls``): blanked before parsing.
 _MAGIC_LINE = re.compile(r"^([ \t]*)[%!].*$", re.MULTILINE)
+#: A top-level test function or class starts a line so: a cell without one is not parsed.
+_MAY_DEFINE_TESTS = re.compile(r"^(?:(?:async\s+)?def\s+test|class\s+Test)", re.MULTILINE)
 #: A string id pytest takes as it is (no escaping, no shortening).
 _PLAIN_STRING = re.compile(r"[A-Za-z0-9_.+ -]{1,30}")
 
@@ -49,7 +48,7 @@ def find_tests(nb: Mapping[str, Any]) -> list[FoundTest]:
 
 
 def _tests_in(source: str) -> list[str]:
-    if source.lstrip().startswith("%%"):
+    if source.lstrip().startswith("%%") or not _MAY_DEFINE_TESTS.search(source):
         return []
     try:
         module = ast.parse(_MAGIC_LINE.sub(r"\1pass", source))

@@ -15,16 +15,13 @@ import json
 import sys
 from collections.abc import Iterable, Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import pytest
 
 from .. import __version__
 from ..config.settings import SETTINGS_KEY
 from ..plan.tracing import content_hashes
-
-if TYPE_CHECKING:
-    pass
 
 CACHE_KEY = "nbharness/passed"
 #: How an item's key reaches the controller process under xdist: a report property.
