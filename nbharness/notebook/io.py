@@ -50,6 +50,11 @@ class StoredNotebook:
     warning: str | None = None
     _node: NotebookNode | None = field(default=None, repr=False)
 
+    @classmethod
+    def of_node(cls, nb: NotebookNode, warning: str | None = None) -> StoredNotebook:
+        """A notebook nbformat (or jupytext) has read already."""
+        return cls(nb, warning, nb)
+
     @property
     def node(self) -> NotebookNode:
         if self._node is None:
@@ -69,15 +74,13 @@ def load_notebook(path: Path) -> StoredNotebook:
     """
     text = _read_text(path)
     if path.suffix != ".ipynb":  # a jupytext text notebook
-        nb = _read_text_notebook(path, text)
-        return StoredNotebook(nb, None, nb)
+        return StoredNotebook.of_node(_read_text_notebook(path, text))
     content = parse_json(path, text)
     if schema.is_valid(content):
         for cell in content["cells"]:
             cell["source"] = cell_text(cell["source"])
         return StoredNotebook(content)
-    nb, warning = _read_with_nbformat(path, text, content)
-    return StoredNotebook(nb, warning, nb)
+    return StoredNotebook.of_node(*_read_with_nbformat(path, text, content))
 
 
 def as_node(value: Any) -> Any:
