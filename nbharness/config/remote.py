@@ -46,6 +46,8 @@ class RemoteSettings:
     start_timeout: float = DEFAULT_START_TIMEOUT
     start_timeout_source: str = "the default"
     max_kernels: int | None = None
+    #: The flag or ini option that set ``max_kernels``, named when a wait for a slot ends.
+    max_kernels_source: str = "--nb-max-kernels"
     remote_cwd: str | None = None
     #: A Jupyter Enterprise or Kernel Gateway's URL (instead of a hub or a server), and
     #: the ``KERNEL_*`` variables each of its kernels starts with.
@@ -119,7 +121,7 @@ def remote_settings(
         if timeout
         else DEFAULT_START_TIMEOUT,
         start_timeout_source=timeout_where,
-        max_kernels=_max_kernels(lookup),
+        **_max_kernels(lookup),
         remote_cwd=cwd or None,
     )
 
@@ -143,17 +145,19 @@ def _gateway_settings(
         gateway_url=url,
         token=token,
         kernel_env=dict(table.get("env", {})),
-        max_kernels=_max_kernels(lookup),
+        **_max_kernels(lookup),
         remote_cwd=cwd or None,
     )
 
 
-def _max_kernels(lookup: Callable[[str], tuple[str | None, str]]) -> int | None:
-    """``--nb-max-kernels``, or the hub's older spelling of it."""
+def _max_kernels(lookup: Callable[[str], tuple[str | None, str]]) -> dict[str, Any]:
+    """``--nb-max-kernels`` (or the hub's older spelling of it) and where it was set."""
     value, where = lookup("nb_max_kernels")
     if not value:
         value, where = lookup("nb_hub_max_kernels")
-    return whole_number(value, where) if value else None
+    if not value:
+        return {}
+    return {"max_kernels": whole_number(value, where), "max_kernels_source": where}
 
 
 def read_token(env: str, token_file: str | None = None, where: str = "", hint: str = "") -> str:

@@ -165,6 +165,8 @@ class ExecutorSettings:
     remote_cwd: str | None = None
     #: At most this many kernels at once on the server (``--nb-max-kernels``).
     max_kernels: int | None = None
+    #: Where ``max_kernels`` was set, for a wait for a slot that ran out.
+    max_kernels_source: str = "--nb-max-kernels"
     #: Start the next run's remote kernel while a notebook runs; off for a one-off probe.
     spare: bool = True
 

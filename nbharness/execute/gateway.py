@@ -26,12 +26,14 @@ from .remote import RemoteExecutor
 class GatewayExecutor(RemoteExecutor):
     """Runs each notebook on a new kernel of ``gateway``, deleted after the run."""
 
-    CAP_FLAG = "--nb-max-kernels"
-
     def __init__(
-        self, gateway: Gateway, remote_cwd: str | None = None, max_kernels: int | None = None
+        self,
+        gateway: Gateway,
+        remote_cwd: str | None = None,
+        max_kernels: int | None = None,
+        max_kernels_source: str = "--nb-max-kernels",
     ) -> None:
-        super().__init__(gateway, remote_cwd, max_kernels, spare=False)
+        super().__init__(gateway, remote_cwd, max_kernels, False, max_kernels_source)
         self.gateway = gateway
 
     @classmethod
@@ -39,13 +41,14 @@ class GatewayExecutor(RemoteExecutor):
         """The executor on ``settings.server``, or else on ``NBHARNESS_GATEWAY_URL``
         (papermill's way; ``NBHARNESS_REMOTE_CWD`` then sets the working directory)."""
         if isinstance(settings.server, Gateway):
-            return cls(settings.server, settings.remote_cwd, settings.max_kernels)
+            source = settings.max_kernels_source
+            return cls(settings.server, settings.remote_cwd, settings.max_kernels, source)
         url = os.environ.get("NBHARNESS_GATEWAY_URL")
         if not url:
             raise NbHarnessError("the gateway executor needs NBHARNESS_GATEWAY_URL")
         token = read_token(GATEWAY_TOKEN_ENV) if os.environ.get(GATEWAY_TOKEN_ENV) else ""
         cwd = settings.remote_cwd or os.environ.get("NBHARNESS_REMOTE_CWD") or None
-        return cls(Gateway(url, token), cwd, settings.max_kernels)
+        return cls(Gateway(url, token), cwd, settings.max_kernels, settings.max_kernels_source)
 
     def launch(self, name: str, run: Run | None) -> Any:
         assert run is not None, "a gateway keeps no spare kernel"

@@ -48,17 +48,17 @@ class RemoteExecutor(ClosesOnExit):
     With ``max_kernels`` set there is no spare: it would count against the cap.
     """
 
-    #: The flag that set ``max_kernels``, for a wait that ran out.
-    CAP_FLAG = "--nb-hub-max-kernels"
-
     def __init__(
         self,
         server: Server,
         remote_cwd: str | None = None,
         max_kernels: int | None = None,
         spare: bool = True,
+        max_kernels_source: str = "--nb-max-kernels",
     ) -> None:
         self.server = server
+        #: Where the cap was set, named when a wait for a slot runs out.
+        self.max_kernels_source = max_kernels_source
         self.remote_cwd = remote_cwd
         self.slots = KernelSlots(server.url, max_kernels) if max_kernels else None
         self.rest = server.rest(timeout=REQUEST_TIMEOUT_S)
@@ -81,9 +81,12 @@ class RemoteExecutor(ClosesOnExit):
         """The executor on ``settings.server``, or else on the server the ``NBHARNESS_*``
         environment names (``NBHARNESS_REMOTE_CWD`` then sets the working directory)."""
         if settings.server is not None:
-            return cls(settings.server, settings.remote_cwd, settings.max_kernels, settings.spare)
-        cwd = settings.remote_cwd or os.environ.get("NBHARNESS_REMOTE_CWD") or None
-        return cls(server_from_environment(), cwd, settings.max_kernels, settings.spare)
+            server, cwd = settings.server, settings.remote_cwd
+        else:
+            server = server_from_environment()
+            cwd = settings.remote_cwd or os.environ.get("NBHARNESS_REMOTE_CWD") or None
+        cap, source = settings.max_kernels, settings.max_kernels_source
+        return cls(server, cwd, cap, settings.spare, source)
 
     def __enter__(self) -> RemoteExecutor:
         self._term.__enter__()

@@ -92,7 +92,7 @@ class RemoteKernelManager(AsyncKernelManager):
         except NoFreeSlot as exc:
             raise KernelStartFailed(
                 f"kernel {self.kernel_name!r} could not start on {self.server.label}: {exc} "
-                f"({self.executor.CAP_FLAG} {slots.count}, {self.startup_timeout_source})"
+                f"({self.executor.max_kernels_source} {slots.count}, {self.startup_timeout_source})"
             ) from None
 
     def client(self, **kwargs: Any) -> RemoteKernelClient:  # type: ignore[override]

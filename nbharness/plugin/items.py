@@ -261,7 +261,9 @@ def executor_for(config: pytest.Config) -> Executor:
 
             session = config.pluginmanager.get_plugin(REMOTE_PLUGIN)
             assert isinstance(session, RemoteSession)
-            on = ExecutorSettings(session.server(), remote.remote_cwd, remote.max_kernels)
+            on = ExecutorSettings(
+                session.server(), remote.remote_cwd, remote.max_kernels, remote.max_kernels_source
+            )
             executor = make_executor("remote", on)
         config.stash[EXECUTOR_KEY] = executor.__enter__()
     return config.stash[EXECUTOR_KEY]
