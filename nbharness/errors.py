@@ -127,8 +127,9 @@ class CellProblem(NbHarnessError):
     index: int
     source: str
     execution_count: int | None = None
-    #: ``path/to/script.py:LINE`` of the failing line in the paired script, if any.
-    script_location: str = ""
+    #: The paired script and the failing line in it, if there is one.
+    script: Path | None = None
+    script_line: int = 0
     #: What ran, when it was code added to the run rather than a cell of the notebook.
     injected: str = ""
 
@@ -138,6 +139,11 @@ class CellProblem(NbHarnessError):
     @property
     def number(self) -> int:
         return self.index + 1
+
+    @property
+    def script_location(self) -> str:
+        """``path/to/script.py:LINE`` of the failing line in the paired script, or ""."""
+        return f"{display_path(self.script)}:{self.script_line}" if self.script else ""
 
     @property
     def where(self) -> str:

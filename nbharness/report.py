@@ -11,7 +11,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
-from .errors import CellError, CellProblem, KernelDied, NbHarnessError, display_path
+from .errors import CellError, CellProblem, KernelDied, NbHarnessError
 from .notebook.cellmarks import is_injected, user_index
 from .text import strip_ansi as strip_ansi  # cli/textconv.py imports it from here
 
@@ -109,7 +109,8 @@ def locate(
     if is_injected(cells[error.index]):
         return replace(error, injected=injected_name(cells, error.index))
     error = replace(error, index=user_index(cells, error.index))
-    return replace(error, script_location=_script_location(error, stored, script, fmt))
+    line = _script_line(error, stored, script, fmt)
+    return replace(error, script=script, script_line=line) if line else error
 
 
 def injected_name(cells: list[NotebookNode], index: int) -> str:
@@ -141,16 +142,13 @@ def _named_frames(traceback: list[str], cells: list[NotebookNode]) -> list[str]:
     return [_CELL_FRAME.sub(named, strip_ansi(entry)) for entry in traceback]
 
 
-def _script_location(
-    error: CellProblem, stored: NotebookNode, script: Path | None, fmt: str
-) -> str:
-    """``path:line`` of the failing line in the paired script, or "" without one."""
+def _script_line(error: CellProblem, stored: NotebookNode, script: Path | None, fmt: str) -> int:
+    """The failing line's number in the paired script; 0 without one."""
     if script is None:
-        return ""
+        return 0
     from .vcs.scripts import script_line
 
-    line = script_line(stored, fmt, error.index, failing_line(error) or 1)
-    return "" if line is None else f"{display_path(script)}:{line}"
+    return script_line(stored, fmt, error.index, failing_line(error) or 1) or 0
 
 
 def numbered_source(source: str, arrow_at: int | None) -> list[str]:

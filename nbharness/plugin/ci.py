@@ -132,9 +132,8 @@ class CiReports:
             record.reason = first_line(str(getattr(crash, "message", "")), report.outcome)
         if report.failed:
             record.report = report.longreprtext
-        if isinstance(error, CellProblem) and error.script_location:
-            script, _, line = error.script_location.rpartition(":")
-            record.script, record.line = _relative(Path(script), root), int(line)
+        if isinstance(error, CellProblem) and error.script is not None:
+            record.script, record.line = _relative(error.script, root), error.script_line
         if isinstance(error, OutputMismatch):
             record.diffs = error.diffs
         if isinstance(item, NotebookItem):
