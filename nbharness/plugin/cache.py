@@ -34,19 +34,18 @@ def run_key(
     parameters: Mapping[str, Any] | None,
     kernel: str | None,
     verdict_settings: Mapping[str, Any],
-    inputs: Iterable[Path],
+    inputs: Mapping[str, str],
 ) -> str:
+    """The hash of what decides the run's verdict; ``inputs`` are the declared input
+    files' content hashes (``content_hashes``)."""
     digest = hashlib.sha256()
     cells = [
         [cell["cell_type"], cell["source"], sorted(cell.get("metadata", {}).get("tags", []))]
         for cell in nb["cells"]
     ]
     meta = {key: nb["metadata"].get(key) for key in ("kernelspec", "nbharness", "execution")}
-    identity = [cells, meta, parameters, kernel, verdict_settings, sys.version, __version__]
+    identity = [cells, meta, parameters, kernel, verdict_settings, sys.version, __version__, inputs]
     digest.update(json.dumps(identity, sort_keys=True, default=repr).encode())
-    for path in sorted(inputs):
-        digest.update(str(path).encode())
-        digest.update(path.read_bytes() if path.is_file() else b"")
     return digest.hexdigest()
 
 
@@ -75,11 +74,12 @@ class PassedRuns:
         self.config = config
         self.stored = load_passed(config.cache.get(CACHE_KEY, {}))
         self.updates: dict[str, str | None] = {}
-        self._inputs: list[Path] | None = None
+        self._inputs: dict[str, str] | None = None
 
-    def inputs(self, root: Path, patterns: Iterable[str]) -> list[Path]:
+    def inputs(self, root: Path, patterns: Iterable[str]) -> dict[str, str]:
+        """The declared input files' content hashes, read once a session."""
         if self._inputs is None:
-            self._inputs = input_files(root, patterns)
+            self._inputs = content_hashes(root, input_files(root, patterns))
         return self._inputs
 
     def passed(self, nodeid: str, key: str) -> bool:
