@@ -164,6 +164,13 @@ class KernelManager(AsyncKernelManager):
     def kill(self) -> None:
         """SIGKILL the kernel's process group, then reap the kernel (a few ms)."""
         process = getattr(self.provisioner, "process", None)
+        if isinstance(process, ForkedProcess) and self._process_group is not None:
+            kill_group(self._process_group)
+            process.wait(timeout=10)
+            if process.cleared_by_server():
+                # Its group and its tag are gone: scanning /proc again would find nothing.
+                self._process_group, self.tag = None, ""
+                return
         if self._process_group is None and process is not None:
             process.kill()
         self._kill_all()
