@@ -9,6 +9,7 @@ process group: a kernel that has run its notebook holds nothing worth a graceful
 
 from __future__ import annotations
 
+import functools
 import math
 import os
 import subprocess
@@ -101,15 +102,35 @@ def _parent_id(msg: dict[str, Any]) -> str | None:
     return (msg.get("parent_header") or {}).get("msg_id")
 
 
+@functools.cache
+def shared_context() -> zmq.asyncio.Context:
+    """The zmq context of every local kernel's sockets in this process, never destroyed.
+
+    A context per kernel started and joined two zmq threads for every notebook; sockets
+    are what a kernel needs of its own, and each is closed when its kernel ends."""
+    context = zmq.asyncio.Context()
+    context.setsockopt(zmq.RECONNECT_IVL, RECONNECT_MS)
+    return context
+
+
 class KernelClient(ReadyOnReply):
-    """jupyter_client's client for local kernels: quick to connect, quick to be ready."""
+    """jupyter_client's client for local kernels: quick to connect, quick to be ready, and
+    with no heartbeat thread: whether the kernel lives, its manager knows from its process
+    (jupyter_client asks the manager, not the heartbeat, when there is one)."""
 
     @default("context")
     def _quick_reconnecting_context(self) -> zmq.asyncio.Context:
-        self._created_context = True
-        context = zmq.asyncio.Context()
-        context.setsockopt(zmq.RECONNECT_IVL, RECONNECT_MS)
-        return context
+        return shared_context()
+
+    def start_channels(
+        self,
+        shell: bool = True,
+        iopub: bool = True,
+        stdin: bool = True,
+        hb: bool = False,
+        control: bool = True,
+    ) -> None:
+        super().start_channels(shell, iopub, stdin, hb, control)
 
 
 class KernelManager(AsyncKernelManager):
@@ -130,6 +151,10 @@ class KernelManager(AsyncKernelManager):
     """
 
     client_factory = Type(klass=AsyncKernelClient, default_value=KernelClient)
+
+    @default("context")
+    def _shared_context(self) -> zmq.asyncio.Context:
+        return shared_context()
     _process_group: int | None = None
     #: This kernel's mark in the environment of everything it starts.
     tag: str = ""
