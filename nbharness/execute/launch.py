@@ -144,17 +144,14 @@ class KernelManager(AsyncKernelManager):
       no interrupt first and no 100 ms polls.
     - What left the group goes too: every kernel's environment carries a tag of its own
       (``processes.KERNEL_TAG``), inherited by whatever it starts, even in a new session
-      or after a double fork; ending the kernel kills every process with that tag.
+      or after a double fork; ending the kernel kills every process with that tag (for
+      a forked kernel, the fork server does, before it reports the kernel's exit).
 
     With ``fork_servers`` set, a plain ipykernel is forked from a warm fork server
     instead of started as a new process (``forkserver/client.py``).
     """
 
     client_factory = Type(klass=AsyncKernelClient, default_value=KernelClient)
-
-    @default("context")
-    def _shared_context(self) -> zmq.asyncio.Context:
-        return shared_context()
     _process_group: int | None = None
     #: This kernel's mark in the environment of everything it starts.
     tag: str = ""
@@ -163,6 +160,10 @@ class KernelManager(AsyncKernelManager):
     #: What the fork server should have imported for this kernel's notebook (``None``:
     #: preloading is off; see ``forkserver/preload.py``).
     warm: tuple[str, ...] | None = ()
+
+    @default("context")
+    def _shared_context(self) -> zmq.asyncio.Context:
+        return shared_context()
 
     async def start_kernel(self, **kwargs: Any) -> None:  # type: ignore[override]
         spec = self.kernel_spec
