@@ -185,6 +185,32 @@ def test_children_in_a_new_session_end_with_the_run(
         kill_pids(pids)
 
 
+def test_a_forked_kernels_escaped_children_are_gone_when_its_run_returns(tmp_path: Path) -> None:
+    # pytest does not search /proc for them: it waits for the fork server's word that it
+    # reaped the kernel, which the fork server gives once it has killed them.
+    with LocalExecutor() as executor:
+        result = executor.execute(run_of(tmp_path, [ESCAPING_CHILDREN], launcher="fork"))
+        pids = read_pids(tmp_path, grace=0)
+        try:
+            assert result.error is None
+            # The kernel, its child in a new session and its double-forked daemon carry
+            # the kernel's tag; the child that dropped its environment ends with the fork
+            # server (test_children_in_a_new_session_end_with_the_run).
+            kernel_and_tagged = pids[:3]
+            alive = [pid for pid in kernel_and_tagged if running(pid)]
+            assert not alive, f"still running after the run returned: {alive}"
+        finally:
+            kill_pids(pids)
+
+
+def running(pid: int) -> bool:
+    """Whether ``pid`` is a live process (a zombie is not: it has ended)."""
+    try:
+        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return False
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("launcher", ["fork", "process"])
 def test_a_killed_pytest_process_group_leaves_no_kernel_or_child_behind(

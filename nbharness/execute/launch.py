@@ -9,6 +9,7 @@ process group: a kernel that has run its notebook holds nothing worth a graceful
 
 from __future__ import annotations
 
+import functools
 import math
 import os
 import subprocess
@@ -101,15 +102,35 @@ def _parent_id(msg: dict[str, Any]) -> str | None:
     return (msg.get("parent_header") or {}).get("msg_id")
 
 
+@functools.cache
+def shared_context() -> zmq.asyncio.Context:
+    """The zmq context of every local kernel's sockets in this process, never destroyed.
+
+    A context per kernel started and joined two zmq threads for every notebook; sockets
+    are what a kernel needs of its own, and each is closed when its kernel ends."""
+    context = zmq.asyncio.Context()
+    context.setsockopt(zmq.RECONNECT_IVL, RECONNECT_MS)
+    return context
+
+
 class KernelClient(ReadyOnReply):
-    """jupyter_client's client for local kernels: quick to connect, quick to be ready."""
+    """jupyter_client's client for local kernels: quick to connect, quick to be ready, and
+    with no heartbeat thread: whether the kernel lives, its manager knows from its process
+    (jupyter_client asks the manager, not the heartbeat, when there is one)."""
 
     @default("context")
     def _quick_reconnecting_context(self) -> zmq.asyncio.Context:
-        self._created_context = True
-        context = zmq.asyncio.Context()
-        context.setsockopt(zmq.RECONNECT_IVL, RECONNECT_MS)
-        return context
+        return shared_context()
+
+    def start_channels(
+        self,
+        shell: bool = True,
+        iopub: bool = True,
+        stdin: bool = True,
+        hb: bool = False,
+        control: bool = True,
+    ) -> None:
+        super().start_channels(shell, iopub, stdin, hb, control)
 
 
 class KernelManager(AsyncKernelManager):
@@ -123,7 +144,8 @@ class KernelManager(AsyncKernelManager):
       no interrupt first and no 100 ms polls.
     - What left the group goes too: every kernel's environment carries a tag of its own
       (``processes.KERNEL_TAG``), inherited by whatever it starts, even in a new session
-      or after a double fork; ending the kernel kills every process with that tag.
+      or after a double fork; ending the kernel kills every process with that tag (for
+      a forked kernel, the fork server does, before it reports the kernel's exit).
 
     With ``fork_servers`` set, a plain ipykernel is forked from a warm fork server
     instead of started as a new process (``forkserver/client.py``).
@@ -138,6 +160,10 @@ class KernelManager(AsyncKernelManager):
     #: What the fork server should have imported for this kernel's notebook (``None``:
     #: preloading is off; see ``forkserver/preload.py``).
     warm: tuple[str, ...] | None = ()
+
+    @default("context")
+    def _shared_context(self) -> zmq.asyncio.Context:
+        return shared_context()
 
     async def start_kernel(self, **kwargs: Any) -> None:  # type: ignore[override]
         spec = self.kernel_spec
@@ -164,6 +190,13 @@ class KernelManager(AsyncKernelManager):
     def kill(self) -> None:
         """SIGKILL the kernel's process group, then reap the kernel (a few ms)."""
         process = getattr(self.provisioner, "process", None)
+        if isinstance(process, ForkedProcess) and self._process_group is not None:
+            kill_group(self._process_group)
+            process.wait(timeout=10)
+            if process.cleared_by_server():
+                # Its group and its tag are gone: scanning /proc again would find nothing.
+                self._process_group, self.tag = None, ""
+                return
         if self._process_group is None and process is not None:
             process.kill()
         self._kill_all()

@@ -261,6 +261,11 @@ class ForkedProcess:
         self.returncode = code
         return code
 
+    def cleared_by_server(self) -> bool:
+        """Whether the fork server reaped this kernel, which it reports only after killing
+        the kernel's process group and every process carrying the kernel's tag."""
+        return self.pid in self.server.exits
+
     def _orphan_code(self) -> int | None:
         """With its fork server broken, nobody reports the kernel's exit: a kernel that is
         gone (or a zombie under a stopped server) was killed, by us or with its server."""
