@@ -9,7 +9,6 @@ process group: a kernel that has run its notebook holds nothing worth a graceful
 
 from __future__ import annotations
 
-import functools
 import math
 import os
 import subprocess
@@ -102,35 +101,15 @@ def _parent_id(msg: dict[str, Any]) -> str | None:
     return (msg.get("parent_header") or {}).get("msg_id")
 
 
-@functools.cache
-def shared_context() -> zmq.asyncio.Context:
-    """The zmq context of every local kernel's sockets in this process, never destroyed.
-
-    A context per kernel started and joined two zmq threads for every notebook; sockets
-    are what a kernel needs of its own, and each is closed when its kernel ends."""
-    context = zmq.asyncio.Context()
-    context.setsockopt(zmq.RECONNECT_IVL, RECONNECT_MS)
-    return context
-
-
 class KernelClient(ReadyOnReply):
-    """jupyter_client's client for local kernels: quick to connect, quick to be ready, and
-    with no heartbeat thread: whether the kernel lives, its manager knows from its process
-    (jupyter_client asks the manager, not the heartbeat, when there is one)."""
+    """jupyter_client's client for local kernels: quick to connect, quick to be ready."""
 
     @default("context")
     def _quick_reconnecting_context(self) -> zmq.asyncio.Context:
-        return shared_context()
-
-    def start_channels(
-        self,
-        shell: bool = True,
-        iopub: bool = True,
-        stdin: bool = True,
-        hb: bool = False,
-        control: bool = True,
-    ) -> None:
-        super().start_channels(shell, iopub, stdin, hb, control)
+        self._created_context = True
+        context = zmq.asyncio.Context()
+        context.setsockopt(zmq.RECONNECT_IVL, RECONNECT_MS)
+        return context
 
 
 class KernelManager(AsyncKernelManager):
@@ -160,10 +139,6 @@ class KernelManager(AsyncKernelManager):
     #: What the fork server should have imported for this kernel's notebook (``None``:
     #: preloading is off; see ``forkserver/preload.py``).
     warm: tuple[str, ...] | None = ()
-
-    @default("context")
-    def _shared_context(self) -> zmq.asyncio.Context:
-        return shared_context()
 
     async def start_kernel(self, **kwargs: Any) -> None:  # type: ignore[override]
         spec = self.kernel_spec
