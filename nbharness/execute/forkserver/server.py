@@ -17,9 +17,9 @@ kernel's process group is killed and the fork server exits.
 
 Nothing a kernel starts outlives it (Linux): the fork server is a child subreaper, so
 what a kernel's children leave behind is adopted here rather than by init; each kernel
-dies with the fork server (PR_SET_PDEATHSIG); when a kernel ends, every process under
-the fork server carrying its tag (``NBHARNESS_KERNEL`` in the environment, which the
-parent set) is killed, and when the fork server ends, so is everything left under it.
+dies with the fork server (PR_SET_PDEATHSIG); when a kernel ends, every process carrying
+its tag (``NBHARNESS_KERNEL`` in the environment, which the parent set) is killed, and
+when the fork server ends, so is everything left under it.
 """
 
 from __future__ import annotations
@@ -317,12 +317,11 @@ def kill_group(group: int) -> None:
 
 
 def kill_tagged(tags: set[str]) -> None:
-    """SIGKILL every process under this one whose environment carries one of ``tags``,
-    until none does. Under this one is where to look: this process is a child subreaper,
-    so what a kernel left behind was adopted here, or descends from what was."""
+    """SIGKILL every process whose environment carries one of ``tags``, until none does."""
     markers = {f"{KERNEL_TAG}={tag}".encode() for tag in tags if tag}
+    me = os.getpid()  # the reaper carries its kernel's tag
     for _ in range(100):
-        found = [pid for pid in _descendants() if markers & set(_environ(pid))]
+        found = [pid for pid in _pids() if pid != me and markers & set(_environ(pid))]
         if not found:
             return
         for pid in found:
@@ -345,33 +344,6 @@ def kill_adopted() -> None:
         with contextlib.suppress(ChildProcessError):  # reaped, their children come to us
             while os.waitpid(-1, os.WNOHANG)[0]:
                 pass
-
-
-def _descendants() -> list[int]:
-    """The processes under this one, read from their ``children`` lists (a few files where
-    reading every process's environment took milliseconds); every other process when
-    this Linux keeps no such lists."""
-    me = os.getpid()
-    if not os.path.exists(f"/proc/{me}/task/{me}/children"):
-        return [pid for pid in _pids() if pid != me]
-    found: list[int] = []
-    parents = [me]
-    while parents:
-        children = _children(parents.pop())
-        found += children
-        parents += children
-    return found
-
-
-def _children(pid: int) -> list[int]:
-    """The children of every thread of ``pid`` (none once it is gone)."""
-    children: list[int] = []
-    with contextlib.suppress(OSError):
-        for task in os.listdir(f"/proc/{pid}/task"):
-            path = f"/proc/{pid}/task/{task}/children"
-            with contextlib.suppress(OSError), open(path, "rb") as file:
-                children += [int(child) for child in file.read().split()]
-    return children
 
 
 def _pids() -> list[int]:
