@@ -184,20 +184,13 @@ class KernelSession:
     async def _kernel_ready(self, notebook: NotebookNode) -> None:
         self.watch.kernel_ready(notebook)
         if self.run.prologue:
-            # Sent, not waited for: a kernel answers its shell requests in order, so the
-            # prologue has run by the time nbclient's next request (kernel_info) is
-            # answered. That saves a round trip to the kernel per notebook.
-            self._send_silently(self.run.prologue)
+            await self._silently(self.run.prologue)
 
     async def _silently(self, code: str) -> None:
         """Run ``code`` with no outputs, no history and no execution count."""
-        await self._client.async_wait_for_reply(self._send_silently(code))
-
-    def _send_silently(self, code: str) -> str:
-        """Ask the kernel to run ``code`` silently; the request's id."""
         assert self._client.kc is not None
-        msg_id: str = self._client.kc.execute(code, silent=True, store_history=False)
-        return msg_id
+        msg_id = self._client.kc.execute(code, silent=True, store_history=False)
+        await self._client.async_wait_for_reply(msg_id)
 
     def run_code(self, code: str) -> NotebookNode:
         """Run ``code`` in the live kernel; the cell with its outputs, or the error raised."""
