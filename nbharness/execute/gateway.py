@@ -33,7 +33,9 @@ class GatewayExecutor(RemoteExecutor):
         max_kernels: int | None = None,
         max_kernels_source: str = "--nb-max-kernels",
     ) -> None:
-        super().__init__(gateway, remote_cwd, max_kernels, False, max_kernels_source)
+        super().__init__(
+            gateway, remote_cwd, max_kernels, spare=False, max_kernels_source=max_kernels_source
+        )
         self.gateway = gateway
 
     @classmethod
