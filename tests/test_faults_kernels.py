@@ -275,6 +275,32 @@ def test_a_missing_working_folder_is_named(
     )
 
 
+@pytest.mark.parametrize("launcher", ["fork", "process"])
+def test_a_kernel_that_dies_at_start_says_what_it_printed(
+    pytester: pytest.Pytester,
+    make_notebook: MakeNotebook,
+    monkeypatch: pytest.MonkeyPatch,
+    launcher: str,
+) -> None:
+    """The kernel's own last words name the cause, not "died before replying"."""
+    profile = pytester.path / "ipython" / "profile_default"
+    profile.mkdir(parents=True)
+    (profile / "ipython_kernel_config.py").write_text(
+        "import os, sys\n"
+        "if 'JPY_PARENT_PID' in os.environ:  # a kernel, not the fork server's probe\n"
+        "    print('no licence server at lic.example:27000', file=sys.stderr, flush=True)\n"
+        "    os._exit(3)\n"
+    )
+    monkeypatch.setenv("IPYTHONDIR", str(pytester.path / "ipython"))
+    make_notebook("ok.ipynb", ["print('fine')"])
+    result = pytester.runpytest("--nb", "--nb-launcher", launcher, "-p", "no:cacheprovider")
+    result.assert_outcomes(failed=1)
+    expect(
+        result.stdout,
+        ["*kernel 'python3' died during start-up: no licence server at lic.example:27000"],
+    )
+
+
 def test_a_missing_kernel_says_where_its_name_came_from(
     pytester: pytest.Pytester, make_notebook: MakeNotebook
 ) -> None:

@@ -22,6 +22,7 @@ import zmq
 import zmq.asyncio
 from jupyter_client.asynchronous.client import AsyncKernelClient
 from jupyter_client.manager import AsyncKernelManager
+from nbclient.exceptions import DeadKernelError
 from traitlets import Type, default
 
 from .forkserver.client import (
@@ -63,7 +64,8 @@ class ReadyOnReply(AsyncKernelClient):
                 if await self._idle_echo(msg_id, IOPUB_ECHO_S):
                     return
             if not await self._async_is_alive():
-                raise RuntimeError("Kernel died before replying to kernel_info")
+                # nbclient's own type: the session then reports what the kernel printed.
+                raise DeadKernelError("Kernel died before replying to kernel_info")
             if time.monotonic() > deadline:
                 raise NoAnswer(math.inf if timeout is None else timeout)
 
