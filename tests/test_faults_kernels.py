@@ -216,7 +216,12 @@ def running(pid: int) -> bool:
 def test_a_killed_pytest_process_group_leaves_no_kernel_or_child_behind(
     pytester: pytest.Pytester, make_notebook: MakeNotebook, launcher: str
 ) -> None:
-    make_notebook("hangs.ipynb", [ESCAPING_CHILDREN, "import time\ntime.sleep(300)"])
+    sockets = (
+        "import json, os, ipykernel.connect as c\n"
+        "folder = os.path.dirname(json.load(open(c.get_connection_file()))['ip'])\n"
+        "open('sockets.txt', 'w').write(folder)"
+    )
+    make_notebook("hangs.ipynb", [sockets, ESCAPING_CHILDREN, "import time\ntime.sleep(300)"])
     session = subprocess.Popen(
         [
             sys.executable,
@@ -240,6 +245,11 @@ def test_a_killed_pytest_process_group_leaves_no_kernel_or_child_behind(
         os.killpg(session.pid, signal.SIGKILL)  # what a cancelled CI job or the OOM killer does
         session.wait()
         assert_all_dead([*pids, *(p.pid for p in forked)], grace=5)
+        folder = Path((pytester.path / "sockets.txt").read_text())
+        deadline = time.monotonic() + 5
+        while folder.exists() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert not folder.exists(), "the kernel's socket folder outlived it"
     finally:
         with contextlib.suppress(ProcessLookupError):
             os.killpg(session.pid, signal.SIGKILL)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import os
 import pickle
 import signal
 import subprocess
@@ -87,14 +89,37 @@ def test_a_forked_kernel_looks_like_a_fresh_process(pytester, make_notebook):
             for key, value in env.items():
                 patch.setenv(key, value)
             pytester.runpytest("--nb", "--nb-launcher", launcher).assert_outcomes(passed=1)
-    import json
 
     fork = json.loads((pytester.path / "fork.json").read_text())
     fresh = json.loads((pytester.path / "process.json").read_text())
-    assert set(fork["modules"]) ^ set(fresh["modules"]) == set()
+    assert set(fork["modules"]) - set(fresh["modules"]) == set()
+    assert set(fresh["modules"]) - set(fork["modules"]) == set()
     assert fork["path"] == fresh["path"]
     assert fork["cwd"] == fresh["cwd"]
     assert fork["argv0"] == fresh["argv0"]
+
+
+@LAUNCHERS
+def test_an_ipykernel_listens_on_unix_sockets_in_a_private_folder_gone_after_the_run(
+    pytester, make_notebook, launcher
+):
+    """No TCP port is chosen before the kernel binds it: nothing else on the machine can
+    take one in between and kill the kernel at start ("Address already in use")."""
+    probe = (
+        "import json, os, stat, ipykernel.connect as c\n"
+        "info = json.load(open(c.get_connection_file()))\n"
+        "folder = os.path.dirname(info['ip'])\n"
+        "channels = [f\"{info['ip']}-{info[k]}\" for k in info if k.endswith('_port')]\n"
+        "json.dump({'transport': info['transport'], 'folder': folder,"
+        " 'mode': os.stat(folder).st_mode & 0o777,"
+        " 'sockets': [stat.S_ISSOCK(os.stat(f).st_mode) for f in channels]},"
+        " open('socket.json', 'w'))"
+    )
+    make_notebook("probe.ipynb", [probe])
+    pytester.runpytest("--nb", "--nb-launcher", launcher).assert_outcomes(passed=1)
+    seen = json.loads((pytester.path / "socket.json").read_text())
+    assert (seen["transport"], seen["mode"], seen["sockets"]) == ("ipc", 0o700, [True] * 5)
+    assert not os.path.exists(seen["folder"])
 
 
 @pytest.mark.slow

@@ -11,8 +11,10 @@ from __future__ import annotations
 
 import math
 import os
+import shutil
 import subprocess
 import sys
+import tempfile
 import time
 import uuid
 from queue import Empty
@@ -39,6 +41,8 @@ RECONNECT_MS = 5
 #: How long to wait for the iopub echo of a kernel_info request before asking again
 #: (the first request can go out before the iopub subscription is in place).
 IOPUB_ECHO_S = 0.5
+#: The longest path a Unix socket can have (``sun_path``, less its final NUL).
+UNIX_PATH_MAX = 107
 
 
 class NoAnswer(RuntimeError):
@@ -123,6 +127,11 @@ class KernelManager(AsyncKernelManager):
       kernel starts and kill it whenever resources are cleaned up.
     - Ending is immediate: ``kill`` sends SIGKILL to the group and reaps the kernel, with
       no interrupt first and no 100 ms polls.
+    - An ipykernel listens on Unix sockets in a private folder, not on TCP ports.
+      jupyter_client picks free ports before the kernel starts and the kernel binds them
+      later; in between (a fork server's start, under load a second or more) any
+      connection on the machine may take one, and the kernel dies at start with
+      "Address already in use".
     - What left the group goes too: every kernel's environment carries a tag of its own
       (``processes.KERNEL_TAG``), inherited by whatever it starts, even in a new session
       or after a double fork; ending the kernel kills every process with that tag (for
@@ -141,11 +150,15 @@ class KernelManager(AsyncKernelManager):
     #: What the fork server should have imported for this kernel's notebook (``None``:
     #: preloading is off; see ``forkserver/preload.py``).
     warm: tuple[str, ...] | None = ()
+    #: The private folder of the kernel's Unix sockets, removed with the kernel.
+    _socket_folder: str | None = None
 
     async def start_kernel(self, **kwargs: Any) -> None:  # type: ignore[override]
         spec = self.kernel_spec
         if spec is not None and sys.platform == "linux":
             self.kernel_id = self.kernel_id or str(uuid.uuid4())
+            if forkable(spec.argv):
+                self._listen_on_unix_sockets()
             forked = self.fork_servers is not None and forkable(spec.argv)
             provisioner = ForkProvisioner if forked else ReapedProvisioner
             self.provisioner = provisioner(kernel_id=self.kernel_id, kernel_spec=spec, parent=self)
@@ -153,6 +166,18 @@ class KernelManager(AsyncKernelManager):
         kwargs["env"] = {**(kwargs.get("env") or os.environ), KERNEL_TAG: self.tag}
         await super().start_kernel(**kwargs)
         self._process_group = getattr(self.provisioner, "pgid", None)
+
+    def _listen_on_unix_sockets(self) -> None:
+        """Have the kernel bind ``<folder>/k-1`` … ``k-5`` (ipykernel's "ipc" transport),
+        in a folder only this user can enter; TCP when its path would be too long."""
+        if self._socket_folder is None:
+            folder = tempfile.mkdtemp(prefix="nbh-")
+            if len(folder) + len("/k-99") > UNIX_PATH_MAX:
+                os.rmdir(folder)
+                return
+            self._socket_folder = folder
+        self.transport = "ipc"
+        self.ip = os.path.join(self._socket_folder, "k")
 
     def exit_code(self) -> int | None:
         """The kernel process's return code (negative: the signal that killed it), if it ended."""
@@ -183,6 +208,9 @@ class KernelManager(AsyncKernelManager):
     async def cleanup_resources(self, restart: bool = False) -> None:  # type: ignore[override]
         self._kill_all()
         await super().cleanup_resources(restart=restart)
+        folder, self._socket_folder = self._socket_folder, None
+        if folder is not None and not restart:
+            shutil.rmtree(folder, ignore_errors=True)
 
     def _kill_all(self) -> None:
         """SIGKILL the kernel's group and every process that carries its tag."""

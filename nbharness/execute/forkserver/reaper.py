@@ -4,8 +4,9 @@ Run as a script (Linux), in the process group jupyter_client made for the kernel
 becomes a child subreaper and runs the kernel as its child, which dies with it
 (PR_SET_PDEATHSIG). What the kernel's children leave behind is adopted here. When the
 kernel ends, or pytest goes away without ending it (a SIGKILL of its process group),
-everything carrying the kernel's tag and everything left under the reaper is killed;
-then the reaper ends as the kernel did, so its exit code is the kernel's.
+everything carrying the kernel's tag and everything left under the reaper is killed,
+and the kernel's socket folder removed; then the reaper ends as the kernel did, so its
+exit code is the kernel's.
 """
 
 from __future__ import annotations
@@ -24,6 +25,8 @@ if TYPE_CHECKING:
         kill_adopted,
         kill_tagged,
         prctl,
+        remove_sockets,
+        socket_folder,
     )
 else:  # run as a script, beside server.py
     from server import (
@@ -33,6 +36,8 @@ else:  # run as a script, beside server.py
         kill_adopted,
         kill_tagged,
         prctl,
+        remove_sockets,
+        socket_folder,
     )
 
 #: How often the reaper looks whether its parent is still there.
@@ -41,6 +46,7 @@ PARENT_CHECK_S = 0.1
 
 def main(argv: list[str]) -> None:
     parent = os.getppid()
+    folder = socket_folder(argv)  # read now: pytest removes the connection file at the end
     prctl(PR_SET_CHILD_SUBREAPER, 1)
     # Interrupts and terminations go to the whole group: they are the kernel's to answer.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
@@ -63,6 +69,8 @@ def main(argv: list[str]) -> None:
         os.waitpid(kernel, 0)
     kill_tagged({os.environ.get(KERNEL_TAG, "")})
     kill_adopted()
+    if folder:
+        remove_sockets(folder)
     end_as(status)
 
 

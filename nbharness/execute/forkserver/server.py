@@ -18,8 +18,8 @@ kernel's process group is killed and the fork server exits.
 Nothing a kernel starts outlives it (Linux): the fork server is a child subreaper, so
 what a kernel's children leave behind is adopted here rather than by init; each kernel
 dies with the fork server (PR_SET_PDEATHSIG); when a kernel ends, every process carrying
-its tag (``NBHARNESS_KERNEL`` in the environment, which the parent set) is killed, and
-when the fork server ends, so is everything left under it.
+its tag (``NBHARNESS_KERNEL`` in the environment, which the parent set) is killed and its
+socket folder removed; when the fork server ends, so is everything left under it.
 """
 
 from __future__ import annotations
@@ -50,7 +50,9 @@ PROBE = """
 import sys, os
 from ipykernel.kernelapp import IPKernelApp
 path = sys.argv[1]  # in a private folder: no name another user could plant a link at
-IPKernelApp.instance().initialize(["-f", path, "--IPKernelApp.log_level=50"])
+# On Unix sockets, as nbharness starts kernels (TCP would import psutil to list local IPs).
+sockets = ["--transport=ipc", f"--ip={os.path.dirname(path)}/k"]
+IPKernelApp.instance().initialize(["-f", path, *sockets, "--IPKernelApp.log_level=50"])
 modules = sorted(sys.modules)
 os.unlink(path)
 os.write(1, "\\n".join(modules).encode())  # sys.stdout is the kernel's by now
@@ -110,7 +112,7 @@ def _cache_key_and_file() -> tuple[str, pathlib.Path]:
     location = (spec.submodule_search_locations or [""])[0] if spec else ""
     site = os.path.dirname(location)
     stamp = os.stat(site).st_mtime_ns if site else 0
-    key = f"{sys.executable} {sys.version.split()[0]} {site} {stamp}"
+    key = f"{sys.executable} {sys.version.split()[0]} {site} {stamp} ipc"
     name = hashlib.sha256(sys.executable.encode()).hexdigest()[:16]
     root = os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache")
     return key, pathlib.Path(root, "nbharness", f"kernel-modules-{name}.txt")
@@ -264,13 +266,14 @@ def serve(channel: socket.socket, warm: list[str]) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is for pytest, which then closes us
     prctl(PR_SET_CHILD_SUBREAPER, 1)
     kernels: dict[int, str] = {}  # pid -> tag
+    sockets: dict[int, str] = {}  # pid -> its socket folder
     channel.send(json.dumps({"ready": len(sys.modules)}).encode())
     try:
         while True:
             readable, _, _ = select.select([channel.fileno(), wake_read], [], [])
             if wake_read in readable:
                 os.read(wake_read, 4096)
-                reap(channel, kernels)
+                reap(channel, kernels, sockets)
             if channel.fileno() in readable:
                 data, fds, _, _ = socket.recv_fds(channel, 1 << 20, 3)
                 if not data:
@@ -285,15 +288,18 @@ def serve(channel: socket.socket, warm: list[str]) -> None:
                 for fd in fds:
                     os.close(fd)
                 kernels[pid] = request["env"].get(KERNEL_TAG, "")
+                sockets[pid] = socket_folder(request["argv"])
                 channel.send(json.dumps({"pid": pid}).encode())
     finally:
         for pid in kernels:
             kill_group(pid)
         kill_tagged(set(kernels.values()))
         kill_adopted()
+        for folder in filter(None, sockets.values()):
+            remove_sockets(folder)
 
 
-def reap(channel: socket.socket, kernels: dict[int, str]) -> None:
+def reap(channel: socket.socket, kernels: dict[int, str], sockets: dict[int, str]) -> None:
     """Collect ended children; tell the parent about kernels, and end what a kernel left."""
     while True:
         try:
@@ -306,9 +312,31 @@ def reap(channel: socket.socket, kernels: dict[int, str]) -> None:
             continue  # an orphan adopted here, now gone
         kill_group(pid)
         kill_tagged({kernels.pop(pid)})
+        if folder := sockets.pop(pid, ""):
+            remove_sockets(folder)
         code = os.waitstatus_to_exitcode(status)
         with contextlib.suppress(OSError):  # the parent may be gone already
             channel.send(json.dumps({"exit": pid, "code": code}).encode())
+
+
+def socket_folder(argv: list[str]) -> str:
+    """The private folder of a kernel's Unix sockets (``launch.KernelManager`` makes it),
+    read from its connection file; ``""`` for a kernel on TCP."""
+    with contextlib.suppress(ValueError, IndexError, OSError, AttributeError):
+        with open(argv[argv.index("-f") + 1], encoding="utf-8") as file:
+            info = json.load(file)
+        folder = os.path.dirname(str(info.get("ip", "")))
+        if info.get("transport") == "ipc" and os.path.basename(folder).startswith("nbh-"):
+            return folder
+    return ""
+
+
+def remove_sockets(folder: str) -> None:
+    """Remove an ended kernel's socket folder: pytest does, unless it was killed."""
+    with contextlib.suppress(OSError):
+        for name in os.listdir(folder):
+            os.unlink(os.path.join(folder, name))
+        os.rmdir(folder)
 
 
 def kill_group(group: int) -> None:
