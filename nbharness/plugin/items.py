@@ -188,7 +188,7 @@ class NotebookItem(NotebookItemBase):
             passed_runs.inputs(self.config.rootpath, settings.cache_inputs),
         )
         if passed_runs.passed(self.nodeid, key):
-            pytest.skip(SKIP_REASON)
+            raise pytest.skip.Exception(SKIP_REASON, _use_item_location=True)
         self.user_properties.append((PROPERTY, key))
 
     def _store_outputs(self, executed: NotebookNode, settings: Settings) -> None:
