@@ -138,3 +138,25 @@ def test_changed_since_keeps_a_notebook_whose_paired_script_changed(pytester, re
     result = pytester.runpytest("--nb", "--nb-changed-since", "HEAD", "-v")
     expect(result.stdout, ["kept.ipynb::kept PASSED*"])
     assert "edited.ipynb" not in result.stdout.str()
+
+
+def test_an_unchanged_notebook_and_its_tests_are_reported_skipped_everywhere(
+    pytester, make_notebook
+):
+    """Skipped without pytest's setup: the terminal, JUnit and the reports still see them."""
+    make_notebook(
+        "t.ipynb",
+        ["def add(a, b):\n    return a + b", "def test_add():\n    assert add(1, 2) == 3"],
+    )
+    pytester.runpytest("--nb", "--nb-cache").assert_outcomes(passed=2)
+    again = pytester.runpytest("--nb", "--nb-cache", "-rs", "--junitxml=junit.xml")
+    again.assert_outcomes(skipped=2)
+    expect(
+        again.stdout,
+        [
+            "SKIPPED [1] t.ipynb:1: unchanged since last pass (--nb-cache)",
+            "SKIPPED [1] t.ipynb:1: not run: unchanged since last pass (--nb-cache)",
+        ],
+    )
+    junit = (pytester.path / "junit.xml").read_text()
+    assert junit.count("<testcase") == junit.count("<skipped") == 2

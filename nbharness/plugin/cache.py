@@ -13,7 +13,7 @@ from __future__ import annotations
 import hashlib
 import json
 import sys
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -97,6 +97,28 @@ class PassedRuns:
         hashes = content_hashes(tracing.root, read)
         return hashlib.sha256(json.dumps([key, hashes], sort_keys=True).encode()).hexdigest()
 
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_runtest_protocol(
+        self, item: pytest.Item, nextitem: pytest.Item | None
+    ) -> bool | None:
+        """Report an unchanged notebook's items skipped without pytest's setup, call and
+        teardown phases (fixtures, capture, logging: about a millisecond an item, most of
+        a cached re-run). The reports are made and logged by pytest's own hooks."""
+        from .items import NotebookItem  # items imports this module
+
+        run_item = getattr(item, "run_item", item)  # an in-notebook test's notebook
+        if not isinstance(run_item, NotebookItem) or not run_item.unchanged_since_pass():
+            return None
+        reason = SKIP_REASON if run_item is item else f"not run: {SKIP_REASON}"
+        ihook = item.ihook
+        ihook.pytest_runtest_logstart(nodeid=item.nodeid, location=item.location)
+        for when, phase in (("setup", _skip(reason)), ("teardown", _nothing)):
+            call = pytest.CallInfo.from_call(phase, when=when)  # type: ignore[arg-type]
+            report = ihook.pytest_runtest_makereport(item=item, call=call)
+            ihook.pytest_runtest_logreport(report=report)
+        ihook.pytest_runtest_logfinish(nodeid=item.nodeid, location=item.location)
+        return True
+
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         if report.when != "call":
             return
@@ -112,3 +134,14 @@ class PassedRuns:
         merged = {**self.stored, **self.updates}
         assert self.config.cache is not None
         self.config.cache.set(CACHE_KEY, {k: v for k, v in merged.items() if v is not None})
+
+
+def _skip(reason: str) -> Callable[[], None]:
+    def skip() -> None:
+        raise pytest.skip.Exception(reason, _use_item_location=True)
+
+    return skip
+
+
+def _nothing() -> None:
+    """A phase with nothing to do."""

@@ -91,6 +91,7 @@ class NotebookItem(NotebookItemBase):
         self.ended: BaseException | None = None
         self.ran = False
         self.reported = False
+        self._unchanged: bool | None = None
 
     @property
     def notebook(self) -> NotebookNode:
@@ -117,7 +118,8 @@ class NotebookItem(NotebookItemBase):
 
     def _run(self) -> None:
         settings = self.config.stash[SETTINGS_KEY]
-        self._skip_if_unchanged(settings)
+        if self.unchanged_since_pass():  # when another plugin's protocol ran the item
+            raise pytest.skip.Exception(SKIP_REASON, _use_item_location=True)
         # A remote kernel's coverage data would stay remote.
         coverage = coverage_options(self.config) if settings.remote is None else None
         planned = plan(self.path, self.notebook, settings, self.parameters, coverage=coverage)
@@ -175,11 +177,18 @@ class NotebookItem(NotebookItemBase):
             return None, ""
         return pairing.twin(self.path), pairing.fmt
 
-    def _skip_if_unchanged(self, settings: Settings) -> None:
-        """With ``--nb-cache``: skip a run that passed with the same key; else file the key."""
+    def unchanged_since_pass(self) -> bool:
+        """With ``--nb-cache``: whether this run passed with the same key; if it did not,
+        the key is filed for the run's report. Decided once per item."""
+        if self._unchanged is None:
+            self._unchanged = self._passed_with_same_key()
+        return self._unchanged
+
+    def _passed_with_same_key(self) -> bool:
+        settings = self.config.stash[SETTINGS_KEY]
         passed_runs: PassedRuns | None = self.config.pluginmanager.get_plugin("nbharness-cache")
         if passed_runs is None or settings.update_outputs:
-            return
+            return False
         key = run_key(
             self.stored.content,
             None if self.parameters is None else self.parameters.values,
@@ -188,8 +197,9 @@ class NotebookItem(NotebookItemBase):
             passed_runs.inputs(self.config.rootpath, settings.cache_inputs),
         )
         if passed_runs.passed(self.nodeid, key):
-            raise pytest.skip.Exception(SKIP_REASON, _use_item_location=True)
+            return True
         self.user_properties.append((PROPERTY, key))
+        return False
 
     def _store_outputs(self, executed: NotebookNode, settings: Settings) -> None:
         """``--nb-update-outputs``: write the fresh outputs back; a refusal warns."""
