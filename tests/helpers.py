@@ -54,6 +54,19 @@ def build_notebook(cells: list[Cell], **metadata: Any) -> nbformat.NotebookNode:
     return nb
 
 
+def kernels_exit_at_start(ipython_dir: Path) -> None:
+    """An IPython profile in ``ipython_dir`` whose kernels print why and exit as they start
+    (the fork server's module probe, which has no ``JPY_PARENT_PID``, still runs)."""
+    profile = ipython_dir / "profile_default"
+    profile.mkdir(parents=True)
+    (profile / "ipython_kernel_config.py").write_text(
+        "import os, sys\n"
+        "if 'JPY_PARENT_PID' in os.environ:\n"
+        "    print('no licence server at lic.example:27000', file=sys.stderr, flush=True)\n"
+        "    os._exit(3)\n"
+    )
+
+
 def record_pids_cell(pid_file: str = "pids.txt") -> str:
     """A cell that starts a long-lived child and records its own and the child's pid."""
     return (

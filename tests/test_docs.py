@@ -11,7 +11,7 @@ import pytest
 from nbharness.cli import main
 from nbharness.plugin.options import OPTIONS
 
-from .helpers import build_notebook
+from .helpers import build_notebook, kernels_exit_at_start
 
 ROOT = Path(__file__).resolve().parents[1]
 PAGES = sorted([ROOT / "README.md", *(ROOT / "docs").glob("*.md")])
@@ -106,9 +106,14 @@ def test_the_problems_the_testing_page_quotes_are_what_a_run_prints(
         path.unlink()
     make_notebook("elsewhere.ipynb", ["1"])
     elsewhere = pytester.runpytest("--nb", "--nb-cwd", "/data/run")
+    kernels_exit_at_start(pytester.path / "ipython")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("IPYTHONDIR", str(pytester.path / "ipython"))
+        unlicensed = pytester.runpytest("--nb")
     messages = quoted_messages("testing.md")
-    assert len(messages) >= 7
-    assert_printed(messages, result.stdout.str() + elsewhere.stdout.str())
+    assert len(messages) >= 8
+    printed = [run.stdout.str() for run in (result, elsewhere, unlicensed)]
+    assert_printed(messages, "".join(printed))
 
 
 def test_the_order_lint_messages_the_docs_quote_are_what_check_prints(tmp_path, capsys):

@@ -19,7 +19,7 @@ import pytest
 from nbharness.execute import Run
 from nbharness.execute.local import LocalExecutor
 
-from .helpers import MakeNotebook, assert_all_dead, build_notebook, expect
+from .helpers import MakeNotebook, assert_all_dead, build_notebook, expect, kernels_exit_at_start
 
 #: Writes the pytest process's peak memory (KB) where the test can read it.
 PEAK_MEMORY_CONFTEST = """
@@ -293,14 +293,7 @@ def test_a_kernel_that_dies_at_start_says_what_it_printed(
     launcher: str,
 ) -> None:
     """The kernel's own last words name the cause, not "died before replying"."""
-    profile = pytester.path / "ipython" / "profile_default"
-    profile.mkdir(parents=True)
-    (profile / "ipython_kernel_config.py").write_text(
-        "import os, sys\n"
-        "if 'JPY_PARENT_PID' in os.environ:  # a kernel, not the fork server's probe\n"
-        "    print('no licence server at lic.example:27000', file=sys.stderr, flush=True)\n"
-        "    os._exit(3)\n"
-    )
+    kernels_exit_at_start(pytester.path / "ipython")
     monkeypatch.setenv("IPYTHONDIR", str(pytester.path / "ipython"))
     make_notebook("ok.ipynb", ["print('fine')"])
     result = pytester.runpytest("--nb", "--nb-launcher", launcher, "-p", "no:cacheprovider")
