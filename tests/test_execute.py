@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import dataclasses
+import json
+import sys
 from pathlib import Path
 
 import psutil
 import pytest
 
-from nbharness.errors import CellError, NbHarnessError
+from nbharness.errors import CellError, KernelNotFound, NbHarnessError
 from nbharness.execute import ExecutorSettings, Run, make_executor
 from nbharness.execute.local import LocalExecutor, LocalKernel
 from nbharness.execute.session import KernelSession
@@ -128,3 +131,18 @@ def test_a_kernel_session_starts_nothing_until_it_executes(tmp_path):
         assert {p.pid for p in me.children(recursive=True)} > before, "the kernel is up"
     assert result.notebook.cells[0].outputs[0]["text"] == "now\n"
     assert {p.pid for p in me.children(recursive=True)} == before
+
+
+def test_a_kernel_installed_during_the_session_is_found(tmp_path, monkeypatch):
+    """Installed kernels are looked up once a session; a missing one is looked for again."""
+    monkeypatch.setenv("JUPYTER_PATH", str(tmp_path / "share"))
+    run = dataclasses.replace(run_of(tmp_path, ["print('late')"]), kernel="nbh-late")
+    with LocalExecutor() as executor:
+        assert isinstance(executor.execute(run).error, KernelNotFound)
+        spec = tmp_path / "share" / "kernels" / "nbh-late"
+        spec.mkdir(parents=True)
+        argv = [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"]
+        kernel = {"argv": argv, "display_name": "late", "language": "python"}
+        (spec / "kernel.json").write_text(json.dumps(kernel))
+        assert executor.execute(run).error is None
+        assert executor.execute(run).error is None

@@ -31,6 +31,8 @@ class LocalExecutor(ClosesOnExit):
 
     def __init__(self) -> None:
         self.fork_servers = ForkServerPool()
+        #: Kernels found installed: each run need not scan the kernel folders again.
+        self.installed_kernels: set[str] = set()
         self._term = InterruptOnTerm()
 
     def __enter__(self) -> LocalExecutor:
@@ -47,7 +49,7 @@ class LocalExecutor(ClosesOnExit):
 
     def open(self, run: Run, observer: CellObserver | None = None) -> KernelSession:
         fork_servers = self.fork_servers if run.launcher == "fork" else None
-        session = KernelSession(run, LocalKernel(fork_servers), observer)
+        session = KernelSession(run, LocalKernel(fork_servers, self.installed_kernels), observer)
         session.execute()
         return session
 
@@ -56,8 +58,12 @@ class LocalKernel:
     """A kernel process on this machine (a ``KernelBackend``), whose own output is kept
     for the report of its death."""
 
-    def __init__(self, fork_servers: ForkServerPool | None = None) -> None:
+    def __init__(
+        self, fork_servers: ForkServerPool | None = None, installed: set[str] | None = None
+    ) -> None:
         self.fork_servers = fork_servers
+        #: Kernel names known to be installed (shared by the executor's runs).
+        self.installed = set() if installed is None else installed
         self.km: KernelManager | None = None
         #: The kernel process's own stdout/stderr: opened with the manager, closed in ``stop``.
         self.log: IO[str] | None = None
@@ -70,8 +76,11 @@ class LocalKernel:
                 f"kernel {name!r} could not start: its working folder {run.cwd} "
                 "does not exist (see --nb-cwd)"
             )
+        if name in self.installed:
+            return None
         installed = list(KernelSpecManager().find_kernel_specs())
         if name in installed:
+            self.installed.add(name)
             return None
         return KernelNotFound(name, installed, source=source)
 
