@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -65,6 +66,34 @@ def kernels_exit_at_start(ipython_dir: Path) -> None:
         "    print('no licence server at lic.example:27000', file=sys.stderr, flush=True)\n"
         "    os._exit(3)\n"
     )
+
+
+#: Another process choosing free ports and listening on them, as servers and kernels do:
+#: it is given any port that jupyter_client chose and a kernel has not bound yet.
+PORT_TAKER = """
+import collections, resource, socket, sys
+soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+held = collections.deque()
+sys.stdout.write("taking\\n"); sys.stdout.flush()
+while True:
+    s = socket.socket(); s.bind(("127.0.0.1", 0)); s.listen(1); held.append(s)
+    if len(held) > min(6000, hard - 100):
+        held.popleft().close()
+"""
+
+
+@contextlib.contextmanager
+def ports_taken() -> Iterator[None]:
+    """While the block runs, another process keeps taking the free ports port 0 gives."""
+    taker = subprocess.Popen([sys.executable, "-c", PORT_TAKER], stdout=subprocess.PIPE)
+    try:
+        assert taker.stdout is not None
+        assert taker.stdout.readline() == b"taking\n"
+        yield
+    finally:
+        taker.kill()
+        taker.communicate()
 
 
 def record_pids_cell(pid_file: str = "pids.txt") -> str:

@@ -20,7 +20,7 @@ from nbharness.cli import main
 from nbharness.errors import CellError
 
 from . import reporting_kernel
-from .helpers import assert_all_dead, expect, signalled_session
+from .helpers import assert_all_dead, expect, ports_taken, signalled_session
 
 pytestmark = pytest.mark.filterwarnings("default::nbharness.errors.NotebookWarning")
 
@@ -331,3 +331,15 @@ def test_the_language_of_an_overriding_kernel_counts(pytester, make_notebook):
     assert "--nb-find-import-errors reads Python's ImportError only; this bash" in (
         result.stdout.str()
     )
+
+
+def test_a_kernel_on_tcp_starts_while_other_processes_take_free_ports(
+    pytester, make_notebook, lang
+):
+    """bash, R and xeus kernels keep TCP: their ports come from below the ephemeral range,
+    so no port 0 of another process can be one of them. From inside it, R's kernel died
+    here with "zmq.bind fails"."""
+    make_notebook("ok.ipynb", [lang.parameters, lang.shows], kernelspec=spec(lang))
+    with ports_taken():
+        result = pytester.runpytest_subprocess("--nb", "-p", "no:cacheprovider")
+    result.assert_outcomes(passed=1)

@@ -15,7 +15,7 @@ import pytest
 
 from nbharness.execute.forkserver.client import ForkServerError
 
-from .helpers import assert_all_dead, record_pids_cell
+from .helpers import assert_all_dead, ports_taken, record_pids_cell
 
 LAUNCHERS = pytest.mark.parametrize("launcher", ["fork", "process"])
 
@@ -122,38 +122,18 @@ def test_an_ipykernel_listens_on_unix_sockets_in_a_private_folder_gone_after_the
     assert not os.path.exists(seen["folder"])
 
 
-#: Another process choosing free ports and listening on them, as kernels and servers do:
-#: it takes any port that jupyter_client chose and the kernel has not bound yet.
-PORT_TAKER = """
-import collections, resource, socket, sys
-soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
-held = collections.deque()
-sys.stdout.write("taking\\n"); sys.stdout.flush()
-while True:
-    s = socket.socket(); s.bind(("127.0.0.1", 0)); s.listen(1); held.append(s)
-    if len(held) > min(6000, hard - 100):
-        held.popleft().close()
-"""
-
-
 @LAUNCHERS
 def test_a_kernel_starts_while_other_processes_take_free_ports(pytester, make_notebook, launcher):
-    """On TCP (before 855b562) every run failed here: the kernel died at start with
-    "Address already in use". Each run is a new process, so each starts a fork server."""
+    """On TCP ports from the ephemeral range (before 855b562) every run failed here: the
+    kernel died at start with "Address already in use". Each run is a new process, so
+    each starts a fork server."""
     make_notebook("ok.ipynb", ["print('fine')"])
-    taker = subprocess.Popen([sys.executable, "-c", PORT_TAKER], stdout=subprocess.PIPE)
-    try:
-        assert taker.stdout is not None
-        assert taker.stdout.readline() == b"taking\n"
+    with ports_taken():
         for _ in range(3):
             result = pytester.runpytest_subprocess(
                 "--nb", "--nb-launcher", launcher, "-p", "no:cacheprovider"
             )
             result.assert_outcomes(passed=1)
-    finally:
-        taker.kill()
-        taker.communicate()
 
 
 @pytest.mark.slow

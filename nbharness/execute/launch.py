@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import math
 import os
+import random
 import shutil
+import socket
 import subprocess
 import sys
 import tempfile
@@ -43,6 +45,10 @@ RECONNECT_MS = 5
 IOPUB_ECHO_S = 0.5
 #: The longest path a Unix socket can have (``sun_path``, less its final NUL).
 UNIX_PATH_MAX = 107
+#: Where Linux picks the port of a ``bind(("", 0))`` and of an outgoing connection.
+EPHEMERAL_PORTS = "/proc/sys/net/ipv4/ip_local_port_range"
+#: The channels of a kernel on TCP, as jupyter_client names their ports.
+CHANNELS = ("shell_port", "iopub_port", "stdin_port", "control_port", "hb_port")
 
 
 class NoAnswer(RuntimeError):
@@ -101,6 +107,16 @@ class ReadyOnReply(AsyncKernelClient):
         return False
 
 
+def _free(ip: str, port: int) -> bool:
+    """Whether nothing on this machine holds ``port`` on ``ip`` now."""
+    with socket.socket() as probe:
+        try:
+            probe.bind((ip, port))
+        except OSError:
+            return False
+    return True
+
+
 def _parent_id(msg: dict[str, Any]) -> str | None:
     """The id of the request ``msg`` answers; ``None`` for a message that answers none.
     xeus kernels (xpython) send ``"parent_header": null`` there, where ipykernel sends ``{}``."""
@@ -127,11 +143,13 @@ class KernelManager(AsyncKernelManager):
       kernel starts and kill it whenever resources are cleaned up.
     - Ending is immediate: ``kill`` sends SIGKILL to the group and reaps the kernel, with
       no interrupt first and no 100 ms polls.
-    - An ipykernel listens on Unix sockets in a private folder, not on TCP ports.
+    - No other process can take a kernel's port before the kernel binds it.
       jupyter_client picks free ports before the kernel starts and the kernel binds them
-      later; in between (a fork server's start, under load a second or more) any
-      connection on the machine may take one, and the kernel dies at start with
-      "Address already in use".
+      later (after a fork server's start, or R's, a second or more under load); any
+      process that binds port 0 meanwhile may be given one, and the kernel dies at start
+      with "Address already in use". An ipykernel listens on Unix sockets in a private
+      folder instead; other kernels (bash, R, xeus) get free TCP ports from below Linux's
+      ephemeral range, which port 0 and outgoing connections never draw from.
     - What left the group goes too: every kernel's environment carries a tag of its own
       (``processes.KERNEL_TAG``), inherited by whatever it starts, even in a new session
       or after a double fork; ending the kernel kills every process with that tag (for
@@ -159,6 +177,8 @@ class KernelManager(AsyncKernelManager):
             self.kernel_id = self.kernel_id or str(uuid.uuid4())
             if forkable(spec.argv):
                 self._listen_on_unix_sockets()
+            if self.transport == "tcp":
+                self._listen_below_ephemeral_ports()
             forked = self.fork_servers is not None and forkable(spec.argv)
             provisioner = ForkProvisioner if forked else ReapedProvisioner
             self.provisioner = provisioner(kernel_id=self.kernel_id, kernel_spec=spec, parent=self)
@@ -178,6 +198,26 @@ class KernelManager(AsyncKernelManager):
             self._socket_folder = folder
         self.transport = "ipc"
         self.ip = os.path.join(self._socket_folder, "k")
+
+    def _listen_below_ephemeral_ports(self) -> None:
+        """Free TCP ports for the kernel, from the band just below Linux's ephemeral range
+        (jupyter_client's own choice, from inside it, when the range cannot be read)."""
+        try:
+            with open(EPHEMERAL_PORTS, encoding="ascii") as ranges:
+                lowest_ephemeral = int(ranges.read().split()[0])
+        except (OSError, ValueError, IndexError):
+            return
+        band = range(max(1024, lowest_ephemeral // 2), lowest_ephemeral)
+        if len(band) < 100:
+            return
+        chosen: list[int] = []
+        while len(chosen) < len(CHANNELS):
+            port = random.choice(band)
+            if port not in chosen and _free(self.ip, port):
+                chosen.append(port)
+        self.cache_ports = False  # else the provisioner picks its own
+        for channel, port in zip(CHANNELS, chosen, strict=True):
+            setattr(self, channel, port)
 
     def exit_code(self) -> int | None:
         """The kernel process's return code (negative: the signal that killed it), if it ended."""
