@@ -114,14 +114,22 @@ def http(
         return status, None
 
 
+#: Where the test servers' ports come from: below the band local kernels on TCP use, and
+#: below Linux's ephemeral range, so that no other process's bind to port 0 (a kernel in
+#: a hub, another xdist worker's server) can be given one before the server binds it.
+SERVER_PORTS = range(8192, 16384)
+
+
 def free_ports(count: int) -> list[int]:
-    """``count`` distinct loopback ports nobody listens on (all held open while choosing)."""
+    """``count`` distinct loopback ports nobody holds now (all held open while choosing)."""
     with contextlib.ExitStack() as stack:
-        ports = []
-        for _ in range(count):
+        ports: list[int] = []
+        while len(ports) < count:
             sock = stack.enter_context(socket.socket(socket.AF_INET, socket.SOCK_STREAM))
-            sock.bind(("127.0.0.1", 0))
-            ports.append(sock.getsockname()[1])
+            port = secrets.choice(SERVER_PORTS)
+            with contextlib.suppress(OSError):
+                sock.bind(("127.0.0.1", port))
+                ports.append(port)
         return ports
 
 
