@@ -15,7 +15,7 @@
 # %% [markdown]
 # # Station report
 #
-# One notebook, several inputs: the parameter sets in this notebook's metadata (`nbharness.parameters`) make `pytest --nb` run it once per station, as `station_report.ipynb::station_report[north]` and `[south]`. papermill injects each set after the cell tagged `parameters`.
+# One notebook, several inputs: the parameter sets in this notebook's metadata (`nbharness.parameters`) make `pytest --nb` run it once per station, as `station_report.ipynb::station_report[north]` and `[south]`. papermill injects each set after the cell tagged `parameters`. The test in the last cell runs in each station's run: `test_days_above_counts_only_warmer_days[north]` and `[south]`.
 
 # %% tags=["parameters"]
 station = "north"
@@ -39,3 +39,9 @@ def days_above(limit):
 
 mean_c = round(mean(temperatures), 2)
 print(f"{station}: mean {mean_c} °C, {days_above(threshold_c)} days above {threshold_c} °C")
+
+
+# %%
+def test_days_above_counts_only_warmer_days():
+    assert days_above(max(temperatures)) == 0
+    assert days_above(min(temperatures) - 1) == len(temperatures)

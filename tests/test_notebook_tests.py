@@ -90,6 +90,41 @@ def test_k_selects_one_test_and_the_notebook_still_runs_once(
     assert (pytester.path / "runs.txt").read_text() == "run\n"
 
 
+def test_each_parameter_set_runs_the_tests_in_its_own_run(
+    pytester: pytest.Pytester, make_notebook: MakeNotebook
+) -> None:
+    make_notebook(
+        "scaled.ipynb",
+        [
+            {"source": "n = 1", "tags": ["parameters"]},
+            "import pytest\n" + COUNT_RUNS,
+            "def test_positive():\n    assert n > 0\n\n"
+            "@pytest.mark.parametrize('k', [1, 2])\ndef test_small(k):\n    assert k * n < 5",
+        ],
+        nbharness={"parameters": [{"id": "one", "n": 1}, {"id": "three", "n": 3}]},
+    )
+    result = pytester.runpytest("--nb", "-v", "-p", "no:randomly")
+    result.assert_outcomes(passed=7, failed=1)
+    expect(
+        result.stdout,
+        [
+            "scaled.ipynb::scaled[one] PASSED*",
+            "scaled.ipynb::test_positive[one] PASSED*",
+            "scaled.ipynb::test_small[1-one] PASSED*",
+            "scaled.ipynb::test_small[2-one] PASSED*",
+            "scaled.ipynb::scaled[three] PASSED*",
+            "scaled.ipynb::test_positive[three] PASSED*",
+            "scaled.ipynb::test_small[1-three] PASSED*",
+            "scaled.ipynb::test_small[2-three] FAILED*",
+        ],
+    )
+    expect(result.stdout, ["*_ test_small[2] in scaled.ipynb[three] _*"])
+    assert (pytester.path / "runs.txt").read_text() == "run\nrun\n"
+    only = pytester.runpytest("--nb", "-k", "test_small and three", "-p", "no:randomly")
+    only.assert_outcomes(passed=1, failed=1, deselected=6)
+    assert (pytester.path / "runs.txt").read_text() == "run\nrun\nrun\n"
+
+
 def test_xdist_gives_the_same_verdicts_and_runs_each_notebook_once(
     pytester: pytest.Pytester, calc: Path, make_notebook: MakeNotebook
 ) -> None:

@@ -126,7 +126,9 @@ class NotebookTestItem(NotebookItemBase):
 
     def reportinfo(self) -> tuple[Path, int, str]:
         # Not a tail of the node id (see ``NotebookItemBase.reportinfo``).
-        return self.path, 0, f"{self.test_id} in {self.path.name}"
+        parameters = self.run_item.parameters
+        in_set = "" if parameters is None else f"[{parameters.id}]"
+        return self.path, 0, f"{self.test_id} in {self.path.name}{in_set}"
 
 
 def _report(test_id: str, cell: int, outcomes: dict[str, TestOutcome]) -> None:
@@ -178,14 +180,22 @@ def add_test_items(notebook: NotebookItem, found: list[FoundTest]) -> list[Noteb
     parent = notebook.parent
     assert isinstance(parent, pytest.File)
     for test in found:
+        name = in_parameter_set(test.id, notebook)
         item = NotebookTestItem.from_parent(
-            parent,
-            name=test.id,
-            nodeid=f"{parent.nodeid}::{test.id}",
-            run_item=notebook,
-            found=test,
+            parent, name=name, nodeid=f"{parent.nodeid}::{name}", run_item=notebook, found=test
         )
         for mark in notebook.own_markers:
             item.add_marker(getattr(pytest.mark, mark.name)(*mark.args, **mark.kwargs))
         tests.items.append(item)
     return tests.items
+
+
+def in_parameter_set(test_id: str, notebook: NotebookItem) -> str:
+    """A test's name in the notebook's run: ``test_f`` in its single run, ``test_f[small]``
+    in parameter set "small", and ``test_f[1-small]`` for a case, as stacked
+    ``parametrize`` ids join."""
+    if notebook.parameters is None:
+        return test_id
+    if test_id.endswith("]"):
+        return f"{test_id[:-1]}-{notebook.parameters.id}]"
+    return f"{test_id}[{notebook.parameters.id}]"

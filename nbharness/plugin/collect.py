@@ -69,9 +69,8 @@ class NotebookFile(pytest.File):
             yield FreshItem.from_parent(self, name=FRESH_ITEM, stored=stored)
         reason = skip_reason(nb)
         markers = self._markers(nb)
-        # Tests inside the notebook run with its one run; not (yet) per parameter set.
-        python = is_python(notebook_language(nb, settings.kernel))
-        found = find_tests(nb) if sets == [None] and python else []
+        # Tests inside the notebook run with each of its runs (each parameter set).
+        found = find_tests(nb) if is_python(notebook_language(nb, settings.kernel)) else []
         for parameters in sets:
             name = self.path.stem if parameters is None else f"{self.path.stem}[{parameters.id}]"
             item = NotebookItem.from_parent(
