@@ -57,7 +57,7 @@ def test_the_examples_pass_remotely_and_leave_no_kernel(pytester, alice_env) -> 
         "examples",
         timeout=300,
     )
-    result.assert_outcomes(passed=34, skipped=1)
+    result.assert_outcomes(passed=36, skipped=1)
     output = result.stdout.str() + result.stderr.str()
     assert "nbharness remote: hub" in output
     assert f"image={TEST_IMAGE}" in output  # asked of a kernel: the hub did not say
