@@ -175,11 +175,12 @@ class KernelManager(AsyncKernelManager):
         spec = self.kernel_spec
         if spec is not None and sys.platform == "linux":
             self.kernel_id = self.kernel_id or str(uuid.uuid4())
-            if forkable(spec.argv):
+            ipykernel = forkable(spec.argv)
+            if ipykernel:
                 self._listen_on_unix_sockets()
             if self.transport == "tcp":
                 self._listen_below_ephemeral_ports()
-            forked = self.fork_servers is not None and forkable(spec.argv)
+            forked = self.fork_servers is not None and ipykernel
             provisioner = ForkProvisioner if forked else ReapedProvisioner
             self.provisioner = provisioner(kernel_id=self.kernel_id, kernel_spec=spec, parent=self)
         self.tag = uuid.uuid4().hex
@@ -190,18 +191,18 @@ class KernelManager(AsyncKernelManager):
     def _listen_on_unix_sockets(self) -> None:
         """Have the kernel bind ``<folder>/k-1`` … ``k-5`` (ipykernel's "ipc" transport),
         in a folder only this user can enter; TCP when its path would be too long."""
-        if self._socket_folder is None:
-            folder = tempfile.mkdtemp(prefix="nbh-")
-            if len(folder) + len("/k-99") > UNIX_PATH_MAX:
-                os.rmdir(folder)
-                return
-            self._socket_folder = folder
+        folder = tempfile.mkdtemp(prefix="nbh-")
+        if len(folder) + len("/k-99") > UNIX_PATH_MAX:
+            os.rmdir(folder)
+            return
+        self._socket_folder = folder
         self.transport = "ipc"
         self.ip = os.path.join(self._socket_folder, "k")
 
     def _listen_below_ephemeral_ports(self) -> None:
         """Free TCP ports for the kernel, from the band just below Linux's ephemeral range
-        (jupyter_client's own choice, from inside it, when the range cannot be read)."""
+        (jupyter_client's own choice, from inside it, when the range cannot be read or
+        the band has no five free ports in a few hundred tries)."""
         try:
             with open(EPHEMERAL_PORTS, encoding="ascii") as ranges:
                 lowest_ephemeral = int(ranges.read().split()[0])
@@ -211,10 +212,13 @@ class KernelManager(AsyncKernelManager):
         if len(band) < 100:
             return
         chosen: list[int] = []
-        while len(chosen) < len(CHANNELS):
-            port = random.choice(band)
+        for port in (random.choice(band) for _ in range(100 * len(CHANNELS))):
             if port not in chosen and _free(self.ip, port):
                 chosen.append(port)
+            if len(chosen) == len(CHANNELS):
+                break
+        else:
+            return
         self.cache_ports = False  # else the provisioner picks its own
         for channel, port in zip(CHANNELS, chosen, strict=True):
             setattr(self, channel, port)
